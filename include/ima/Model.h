@@ -1,0 +1,40 @@
+// A model: metadata + a network. Loading never executes code from a .imamodel file; importing a
+// TorchScript file does (TorchScript is code), so only trusted TorchScript files may be imported.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ima/ModelMetadata.h"
+
+namespace ima {
+
+class Network;  // ima/Network.h (needs torch)
+
+class Model {
+public:
+  Model(ModelMetadata metadata, std::shared_ptr<Network> network);
+
+  // A freshly initialised U-Net described by metadata.network (He init, deterministic in seed).
+  static Model create(const ModelMetadata& metadata, uint64_t seed);
+  // Reads a .imamodel file; throws ima::Error naming the file and the mismatch.
+  static Model load(const std::string& path);
+  // Loads a TorchScript file (e.g. exported from MONAI or nnU-Net) with a JSON sidecar holding
+  // the metadata (same schema as a .imamodel header; network.kind may be omitted).
+  static Model importTorchScript(const std::string& scriptPath, const std::string& sidecarPath);
+  // Writes atomically (temporary name + rename).
+  void save(const std::string& path) const;
+
+  const ModelMetadata& metadata() const { return metadata_; }
+  ModelMetadata& metadata() { return metadata_; }
+  const std::shared_ptr<Network>& network() const { return network_; }
+
+private:
+  ModelMetadata metadata_;
+  std::shared_ptr<Network> network_;
+};
+
+// Reads only the metadata of a .imamodel file (what `ima info` prints).
+ModelMetadata readModelMetadata(const std::string& path);
+
+}  // namespace ima

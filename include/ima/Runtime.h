@@ -1,0 +1,24 @@
+// Where and how the core computes: device and thread count, as plain strings and ints so that
+// hosts (ITK layer, CLI, C API) need no torch headers.
+#pragma once
+#include <functional>
+#include <string>
+
+namespace ima {
+
+struct RuntimeOptions {
+  std::string device = "auto";  // "cpu" | "cuda" | "cuda:N" | "auto" (CUDA when available)
+  int threads = 0;              // 0 = all cores (libtorch's own default was 1 on 2-core machines)
+};
+
+// Validates the device string and applies the thread count; returns the resolved device name.
+// Throws ima::Error for unknown devices and for CUDA requested but unavailable.
+std::string applyRuntime(const RuntimeOptions& options);
+
+// Progress in [0, 1]; return false to cancel (the work stops at the next patch or iteration and
+// ima::Cancelled is thrown). An empty callback never cancels.
+using ProgressCallback = std::function<bool(double fraction)>;
+// Throws ima::Cancelled when the callback asks to stop.
+void reportProgress(const ProgressCallback& callback, double fraction);
+
+}  // namespace ima

@@ -1,0 +1,83 @@
+// Supervised training of a segmentation network (standard method; adversarial methods build on
+// the same loop). nnU-Net defaults: Dice+CE loss, SGD with Nesterov momentum 0.99, lr 0.01 with
+// poly decay (exponent 0.9), random patches with 1/3 foreground oversampling, random flips.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ima/Model.h"
+#include "ima/Runtime.h"
+#include "ima/Volume.h"
+
+namespace ima {
+
+struct TrainingCase {
+  std::string id;  // stable identifier (file stem)
+  Volume image;    // raw intensities; normalised with the model's normalisation
+  LabelMap labels; // same shape as image
+};
+
+struct TrainingOptions {
+  int epochs = 20;
+  int iterationsPerEpoch = 50;
+  int batchSize = 8;
+  std::vector<int64_t> patchSize;  // ITK order; empty = the model's patch size
+  std::string optimizer = "sgd";   // "sgd" (Nesterov, poly decay) | "adam"
+  double learningRate = 0.01;      // nnU-Net: 0.01 for SGD; use ~1e-3 for Adam
+  double momentum = 0.99;
+  double weightDecay = 3e-5;
+  double polyExponent = 0.9;
+  double foregroundFraction = 0.33;  // share of patches centred on a foreground voxel
+  bool flips = true;
+  uint64_t seed = 1;
+  int validateEvery = 1;           // epochs between validation passes (0 = never)
+  std::string checkpointPath;      // written atomically after every epoch when set
+  std::string logPath;             // JSON lines, one per epoch, when set
+  RuntimeOptions runtime;
+};
+
+struct EpochReport {
+  int epoch = 0;  // 1-based
+  double loss = 0;
+  double learningRate = 0;
+  std::vector<double> validationDice;  // per foreground label (empty when not validated)
+  double meanValidationDice = -1;      // -1 when not validated
+  double seconds = 0;
+  std::string toJson() const;
+};
+
+// Return false to stop after the current epoch (the trainer then throws ima::Cancelled; the
+// checkpoint of the last finished epoch stays valid).
+using EpochCallback = std::function<bool(const EpochReport&)>;
+
+class Trainer {
+public:
+  // `model` is trained in place (start from Model::create or a pretrained model for --init).
+  Trainer(Model model, TrainingOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Continue from a checkpoint written by a trainer with the same model and options:
+  // restores weights, optimiser, epoch counter and random state, so the run continues exactly.
+  void resumeFrom(const std::string& checkpointPath);
+
+  // Trains until options.epochs epochs are done. Validation cases may be empty. Progress is
+  // reported per iteration in [0, 1] over the whole run and can cancel between iterations.
+  Model run(const std::vector<TrainingCase>& training, const std::vector<TrainingCase>& validation,
+            const EpochCallback& onEpoch = {}, const ProgressCallback& progress = {});
+
+  int completedEpochs() const;
+  const Model& model() const;
+
+private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Validates a training set against a model: shapes, channel counts, label values, NaN/Inf.
+// Throws ima::Error naming the case.
+void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& metadata);
+
+}  // namespace ima

@@ -1,0 +1,116 @@
+#include "ima/ModelMetadata.h"
+
+#include <nlohmann/json.hpp>
+
+#include "ima/Error.h"
+
+namespace ima {
+using nlohmann::json;
+
+std::string ModelMetadata::toJson(int indent) const {
+  json labelsJson = json::array();
+  for (const LabelInfo& l : labels)
+    labelsJson.push_back({{"value", l.value}, {"name", l.name}, {"color", {l.color[0], l.color[1], l.color[2]}}});
+  json normJson = {{"kind", normalization.kindName()}};
+  if (normalization.kind == Normalization::Kind::ZScore)
+    normJson["nonzero_mask"] = normalization.nonzeroMask;
+  else
+    normJson["window"] = {normalization.windowLow, normalization.windowHigh};
+  const json j = {
+      {"format", "imamodel"},
+      {"format_version", formatVersion},
+      {"network",
+       {{"kind", network.kind},
+        {"dims", network.dims},
+        {"in_channels", network.inChannels},
+        {"classes", network.classes},
+        {"base_features", network.baseFeatures},
+        {"max_features", network.maxFeatures},
+        {"stages", network.stages},
+        {"norm", network.norm},
+        {"convs_per_stage", network.convsPerStage}}},
+      {"labels", labelsJson},
+      {"normalization", normJson},
+      {"patch_size", patchSize},
+      {"training",
+       {{"method", trainingMethod},
+        {"settings", json::parse(trainingSettingsJson.empty() ? "{}" : trainingSettingsJson)},
+        {"provenance", json::parse(provenanceJson.empty() ? "{}" : provenanceJson)}}}};
+  return j.dump(indent);
+}
+
+ModelMetadata ModelMetadata::fromJson(const std::string& text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(source + ": metadata is not valid JSON (" + e.what() + ")");
+  }
+  ModelMetadata m;
+  try {
+    if (j.contains("format_version")) m.formatVersion = j.at("format_version").get<int>();
+    if (m.formatVersion > kModelFormatVersion || m.formatVersion < 1)
+      throw Error(source + ": model format version " + std::to_string(m.formatVersion) +
+                  " is not supported (this build reads versions 1.." + std::to_string(kModelFormatVersion) + ")");
+    const json& n = j.at("network");
+    m.network.kind = n.value("kind", std::string("unet"));
+    m.network.dims = n.at("dims").get<int>();
+    m.network.inChannels = n.at("in_channels").get<int>();
+    m.network.classes = n.at("classes").get<int>();
+    m.network.baseFeatures = n.value("base_features", m.network.baseFeatures);
+    m.network.maxFeatures = n.value("max_features", m.network.maxFeatures);
+    m.network.stages = n.value("stages", m.network.stages);
+    m.network.norm = n.value("norm", m.network.norm);
+    m.network.convsPerStage = n.value("convs_per_stage", m.network.convsPerStage);
+    if (m.network.dims != 2 && m.network.dims != 3)
+      throw Error(source + ": network.dims must be 2 or 3, got " + std::to_string(m.network.dims));
+    if (m.network.inChannels < 1 || m.network.classes < 2)
+      throw Error(source + ": network needs in_channels >= 1 and classes >= 2");
+    if (j.contains("labels"))
+      for (const json& l : j.at("labels")) {
+        LabelInfo info;
+        info.value = l.at("value").get<int>();
+        info.name = l.value("name", std::string());
+        if (l.contains("color")) {
+          const auto c = l.at("color").get<std::vector<int>>();
+          if (c.size() == 3)
+            for (int i = 0; i < 3; ++i) info.color[static_cast<size_t>(i)] = static_cast<uint8_t>(c[static_cast<size_t>(i)]);
+        }
+        m.labels.push_back(info);
+      }
+    if (j.contains("normalization")) {
+      const json& nj = j.at("normalization");
+      m.normalization.kind = Normalization::parseKind(nj.value("kind", std::string("zscore")));
+      m.normalization.nonzeroMask = nj.value("nonzero_mask", false);
+      if (nj.contains("window")) {
+        const auto w = nj.at("window").get<std::vector<float>>();
+        if (w.size() != 2) throw Error(source + ": normalization.window needs [low, high]");
+        m.normalization.windowLow = w[0];
+        m.normalization.windowHigh = w[1];
+      }
+    }
+    m.patchSize = j.at("patch_size").get<std::vector<int64_t>>();
+    if (static_cast<int>(m.patchSize.size()) != m.network.dims)
+      throw Error(source + ": patch_size has " + std::to_string(m.patchSize.size()) +
+                  " entries but the network is " + std::to_string(m.network.dims) + "D");
+    for (int64_t p : m.patchSize)
+      if (p < 1) throw Error(source + ": patch_size entries must be positive");
+    if (j.contains("training")) {
+      const json& t = j.at("training");
+      m.trainingMethod = t.value("method", std::string("none"));
+      m.trainingSettingsJson = t.contains("settings") ? t.at("settings").dump() : "{}";
+      m.provenanceJson = t.contains("provenance") ? t.at("provenance").dump() : "{}";
+    }
+  } catch (const json::exception& e) {
+    throw Error(source + ": metadata is missing a field or has a wrong type (" + e.what() + ")");
+  }
+  return m;
+}
+
+std::string ModelMetadata::labelName(int value) const {
+  for (const LabelInfo& l : labels)
+    if (l.value == value && !l.name.empty()) return l.name;
+  return "label " + std::to_string(value);
+}
+
+}  // namespace ima

@@ -1,0 +1,39 @@
+#include "ima/TorchScriptNetwork.h"
+
+#include "ima/Error.h"
+
+namespace ima {
+
+TorchScriptNetwork::TorchScriptNetwork(torch::jit::Module module) : module_(std::move(module)) {}
+
+torch::Tensor TorchScriptNetwork::forward(const torch::Tensor& input) {
+  torch::jit::IValue out = module_.forward({input});
+  // MONAI/nnU-Net exports may return deep-supervision tuples or lists: the first is full size.
+  if (out.isTuple()) out = out.toTuple()->elements().at(0);
+  if (out.isList()) out = out.toList().get(0);
+  if (!out.isTensor()) throw Error("TorchScript model's forward did not return a tensor");
+  return out.toTensor();
+}
+
+std::vector<torch::Tensor> TorchScriptNetwork::parameters() {
+  std::vector<torch::Tensor> result;
+  for (const auto& p : module_.parameters()) result.push_back(p);
+  return result;
+}
+
+void TorchScriptNetwork::to(const torch::Device& device) {
+  module_.to(device);
+  device_ = device;
+}
+
+void TorchScriptNetwork::saveWeights(std::ostream& out) { module_.save(out); }
+
+void TorchScriptNetwork::loadWeights(std::istream& in) {
+  try {
+    module_ = torch::jit::load(in, device_);
+  } catch (const c10::Error& e) {
+    throw Error(std::string("TorchScript archive cannot be loaded: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace ima

@@ -1,0 +1,321 @@
+#include "ima/Training.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ima/Error.h"
+#include "ima/Metrics.h"
+#include "ima/Network.h"
+#include "ima/SlidingWindowInferer.h"
+#include "internal/Device.h"
+#include "internal/Files.h"
+#include "internal/Losses.h"
+#include "internal/Patches.h"
+#include "internal/Random.h"
+
+namespace ima {
+namespace {
+
+constexpr int64_t kMaxForegroundSamples = 20000;  // per class and case: enough to pick centres
+constexpr double kGradientClip = 12.0;            // nnU-Net's gradient-norm clip
+
+// A training case prepared once: its normalisation and a sample of foreground positions per class.
+struct PreparedCase {
+  const TrainingCase* source = nullptr;
+  std::vector<ChannelTransform> transforms;
+  std::vector<std::vector<int64_t>> foreground;  // [class-1] -> flat voxel indices
+};
+
+PreparedCase prepare(const TrainingCase& c, const ModelMetadata& m) {
+  PreparedCase p;
+  p.source = &c;
+  p.transforms = normalizationFor(m.normalization, c.image);
+  p.foreground.resize(static_cast<size_t>(m.network.classes - 1));
+  std::vector<int64_t> counts(static_cast<size_t>(m.network.classes), 0);
+  for (uint8_t l : c.labels.data) ++counts[l];
+  for (int k = 1; k < m.network.classes; ++k) {
+    // Keep every n-th voxel so the sample stays bounded and deterministic.
+    const int64_t step = std::max<int64_t>(1, counts[static_cast<size_t>(k)] / kMaxForegroundSamples);
+    int64_t seen = 0;
+    for (size_t i = 0; i < c.labels.data.size(); ++i)
+      if (c.labels.data[i] == k && seen++ % step == 0) p.foreground[static_cast<size_t>(k - 1)].push_back(static_cast<int64_t>(i));
+  }
+  return p;
+}
+
+std::string rngState(const Random& r) {
+  std::ostringstream s;
+  s << const_cast<Random&>(r).engine();
+  return s.str();
+}
+
+std::string trainingOptionsJson(const TrainingOptions& o) {
+  return nlohmann::json{{"epochs", o.epochs}, {"iterations_per_epoch", o.iterationsPerEpoch},
+                        {"batch_size", o.batchSize}, {"patch_size", o.patchSize},
+                        {"optimizer", o.optimizer}, {"learning_rate", o.learningRate},
+                        {"momentum", o.momentum}, {"weight_decay", o.weightDecay},
+                        {"poly_exponent", o.polyExponent}, {"foreground_fraction", o.foregroundFraction},
+                        {"flips", o.flips}, {"seed", o.seed}}
+      .dump();
+}
+
+// Keeps the log lines of epochs <= `epochs`, so a resumed run continues the log without
+// duplicates from an epoch that was logged but not checkpointed before a kill.
+void truncateLog(const std::string& path, int epochs) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.value("epoch", 0) <= epochs) kept += line + "\n";
+  }
+  writeFileAtomically(path, kept);
+}
+
+}  // namespace
+
+std::string EpochReport::toJson() const {
+  nlohmann::json j{{"epoch", epoch}, {"loss", loss}, {"learning_rate", learningRate}, {"seconds", seconds}};
+  if (meanValidationDice >= 0) {
+    j["validation_dice"] = validationDice;
+    j["mean_validation_dice"] = meanValidationDice;
+  }
+  return j.dump();
+}
+
+void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& m) {
+  for (const TrainingCase& c : cases) {
+    const std::string name = "training case '" + c.id + "'";
+    if (c.image.channels != m.network.inChannels)
+      throw Error(name + " has " + std::to_string(c.image.channels) + " channel(s) but the model expects " +
+                  std::to_string(m.network.inChannels));
+    if (!(c.image.shape == c.labels.shape))
+      throw Error(name + ": image " + c.image.shape.str() + " and label map " + c.labels.shape.str() + " differ in size");
+    if (m.network.dims == 3 && c.image.shape.dims() != 3) throw Error(name + " is 2D but the model is 3D");
+    if (c.labels.data.size() != static_cast<size_t>(c.labels.shape.voxels()) ||
+        c.image.data.size() != static_cast<size_t>(c.image.channels * c.image.shape.voxels()))
+      throw Error(name + ": buffer sizes do not match the image shape");
+    for (uint8_t l : c.labels.data)
+      if (l >= m.network.classes)
+        throw Error(name + " contains label " + std::to_string(l) + " but the model has " +
+                    std::to_string(m.network.classes) + " classes (0.." + std::to_string(m.network.classes - 1) + ")");
+    checkFinite(c.image, name);
+  }
+}
+
+struct Trainer::State {
+  Model model;
+  TrainingOptions options;
+  torch::Device device{torch::kCPU};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  Random random;
+  int epoch = 0;  // completed epochs
+
+  State(Model m, TrainingOptions o) : model(std::move(m)), options(std::move(o)), random(options.seed) {}
+};
+
+Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique<State>(std::move(model), std::move(options))) {
+  State& s = *state_;
+  const TrainingOptions& o = s.options;
+  if (o.epochs < 1 || o.iterationsPerEpoch < 1 || o.batchSize < 1)
+    throw Error("epochs, iterations per epoch and batch size must be >= 1");
+  if (o.learningRate <= 0) throw Error("learning rate must be > 0");
+  if (o.foregroundFraction < 0 || o.foregroundFraction > 1) throw Error("foreground fraction must be in [0, 1]");
+  if (!o.patchSize.empty()) {
+    if (static_cast<int>(o.patchSize.size()) != s.model.metadata().network.dims)
+      throw Error("patch size must have " + std::to_string(s.model.metadata().network.dims) + " entries");
+    s.model.metadata().patchSize = o.patchSize;
+  }
+  s.device = resolveDevice(applyRuntime(o.runtime));
+  s.model.network()->to(s.device);
+  const auto parameters = s.model.network()->parameters();
+  if (o.optimizer == "sgd")
+    s.optimizer = std::make_unique<torch::optim::SGD>(
+        parameters, torch::optim::SGDOptions(o.learningRate).momentum(o.momentum).nesterov(o.momentum > 0).weight_decay(o.weightDecay));
+  else if (o.optimizer == "adam")
+    s.optimizer = std::make_unique<torch::optim::Adam>(
+        parameters, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
+  else
+    throw Error("unknown optimizer '" + o.optimizer + "' (expected sgd or adam)");
+  s.model.metadata().trainingMethod = "standard";
+  s.model.metadata().trainingSettingsJson = trainingOptionsJson(o);
+}
+
+Trainer::~Trainer() = default;
+int Trainer::completedEpochs() const { return state_->epoch; }
+const Model& Trainer::model() const { return state_->model; }
+
+void Trainer::resumeFrom(const std::string& path) {
+  State& s = *state_;
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, s.device);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint '" + path + "' cannot be read: " + e.what_without_backtrace());
+  }
+  try {
+    c10::IValue metadata, epoch, rng;
+    if (!archive.try_read("metadata", metadata) || !archive.try_read("epoch", epoch) || !archive.try_read("rng", rng))
+      throw Error("checkpoint '" + path + "' lacks metadata, epoch or random state");
+    const ModelMetadata stored = ModelMetadata::fromJson(metadata.toStringRef(), "checkpoint '" + path + "'");
+    const NetworkSpec& a = stored.network;
+    const NetworkSpec& b = s.model.metadata().network;
+    if (a.kind != b.kind || a.dims != b.dims || a.inChannels != b.inChannels || a.classes != b.classes ||
+        a.baseFeatures != b.baseFeatures || a.stages != b.stages || a.norm != b.norm)
+      throw Error("checkpoint '" + path + "' holds a different network than the one being trained");
+    torch::Tensor weights;
+    archive.read("weights", weights);
+    const std::string bytes(static_cast<const char*>(weights.data_ptr()), static_cast<size_t>(weights.numel()));
+    std::istringstream in(bytes);
+    s.model.network()->loadWeights(in);
+    s.model.network()->to(s.device);
+    torch::serialize::InputArchive optimizerArchive;
+    archive.read("optimizer", optimizerArchive);
+    s.optimizer->load(optimizerArchive);
+    s.epoch = static_cast<int>(epoch.toInt());
+    std::istringstream rngIn(rng.toStringRef());
+    rngIn >> s.random.engine();
+    if (!s.options.logPath.empty()) truncateLog(s.options.logPath, s.epoch);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
+  }
+}
+
+Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<TrainingCase>& validation,
+                   const EpochCallback& onEpoch, const ProgressCallback& progress) {
+  State& s = *state_;
+  const TrainingOptions& o = s.options;
+  ModelMetadata& meta = s.model.metadata();
+  if (training.empty()) throw Error("the training set is empty");
+  checkTrainingCases(training, meta);
+  checkTrainingCases(validation, meta);
+  applyRuntime(o.runtime);
+
+  std::vector<PreparedCase> cases;
+  for (const TrainingCase& c : training) cases.push_back(prepare(c, meta));
+  Network& net = *s.model.network();
+  const NetworkSpec& spec = meta.network;
+  const Box patch = patchExtent(meta.patchSize);
+  const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
+  const int C = spec.inChannels;
+  const int foregroundPerBatch = static_cast<int>(std::lround(o.foregroundFraction * o.batchSize));
+
+  for (; s.epoch < o.epochs;) {
+    const auto started = std::chrono::steady_clock::now();
+    const double lr = o.learningRate * std::pow(1.0 - static_cast<double>(s.epoch) / o.epochs, o.polyExponent);
+    if (o.optimizer == "sgd")  // poly decay is nnU-Net's schedule for SGD; Adam keeps its rate
+      for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
+    net.setTraining(true);
+    double lossSum = 0;
+    for (int it = 0; it < o.iterationsPerEpoch; ++it) {
+      torch::Tensor images = torch::empty({o.batchSize, C, patch[0], patch[1], patch[2]});
+      torch::Tensor labels = torch::empty({o.batchSize, patch[0], patch[1], patch[2]}, torch::kLong);
+      for (int b = 0; b < o.batchSize; ++b) {
+        const PreparedCase& pc = cases[static_cast<size_t>(s.random.integer(static_cast<int64_t>(cases.size())))];
+        const Box extent = volumeExtent(pc.source->image.shape);
+        Box start{};
+        std::vector<size_t> present;
+        for (size_t k = 0; k < pc.foreground.size(); ++k)
+          if (!pc.foreground[k].empty()) present.push_back(k);
+        // nnU-Net style: the last share of each batch is centred on foreground.
+        if (b >= o.batchSize - foregroundPerBatch && !present.empty()) {
+          const auto& voxels = pc.foreground[present[static_cast<size_t>(s.random.integer(static_cast<int64_t>(present.size())))]];
+          const int64_t v = voxels[static_cast<size_t>(s.random.integer(static_cast<int64_t>(voxels.size())))];
+          const Box at{v / (extent[1] * extent[2]), (v / extent[2]) % extent[1], v % extent[2]};
+          for (int a = 0; a < 3; ++a) {
+            // Centre on the voxel, jittered, then kept inside the image where the image is larger.
+            const int64_t jitter = patch[a] > 1 ? s.random.integer(patch[a] / 2 + 1) - patch[a] / 4 : 0;
+            start[a] = at[a] - patch[a] / 2 + jitter;
+            if (extent[a] >= patch[a]) start[a] = std::min(std::max<int64_t>(start[a], 0), extent[a] - patch[a]);
+          }
+        } else {
+          for (int a = 0; a < 3; ++a)
+            start[a] = extent[a] >= patch[a] ? s.random.integer(extent[a] - patch[a] + 1) : -s.random.integer(patch[a] - extent[a] + 1);
+        }
+        extractPatch(pc.source->image, pc.transforms, start, patch, images[b].data_ptr<float>());
+        extractLabels(pc.source->labels, start, patch, labels[b].data_ptr<int64_t>());
+      }
+      if (o.flips) {
+        const int first = spec.dims == 3 ? 0 : 1;
+        for (int a = first; a < 3; ++a)
+          if (s.random.coin()) {
+            images = images.flip({a + 2});
+            labels = labels.flip({a + 1});
+          }
+      }
+      torch::Tensor x = images.to(s.device), y = labels.to(s.device);
+      if (spec.dims == 2) {
+        x = x.squeeze(2);
+        y = y.squeeze(1);
+      }
+      s.optimizer->zero_grad();
+      const torch::Tensor loss = diceCrossEntropy(net.forward(x), y);
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(net.parameters(), kGradientClip);
+      s.optimizer->step();
+      lossSum += loss.item<double>();
+      reportProgress(progress, (static_cast<double>(s.epoch) * o.iterationsPerEpoch + it + 1) /
+                                   (static_cast<double>(o.epochs) * o.iterationsPerEpoch));
+    }
+    ++s.epoch;
+
+    EpochReport report;
+    report.epoch = s.epoch;
+    report.loss = lossSum / o.iterationsPerEpoch;
+    report.learningRate = lr;
+    if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
+      // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
+      std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
+      InferenceOptions inference;
+      inference.batchSize = o.batchSize;
+      inference.runtime = o.runtime;
+      for (const TrainingCase& c : validation) {
+        const auto counts = overlapCounts(segment(s.model, c.image, inference).labels, c.labels, spec.classes);
+        for (size_t k = 0; k < counts.size(); ++k) {
+          total[k].tp += counts[k].tp;
+          total[k].fp += counts[k].fp;
+          total[k].fn += counts[k].fn;
+        }
+      }
+      double sum = 0;
+      for (const OverlapCounts& t : total) {
+        report.validationDice.push_back(t.dice());
+        sum += t.dice();
+      }
+      report.meanValidationDice = sum / static_cast<double>(total.size());
+    }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    if (!o.logPath.empty()) {
+      std::ofstream log(o.logPath, s.epoch == 1 ? std::ios::trunc : std::ios::app);  // a new run starts a new log
+      if (!log) throw Error("cannot write the training log '" + o.logPath + "'");
+      log << report.toJson() << "\n";
+    }
+    if (!o.checkpointPath.empty()) {
+      torch::serialize::OutputArchive archive;
+      archive.write("metadata", c10::IValue(meta.toJson(-1)));
+      std::ostringstream weights;
+      net.saveWeights(weights);
+      const std::string bytes = weights.str();
+      archive.write("weights", torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone());
+      torch::serialize::OutputArchive optimizerArchive;
+      s.optimizer->save(optimizerArchive);
+      archive.write("optimizer", optimizerArchive);
+      archive.write("epoch", c10::IValue(static_cast<int64_t>(s.epoch)));
+      archive.write("rng", c10::IValue(rngState(s.random)));
+      std::ostringstream out;
+      archive.save_to(out);
+      writeFileAtomically(o.checkpointPath, out.str());
+    }
+    if (onEpoch && !onEpoch(report)) throw Cancelled();
+  }
+  net.setTraining(false);
+  return s.model;
+}
+
+}  // namespace ima

@@ -1,0 +1,178 @@
+#include "ima/UNet.h"
+
+#include <sstream>
+
+#include "ima/Error.h"
+
+namespace ima {
+namespace {
+
+torch::nn::AnyModule conv(int dims, int in, int out, int kernel, int stride) {
+  const int pad = kernel / 2;
+  if (dims == 2)
+    return torch::nn::AnyModule(torch::nn::Conv2d(
+        torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(pad)));
+  return torch::nn::AnyModule(torch::nn::Conv3d(
+      torch::nn::Conv3dOptions(in, out, kernel).stride(stride).padding(pad)));
+}
+
+torch::nn::AnyModule norm(int dims, const std::string& kind, int features) {
+  if (kind == "instance") {
+    if (dims == 2)
+      return torch::nn::AnyModule(
+          torch::nn::InstanceNorm2d(torch::nn::InstanceNorm2dOptions(features).affine(true)));
+    return torch::nn::AnyModule(
+        torch::nn::InstanceNorm3d(torch::nn::InstanceNorm3dOptions(features).affine(true)));
+  }
+  if (kind == "batch") {
+    if (dims == 2) return torch::nn::AnyModule(torch::nn::BatchNorm2d(features));
+    return torch::nn::AnyModule(torch::nn::BatchNorm3d(features));
+  }
+  return torch::nn::AnyModule(torch::nn::Identity());
+}
+
+int featuresAt(const NetworkSpec& s, int stage) {
+  int64_t f = static_cast<int64_t>(s.baseFeatures) << stage;
+  return static_cast<int>(std::min<int64_t>(f, s.maxFeatures));
+}
+
+void checkArchiveMatches(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                         const std::string& prefix) {
+  auto check = [&](const std::string& name, const torch::Tensor& expected, bool buffer) {
+    torch::Tensor stored;
+    if (!archive.try_read(name, stored, buffer))
+      throw Error("weights have no tensor '" + prefix + name + "'");
+    if (stored.sizes() != expected.sizes()) {
+      std::ostringstream m;
+      m << "tensor '" << prefix << name << "' has shape " << stored.sizes() << " in the weights but "
+        << expected.sizes() << " in the network";
+      throw Error(m.str());
+    }
+  };
+  for (const auto& p : module.named_parameters(false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(false)) check(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub))
+      throw Error("weights have no module '" + prefix + child.key() + "'");
+    checkArchiveMatches(*child.value(), sub, prefix + child.key() + ".");
+  }
+}
+
+void checkSpec(const NetworkSpec& s) {
+  auto bad = [](const std::string& what) { throw Error("invalid U-Net specification: " + what); };
+  if (s.dims != 2 && s.dims != 3) bad("dims must be 2 or 3, got " + std::to_string(s.dims));
+  if (s.inChannels < 1) bad("inChannels must be >= 1");
+  if (s.classes < 2) bad("classes must be >= 2 (background + structures)");
+  if (s.baseFeatures < 1 || s.maxFeatures < s.baseFeatures) bad("features must be >= 1 and max >= base");
+  if (s.stages < 1 || s.stages > 8) bad("stages must be in 1..8");
+  if (s.convsPerStage < 1) bad("convsPerStage must be >= 1");
+  if (s.norm != "instance" && s.norm != "batch" && s.norm != "none")
+    bad("norm must be instance, batch or none, got '" + s.norm + "'");
+}
+
+}  // namespace
+
+UNetImpl::UNetImpl(const NetworkSpec& spec) : spec_(spec) {
+  checkSpec(spec);
+  int in = spec.inChannels;
+  for (int s = 0; s < spec.stages; ++s) {
+    const int f = featuresAt(spec, s);
+    encoder_.push_back(register_module("encoder" + std::to_string(s), convBlock(in, f, s == 0 ? 1 : 2)));
+    in = f;
+  }
+  for (int s = spec.stages - 2; s >= 0; --s) {
+    const int f = featuresAt(spec, s);
+    up_.push_back(upsample(featuresAt(spec, s + 1), f));
+    register_module("up" + std::to_string(s), up_.back().ptr());
+    decoder_.push_back(register_module("decoder" + std::to_string(s), convBlock(2 * f, f, 1)));
+  }
+  head_ = conv(spec.dims, featuresAt(spec, 0), spec.classes, 1, 1);
+  register_module("head", head_.ptr());
+}
+
+torch::nn::Sequential UNetImpl::convBlock(int in, int out, int firstStride) const {
+  torch::nn::Sequential block;
+  for (int i = 0; i < spec_.convsPerStage; ++i) {
+    block->push_back(conv(spec_.dims, i == 0 ? in : out, out, 3, i == 0 ? firstStride : 1));
+    block->push_back(norm(spec_.dims, spec_.norm, out));
+    block->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.01).inplace(true)));
+  }
+  return block;
+}
+
+torch::nn::AnyModule UNetImpl::upsample(int in, int out) const {
+  if (spec_.dims == 2)
+    return torch::nn::AnyModule(
+        torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(in, out, 2).stride(2)));
+  return torch::nn::AnyModule(
+      torch::nn::ConvTranspose3d(torch::nn::ConvTranspose3dOptions(in, out, 2).stride(2)));
+}
+
+torch::Tensor UNetImpl::forward(torch::Tensor x) {
+  std::vector<torch::Tensor> skips;
+  for (auto& stage : encoder_) {
+    x = stage->forward(x);
+    skips.push_back(x);
+  }
+  for (size_t i = 0; i < decoder_.size(); ++i) {
+    x = up_[i].forward(x);
+    x = decoder_[i]->forward(torch::cat({x, skips[skips.size() - 2 - i]}, 1));
+  }
+  return head_.forward(x);
+}
+
+void heInitialize(torch::nn::Module& module) {
+  torch::NoGradGuard noGrad;
+  for (auto& item : module.named_parameters()) {
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    const bool isBias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    if (isBias) {
+      p.zero_();
+    } else if (p.dim() >= 3) {  // conv / transposed conv weights
+      torch::nn::init::kaiming_normal_(p, 0.01, torch::kFanIn, torch::kLeakyReLU);
+    } else {  // norm scales
+      p.fill_(1.0);
+    }
+  }
+}
+
+UNetNetwork::UNetNetwork(const NetworkSpec& spec, uint64_t seed) : net_(nullptr) {
+  torch::manual_seed(seed);
+  net_ = UNet(spec);
+  heInitialize(*net_);
+}
+
+torch::Tensor UNetNetwork::forward(const torch::Tensor& input) {
+  const int64_t expected = net_->spec().dims + 2;
+  if (input.dim() != expected)
+    throw Error("network input must have " + std::to_string(expected) + " dimensions [N, C, ...], got " +
+                std::to_string(input.dim()));
+  if (input.size(1) != net_->spec().inChannels)
+    throw Error("network expects " + std::to_string(net_->spec().inChannels) + " input channel(s), got " +
+                std::to_string(input.size(1)));
+  return net_->forward(input);
+}
+
+void UNetNetwork::to(const torch::Device& device) {
+  net_->to(device);
+  device_ = device;
+}
+
+void UNetNetwork::saveWeights(std::ostream& out) {
+  torch::serialize::OutputArchive archive;
+  net_->save(archive);
+  archive.save_to(out);
+}
+
+void UNetNetwork::loadWeights(std::istream& in) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(in, device_);
+  // torch's own load replaces tensors whatever their shape; check names and shapes first so a
+  // mismatch is reported by name instead of producing a broken network.
+  checkArchiveMatches(*net_, archive, "");
+  net_->load(archive);
+}
+
+}  // namespace ima

@@ -1,0 +1,27 @@
+// Platform-independent random numbers: std::mt19937_64 is specified bit-exactly, but the standard
+// distributions are not, so phantoms and patch sampling derive their values from raw bits here.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <random>
+
+namespace ima {
+
+class Random {
+public:
+  explicit Random(uint64_t seed) : engine_(seed) {}
+  double uniform() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  int64_t integer(int64_t n) { return n <= 1 ? 0 : static_cast<int64_t>(engine_() % static_cast<uint64_t>(n)); }
+  bool coin(double p = 0.5) { return uniform() < p; }
+  double normal() {  // Box-Muller
+    const double u1 = 1.0 - uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
+  std::mt19937_64& engine() { return engine_; }
+
+private:
+  std::mt19937_64 engine_;
+};
+
+}  // namespace ima

@@ -1,0 +1,180 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "TestModels.h"
+#include "ima/Error.h"
+#include "ima/Metrics.h"
+#include "ima/Network.h"
+#include "ima/Phantoms.h"
+#include "ima/SlidingWindowInferer.h"
+#include "ima/Training.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<ima::TrainingCase> phantoms(int count, int first, int64_t size = 32) {
+  std::vector<ima::TrainingCase> cases;
+  ima::PhantomOptions o;
+  o.size = size;
+  for (int i = first; i < first + count; ++i) {
+    auto [image, labels] = ima::makePhantom(o, i);
+    cases.push_back({"case" + std::to_string(i), std::move(image), std::move(labels)});
+  }
+  return cases;
+}
+
+ima::ModelMetadata slice2DMetadata(int64_t size) {
+  auto m = imatest::tinyUNetMetadata(2, 1, 3);
+  m.network.baseFeatures = 8;
+  m.network.stages = 3;
+  m.patchSize = {size, size};
+  return m;
+}
+
+ima::TrainingOptions quickOptions() {
+  ima::TrainingOptions o;
+  o.batchSize = 8;
+  o.runtime.device = "cpu";
+  o.runtime.threads = 1;  // bit-exact repeatability for the resume test
+  return o;
+}
+
+class Training : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ima_training_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  fs::path dir_;
+};
+
+// Dice of predicting label 1 everywhere (the best constant prediction for the organ), averaged
+// with label 2's Dice of 0: what a model that learnt nothing but the majority structure gets.
+double trivialMeanDice(const std::vector<ima::TrainingCase>& cases) {
+  ima::OverlapCounts organ, lesion;
+  for (const auto& c : cases) {
+    ima::LabelMap all = c.labels;
+    std::fill(all.data.begin(), all.data.end(), 1);
+    const auto counts = ima::overlapCounts(all, c.labels, 3);
+    organ.tp += counts[0].tp; organ.fp += counts[0].fp; organ.fn += counts[0].fn;
+    lesion.fn += counts[1].fn;
+  }
+  return (organ.dice() + lesion.dice()) / 2;
+}
+
+TEST_F(Training, LowersTheLossAndBeatsATrivialPredictor) {
+  const auto train = phantoms(6, 0), validation = phantoms(2, 100);
+  auto options = quickOptions();
+  options.epochs = 6;
+  options.iterationsPerEpoch = 12;
+  options.runtime.threads = 0;
+  options.logPath = path("log.jsonl");
+  ima::Trainer trainer(ima::Model::create(slice2DMetadata(32), 1), options);
+  std::vector<ima::EpochReport> reports;
+  const auto model = trainer.run(train, validation, [&](const ima::EpochReport& r) {
+    reports.push_back(r);
+    return true;
+  });
+  ASSERT_EQ(reports.size(), 6u);
+  EXPECT_LT(reports.back().loss, 0.7 * reports.front().loss);
+  const double trivial = trivialMeanDice(validation);
+  EXPECT_GT(reports.back().meanValidationDice, trivial + 0.1) << "trivial predictor: " << trivial;
+  // The reported validation Dice is the Dice of the returned model (independent recomputation).
+  ima::InferenceOptions inference;
+  inference.runtime.device = "cpu";
+  ima::OverlapCounts organ;
+  for (const auto& c : validation) {
+    const auto k = ima::overlapCounts(ima::segment(model, c.image, inference).labels, c.labels, 3);
+    organ.tp += k[0].tp; organ.fp += k[0].fp; organ.fn += k[0].fn;
+  }
+  EXPECT_NEAR(organ.dice(), reports.back().validationDice[0], 1e-12);
+  // One JSON line per epoch.
+  std::ifstream log(options.logPath);
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) EXPECT_NE(line.find("\"epoch\":" + std::to_string(++lines)), std::string::npos) << line;
+  EXPECT_EQ(lines, 6);
+}
+
+TEST_F(Training, ResumeAfterCheckpointContinuesWithTheSameState) {
+  const auto train = phantoms(3, 0, 24);
+  auto options = quickOptions();
+  options.epochs = 3;
+  options.iterationsPerEpoch = 3;
+  options.batchSize = 4;
+  const auto meta = slice2DMetadata(16);
+
+  // Uninterrupted run.
+  ima::Trainer straight(ima::Model::create(meta, 5), options);
+  const auto expected = straight.run(train, {});
+
+  // Interrupted after epoch 1 (the callback cancels), then resumed by a fresh trainer.
+  options.checkpointPath = path("run.ckpt");
+  options.logPath = path("run.log");
+  ima::Trainer first(ima::Model::create(meta, 5), options);
+  EXPECT_THROW(first.run(train, {}, [](const ima::EpochReport& r) { return r.epoch < 1; }), ima::Cancelled);
+  ima::Trainer second(ima::Model::create(meta, 99), options);  // different init: must be overwritten
+  second.resumeFrom(options.checkpointPath);
+  EXPECT_EQ(second.completedEpochs(), 1);
+  const auto resumed = second.run(train, {});
+
+  const auto a = expected.network()->parameters(), b = resumed.network()->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+  std::ifstream log(options.logPath);
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) ++lines;
+  EXPECT_EQ(lines, 3);
+}
+
+TEST_F(Training, ResumeFromAForeignOrDifferentCheckpointIsAClearError) {
+  auto options = quickOptions();
+  std::ofstream(path("junk.ckpt")) << "junk";
+  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  EXPECT_THROW(trainer.resumeFrom(path("junk.ckpt")), ima::Error);
+  EXPECT_THROW(trainer.resumeFrom(path("missing.ckpt")), ima::Error);
+  // A checkpoint of a network with other features.
+  options.checkpointPath = path("other.ckpt");
+  options.epochs = 1;
+  options.iterationsPerEpoch = 1;
+  auto other = slice2DMetadata(16);
+  other.network.baseFeatures = 4;
+  ima::Trainer(ima::Model::create(other, 1), options).run(phantoms(1, 0, 16), {});
+  try {
+    trainer.resumeFrom(path("other.ckpt"));
+    FAIL();
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("different network"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Training, BadTrainingSetsAreClearErrors) {
+  auto options = quickOptions();
+  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  auto expectError = [&](std::vector<ima::TrainingCase> cases, const std::string& fragment) {
+    try {
+      trainer.run(cases, {});
+      FAIL() << fragment;
+    } catch (const ima::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expectError({}, "training set is empty");
+  auto labels = phantoms(1, 0, 16);
+  labels[0].labels.data[5] = 7;
+  expectError(labels, "contains label 7");
+  auto shapes = phantoms(1, 0, 16);
+  shapes[0].labels = phantoms(1, 0, 24)[0].labels;
+  expectError(shapes, "differ in size");
+  auto nan = phantoms(1, 0, 16);
+  nan[0].image.data[3] = std::numeric_limits<float>::infinity();
+  expectError(nan, "case0");
+}
+
+}  // namespace
