@@ -1,0 +1,15 @@
+// Macro differences between the ITK versions the ITK layer supports (5.2 on Debian, 5.4, 6.x).
+#ifndef itkIMACompatibility_h
+#define itkIMACompatibility_h
+
+#include "itkMacro.h"
+
+// ITK 5.4 replaced itkTypeMacro(thisClass, superclass) by itkOverrideGetNameOfClassMacro(thisClass);
+// ITK 6 removes the old macro.
+#if defined(itkOverrideGetNameOfClassMacro)
+#  define imaITKTypeMacro(thisClass, superclass) itkOverrideGetNameOfClassMacro(thisClass)
+#else
+#  define imaITKTypeMacro(thisClass, superclass) itkTypeMacro(thisClass, superclass)
+#endif
+
+#endif // itkIMACompatibility_h

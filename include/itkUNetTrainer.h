@@ -1,0 +1,279 @@
+#ifndef itkUNetTrainer_h
+#define itkUNetTrainer_h
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "itkImage.h"
+#include "itkProcessObject.h"
+#include "itkIMACompatibility.h"
+#include "itkIMAModelObject.h"
+
+#include "ima/Model.h"
+#include "ima/Normalization.h"
+#include "ima/Training.h"
+
+namespace itk
+{
+/** \class UNetTrainer
+ * \brief Trains a U-Net segmentation model on image/label pairs (supervised, nnU-Net defaults).
+ *
+ * Inputs are pairs of a raw-intensity image (scalar or itk::VectorImage, one component per
+ * network input channel) and a label image (0 = background, 1..K = structures) on the same grid.
+ * The network either is new, built from the network parameters below (NetworkDimension,
+ * BaseFeatures, Stages, Norm, LabelNames, Normalization, PatchSize), or is loaded from
+ * InitialModelFileName and fine-tuned (its own architecture, labels and normalisation are kept).
+ *
+ * Update() runs the whole training. After every epoch the trainer stores the epoch's report
+ * (GetLastEpochReport()) and invokes an IterationEvent. Progress (ProgressEvent) is reported per
+ * iteration over the whole run. Setting AbortGenerateData, from any of these observers, stops
+ * the run at the next iteration and Update() throws itk::ProcessAborted; GetModel() then holds
+ * the weights reached so far and a checkpoint (when CheckpointFileName is set) holds the last
+ * finished epoch.
+ *
+ * The trained model is GetModel() (shared, e.g. for UNetSegmentationImageFilter::SetModel()),
+ * the decorated output GetModelOutput(), and can be written with SaveModel().
+ *
+ * \ingroup IMASegmentation
+ */
+template <typename TImage, typename TLabelImage = Image<unsigned char, TImage::ImageDimension>>
+class ITK_TEMPLATE_EXPORT UNetTrainer : public ProcessObject
+{
+public:
+  ITK_DISALLOW_COPY_AND_MOVE(UNetTrainer);
+
+  using Self = UNetTrainer;
+  using Superclass = ProcessObject;
+  using Pointer = SmartPointer<Self>;
+  using ConstPointer = SmartPointer<const Self>;
+
+  static constexpr unsigned int ImageDimension = TImage::ImageDimension;
+  static_assert(TLabelImage::ImageDimension == ImageDimension, "images and labels must have the same dimension");
+
+  using ImageType = TImage;
+  using LabelImageType = TLabelImage;
+  using ModelPointer = std::shared_ptr<ima::Model>;
+  using ModelObjectType = IMAModelObject;
+  using PatchSizeType = std::vector<int64_t>;
+  using LabelNamesType = std::vector<std::string>;
+  using EpochReportsType = std::vector<ima::EpochReport>;
+
+  itkNewMacro(Self);
+  imaITKTypeMacro(UNetTrainer, ProcessObject);
+
+  /** Adds a training case. `id` names the case in messages and must be stable across runs
+   * (e.g. the file stem); empty = "case<N>". Image and labels must have the same size. */
+  void
+  AddTrainingPair(const ImageType * image, const LabelImageType * labels, const std::string & id = "");
+  /** Adds a validation case (Dice after every ValidateEvery epochs). */
+  void
+  AddValidationPair(const ImageType * image, const LabelImageType * labels, const std::string & id = "");
+  void
+  ClearTrainingPairs();
+  void
+  ClearValidationPairs();
+  unsigned int
+  GetNumberOfTrainingPairs() const
+  {
+    return static_cast<unsigned int>(m_TrainingIds.size());
+  }
+  unsigned int
+  GetNumberOfValidationPairs() const
+  {
+    return static_cast<unsigned int>(m_ValidationIds.size());
+  }
+
+  /** @name Training options (ima::TrainingOptions) */
+  //@{
+  itkSetMacro(Epochs, int);
+  itkGetConstMacro(Epochs, int);
+  itkSetMacro(IterationsPerEpoch, int);
+  itkGetConstMacro(IterationsPerEpoch, int);
+  itkSetMacro(BatchSize, int);
+  itkGetConstMacro(BatchSize, int);
+  /** "sgd" (Nesterov, poly decay) or "adam". */
+  itkSetMacro(Optimizer, std::string);
+  itkGetConstReferenceMacro(Optimizer, std::string);
+  itkSetMacro(LearningRate, double);
+  itkGetConstMacro(LearningRate, double);
+  itkSetMacro(Momentum, double);
+  itkGetConstMacro(Momentum, double);
+  itkSetMacro(WeightDecay, double);
+  itkGetConstMacro(WeightDecay, double);
+  itkSetMacro(PolyExponent, double);
+  itkGetConstMacro(PolyExponent, double);
+  /** Share of patches centred on a foreground voxel. */
+  itkSetMacro(ForegroundFraction, double);
+  itkGetConstMacro(ForegroundFraction, double);
+  /** Random axis flips as augmentation. */
+  itkSetMacro(Flips, bool);
+  itkGetConstMacro(Flips, bool);
+  itkBooleanMacro(Flips);
+  /** Seeds network initialisation, patch sampling and augmentation. */
+  itkSetMacro(Seed, uint64_t);
+  itkGetConstMacro(Seed, uint64_t);
+  /** Epochs between validation passes; 0 = never. */
+  itkSetMacro(ValidateEvery, int);
+  itkGetConstMacro(ValidateEvery, int);
+  /** "auto", "cpu", "cuda" or "cuda:N". */
+  itkSetMacro(Device, std::string);
+  itkGetConstReferenceMacro(Device, std::string);
+  /** CPU threads for libtorch; 0 = all cores. */
+  itkSetMacro(Threads, int);
+  itkGetConstMacro(Threads, int);
+  /** Written atomically after every epoch when set. */
+  itkSetMacro(CheckpointFileName, std::string);
+  itkGetConstReferenceMacro(CheckpointFileName, std::string);
+  /** JSON lines, one per epoch, when set. */
+  itkSetMacro(LogFileName, std::string);
+  itkGetConstReferenceMacro(LogFileName, std::string);
+  /** Continue from this checkpoint (written by a run with the same model and options). */
+  itkSetMacro(ResumeFileName, std::string);
+  itkGetConstReferenceMacro(ResumeFileName, std::string);
+  /** Training patch size in voxels, ITK order (x, y[, z]), one entry per network dimension.
+   * Empty: the initial model's patch size, or for a new model the smallest training image
+   * extent per axis, capped at 128 voxels and rounded down to a multiple of 2^(Stages-1). */
+  virtual void
+  SetPatchSize(const PatchSizeType & patchSize);
+  const PatchSizeType &
+  GetPatchSize() const
+  {
+    return m_PatchSize;
+  }
+  //@}
+
+  /** @name Network of a new model (ignored when InitialModelFileName is set) */
+  //@{
+  /** 2 (slice-wise network) or 3; default: the image dimension. */
+  itkSetMacro(NetworkDimension, unsigned int);
+  itkGetConstMacro(NetworkDimension, unsigned int);
+  itkSetMacro(BaseFeatures, int);
+  itkGetConstMacro(BaseFeatures, int);
+  /** Cap on features per stage; 0 = nnU-Net's (320 in 3D, 512 in 2D). */
+  itkSetMacro(MaxFeatures, int);
+  itkGetConstMacro(MaxFeatures, int);
+  itkSetMacro(Stages, int);
+  itkGetConstMacro(Stages, int);
+  /** "instance", "batch" or "none". */
+  itkSetMacro(Norm, std::string);
+  itkGetConstReferenceMacro(Norm, std::string);
+  /** Names of labels 1..K; K + 1 classes. Empty: K = the largest value in the training labels. */
+  virtual void
+  SetLabelNames(const LabelNamesType & names);
+  const LabelNamesType &
+  GetLabelNames() const
+  {
+    return m_LabelNames;
+  }
+  /** Intensity normalisation stored in the model (default: z-score per volume). */
+  virtual void
+  SetNormalization(const ima::Normalization & normalization);
+  const ima::Normalization &
+  GetNormalization() const
+  {
+    return m_Normalization;
+  }
+  //@}
+
+  /** Fine-tune this .imamodel file instead of creating a new network. */
+  itkSetMacro(InitialModelFileName, std::string);
+  itkGetConstReferenceMacro(InitialModelFileName, std::string);
+
+  /** Report of the last finished epoch (epoch 0 before the first). */
+  const ima::EpochReport &
+  GetLastEpochReport() const
+  {
+    return m_LastEpochReport;
+  }
+  /** Reports of all epochs finished by the last Update(). */
+  const EpochReportsType &
+  GetEpochReports() const
+  {
+    return m_EpochReports;
+  }
+
+  /** The model trained by the last Update() (null before). */
+  const ModelPointer &
+  GetModel() const
+  {
+    return m_Model;
+  }
+  /** The trained model as a pipeline output. */
+  ModelObjectType *
+  GetModelOutput();
+  const ModelObjectType *
+  GetModelOutput() const;
+
+  /** Writes the trained model as an .imamodel file (atomically). */
+  void
+  SaveModel(const std::string & fileName) const;
+
+  using Superclass::MakeOutput;
+  DataObjectPointer
+  MakeOutput(DataObjectPointerArraySizeType idx) override;
+
+protected:
+  UNetTrainer();
+  ~UNetTrainer() override = default;
+
+  void
+  PrintSelf(std::ostream & os, Indent indent) const override;
+
+  void
+  GenerateData() override;
+
+  /** Metadata of a new model for these cases (channels from the images, classes from the label
+   * names or the largest label). */
+  ima::ModelMetadata
+  NewModelMetadata(const std::vector<ima::TrainingCase> & cases) const;
+
+private:
+  void
+  AddPair(bool training, const ImageType * image, const LabelImageType * labels, const std::string & id);
+  std::vector<ima::TrainingCase>
+  ConvertPairs(bool training) const;
+
+  std::vector<std::string> m_TrainingIds;
+  std::vector<std::string> m_ValidationIds;
+
+  int         m_Epochs{ 20 };
+  int         m_IterationsPerEpoch{ 50 };
+  int         m_BatchSize{ 8 };
+  std::string m_Optimizer{ "sgd" };
+  double      m_LearningRate{ 0.01 };
+  double      m_Momentum{ 0.99 };
+  double      m_WeightDecay{ 3e-5 };
+  double      m_PolyExponent{ 0.9 };
+  double      m_ForegroundFraction{ 0.33 };
+  bool        m_Flips{ true };
+  uint64_t    m_Seed{ 1 };
+  int         m_ValidateEvery{ 1 };
+  std::string m_Device{ "auto" };
+  int         m_Threads{ 0 };
+  std::string m_CheckpointFileName;
+  std::string m_LogFileName;
+  std::string m_ResumeFileName;
+  PatchSizeType m_PatchSize;
+
+  unsigned int       m_NetworkDimension{ ImageDimension };
+  int                m_BaseFeatures{ 32 };
+  int                m_MaxFeatures{ 0 };
+  int                m_Stages{ 4 };
+  std::string        m_Norm{ "instance" };
+  LabelNamesType     m_LabelNames;
+  ima::Normalization m_Normalization;
+  std::string        m_InitialModelFileName;
+
+  ima::EpochReport m_LastEpochReport;
+  EpochReportsType m_EpochReports;
+  ModelPointer     m_Model;
+};
+} // namespace itk
+
+#ifndef ITK_MANUAL_INSTANTIATION
+#  include "itkUNetTrainer.hxx"
+#endif
+
+#endif // itkUNetTrainer_h

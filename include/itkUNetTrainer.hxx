@@ -1,0 +1,398 @@
+#ifndef itkUNetTrainer_hxx
+#define itkUNetTrainer_hxx
+
+#include "itkUNetTrainer.h"
+
+#include <algorithm>
+
+#include "itkIMACoreCall.h"
+#include "itkIMAImageConversion.h"
+
+namespace itk
+{
+namespace UNetTrainerDetail
+{
+// Pairs are named pipeline inputs, so that Update() brings upstream readers up to date.
+inline std::string
+InputName(bool training, bool labels, size_t index)
+{
+  return std::string(training ? "Training" : "Validation") + (labels ? "Labels" : "Image") + std::to_string(index);
+}
+} // namespace UNetTrainerDetail
+
+template <typename TImage, typename TLabelImage>
+UNetTrainer<TImage, TLabelImage>::UNetTrainer()
+{
+  this->SetNumberOfRequiredOutputs(1);
+  this->SetNthOutput(0, this->MakeOutput(0));
+}
+
+template <typename TImage, typename TLabelImage>
+auto
+UNetTrainer<TImage, TLabelImage>::MakeOutput(DataObjectPointerArraySizeType) -> DataObjectPointer
+{
+  return ModelObjectType::New().GetPointer();
+}
+
+template <typename TImage, typename TLabelImage>
+auto
+UNetTrainer<TImage, TLabelImage>::GetModelOutput() -> ModelObjectType *
+{
+  return itkDynamicCastInDebugMode<ModelObjectType *>(this->GetPrimaryOutput());
+}
+
+template <typename TImage, typename TLabelImage>
+auto
+UNetTrainer<TImage, TLabelImage>::GetModelOutput() const -> const ModelObjectType *
+{
+  return itkDynamicCastInDebugMode<const ModelObjectType *>(this->GetPrimaryOutput());
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::AddPair(bool                   training,
+                                          const ImageType *      image,
+                                          const LabelImageType * labels,
+                                          const std::string &    id)
+{
+  if (image == nullptr || labels == nullptr)
+  {
+    itkExceptionMacro(<< "Add" << (training ? "Training" : "Validation") << "Pair: image and labels must not be null");
+  }
+  auto &       ids = training ? m_TrainingIds : m_ValidationIds;
+  const size_t index = ids.size();
+  ids.push_back(id.empty() ? (training ? "case" : "validation") + std::to_string(index) : id);
+  // ITK's convention: inputs are stored non-const, the process object does not modify them.
+  this->SetInput(UNetTrainerDetail::InputName(training, false, index), const_cast<ImageType *>(image));
+  this->SetInput(UNetTrainerDetail::InputName(training, true, index), const_cast<LabelImageType *>(labels));
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::AddTrainingPair(const ImageType *      image,
+                                                  const LabelImageType * labels,
+                                                  const std::string &    id)
+{
+  this->AddPair(true, image, labels, id);
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::AddValidationPair(const ImageType *      image,
+                                                    const LabelImageType * labels,
+                                                    const std::string &    id)
+{
+  this->AddPair(false, image, labels, id);
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::ClearTrainingPairs()
+{
+  for (size_t i = 0; i < m_TrainingIds.size(); ++i)
+  {
+    this->RemoveInput(UNetTrainerDetail::InputName(true, false, i));
+    this->RemoveInput(UNetTrainerDetail::InputName(true, true, i));
+  }
+  m_TrainingIds.clear();
+  this->Modified();
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::ClearValidationPairs()
+{
+  for (size_t i = 0; i < m_ValidationIds.size(); ++i)
+  {
+    this->RemoveInput(UNetTrainerDetail::InputName(false, false, i));
+    this->RemoveInput(UNetTrainerDetail::InputName(false, true, i));
+  }
+  m_ValidationIds.clear();
+  this->Modified();
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::SetPatchSize(const PatchSizeType & patchSize)
+{
+  if (patchSize != m_PatchSize)
+  {
+    m_PatchSize = patchSize;
+    this->Modified();
+  }
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::SetLabelNames(const LabelNamesType & names)
+{
+  if (names != m_LabelNames)
+  {
+    m_LabelNames = names;
+    this->Modified();
+  }
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::SetNormalization(const ima::Normalization & normalization)
+{
+  m_Normalization = normalization;
+  this->Modified();
+}
+
+template <typename TImage, typename TLabelImage>
+std::vector<ima::TrainingCase>
+UNetTrainer<TImage, TLabelImage>::ConvertPairs(bool training) const
+{
+  const auto &                   ids = training ? m_TrainingIds : m_ValidationIds;
+  std::vector<ima::TrainingCase> cases;
+  cases.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i)
+  {
+    const auto * image =
+      dynamic_cast<const ImageType *>(this->GetInput(UNetTrainerDetail::InputName(training, false, i)));
+    const auto * labels =
+      dynamic_cast<const LabelImageType *>(this->GetInput(UNetTrainerDetail::InputName(training, true, i)));
+    if (image == nullptr || labels == nullptr)
+    {
+      itkExceptionMacro(<< "case '" << ids[i] << "' has no image or no labels");
+    }
+    ima::TrainingCase c;
+    c.id = ids[i];
+    CallIMACore(this, [&] {
+      c.image = ImageToIMAVolume(image);
+      try
+      {
+        c.labels = LabelImageToIMALabelMap(labels);
+      }
+      catch (const ima::Error & e)
+      {
+        throw ima::Error("case '" + ids[i] + "': " + e.what());
+      }
+    });
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+template <typename TImage, typename TLabelImage>
+ima::ModelMetadata
+UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::TrainingCase> & cases) const
+{
+  if (m_NetworkDimension != 2 && m_NetworkDimension != 3)
+  {
+    itkExceptionMacro(<< "NetworkDimension must be 2 or 3, got " << m_NetworkDimension);
+  }
+  if (m_NetworkDimension > ImageDimension)
+  {
+    itkExceptionMacro(<< "a " << m_NetworkDimension << "D network cannot be trained on " << ImageDimension
+                      << "D images");
+  }
+  ima::ModelMetadata metadata;
+  auto &             net = metadata.network;
+  net.kind = "unet";
+  net.dims = static_cast<int>(m_NetworkDimension);
+  net.inChannels = cases.front().image.channels;
+  net.baseFeatures = m_BaseFeatures;
+  net.maxFeatures = m_MaxFeatures > 0 ? m_MaxFeatures : (net.dims == 3 ? 320 : 512);
+  net.stages = m_Stages;
+  net.norm = m_Norm;
+
+  int foreground = static_cast<int>(m_LabelNames.size());
+  if (foreground == 0)
+  {
+    for (const auto & c : cases)
+    {
+      if (!c.labels.data.empty())
+      {
+        foreground = std::max(foreground, static_cast<int>(*std::max_element(c.labels.data.begin(), c.labels.data.end())));
+      }
+    }
+    foreground = std::max(foreground, 1);
+  }
+  net.classes = foreground + 1;
+  for (int value = 1; value <= foreground; ++value)
+  {
+    ima::LabelInfo label;
+    label.value = value;
+    if (static_cast<size_t>(value) <= m_LabelNames.size())
+    {
+      label.name = m_LabelNames[value - 1];
+    }
+    metadata.labels.push_back(label);
+  }
+  metadata.normalization = m_Normalization;
+
+  if (!m_PatchSize.empty())
+  {
+    metadata.patchSize = m_PatchSize;
+  }
+  else
+  {
+    // Smallest extent per axis so that every case holds a whole patch; a multiple of the total
+    // downsampling factor so that every stage halves evenly.
+    const int64_t factor = int64_t{ 1 } << std::max(0, m_Stages - 1);
+    for (int d = 0; d < net.dims; ++d)
+    {
+      int64_t extent = 128;
+      for (const auto & c : cases)
+      {
+        extent = std::min(extent, c.image.shape.size[static_cast<size_t>(d)]);
+      }
+      metadata.patchSize.push_back(std::max(factor, extent / factor * factor));
+    }
+  }
+  return metadata;
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::GenerateData()
+{
+  m_LastEpochReport = ima::EpochReport();
+  m_EpochReports.clear();
+  m_Model.reset();
+
+  const std::vector<ima::TrainingCase> training = this->ConvertPairs(true);
+  const std::vector<ima::TrainingCase> validation = this->ConvertPairs(false);
+  if (training.empty())
+  {
+    itkExceptionMacro(<< "no training pairs: call AddTrainingPair() before Update()");
+  }
+
+  ima::TrainingOptions options;
+  options.epochs = m_Epochs;
+  options.iterationsPerEpoch = m_IterationsPerEpoch;
+  options.batchSize = m_BatchSize;
+  options.patchSize = m_PatchSize;
+  options.optimizer = m_Optimizer;
+  options.learningRate = m_LearningRate;
+  options.momentum = m_Momentum;
+  options.weightDecay = m_WeightDecay;
+  options.polyExponent = m_PolyExponent;
+  options.foregroundFraction = m_ForegroundFraction;
+  options.flips = m_Flips;
+  options.seed = m_Seed;
+  options.validateEvery = m_ValidateEvery;
+  options.checkpointPath = m_CheckpointFileName;
+  options.logPath = m_LogFileName;
+  options.runtime.device = m_Device;
+  options.runtime.threads = m_Threads;
+
+  std::unique_ptr<ima::Trainer> trainer;
+  CallIMACore(this, [&] {
+    ima::Model model = m_InitialModelFileName.empty() ? ima::Model::create(this->NewModelMetadata(training), m_Seed)
+                                                      : ima::Model::load(m_InitialModelFileName);
+    trainer = std::make_unique<ima::Trainer>(std::move(model), options);
+    if (!m_ResumeFileName.empty())
+    {
+      trainer->resumeFrom(m_ResumeFileName);
+    }
+  });
+
+  // Observers see the report through GetLastEpochReport() and may set AbortGenerateData.
+  const ima::EpochCallback onEpoch = [this](const ima::EpochReport & report) {
+    m_LastEpochReport = report;
+    m_EpochReports.push_back(report);
+    this->InvokeEvent(IterationEvent());
+    return !this->GetAbortGenerateData();
+  };
+  const ima::ProgressCallback progress = [this](double fraction) {
+    this->UpdateProgress(static_cast<float>(fraction));
+    return !this->GetAbortGenerateData();
+  };
+
+  try
+  {
+    m_Model = std::make_shared<ima::Model>(
+      CallIMACore(this, [&] { return trainer->run(training, validation, onEpoch, progress); }));
+  }
+  catch (const ProcessAborted &)
+  {
+    m_Model = std::make_shared<ima::Model>(trainer->model()); // the weights reached so far
+    throw;
+  }
+  this->GetModelOutput()->SetModel(m_Model);
+  if (this->GetProgress() < 1.0f)
+  {
+    this->UpdateProgress(1.0f);
+  }
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::SaveModel(const std::string & fileName) const
+{
+  if (!m_Model)
+  {
+    itkExceptionMacro(<< "no trained model to save to '" << fileName << "': call Update() first");
+  }
+  CallIMACore(this, [&] { m_Model->save(fileName); });
+}
+
+template <typename TImage, typename TLabelImage>
+void
+UNetTrainer<TImage, TLabelImage>::PrintSelf(std::ostream & os, Indent indent) const
+{
+  Superclass::PrintSelf(os, indent);
+  const auto printList = [&os](const auto & values) {
+    os << "[";
+    for (size_t i = 0; i < values.size(); ++i)
+    {
+      os << (i ? ", " : "") << values[i];
+    }
+    os << "]";
+  };
+  os << indent << "TrainingPairs: " << m_TrainingIds.size() << " ";
+  printList(m_TrainingIds);
+  os << std::endl;
+  os << indent << "ValidationPairs: " << m_ValidationIds.size() << " ";
+  printList(m_ValidationIds);
+  os << std::endl;
+  os << indent << "Epochs: " << m_Epochs << std::endl;
+  os << indent << "IterationsPerEpoch: " << m_IterationsPerEpoch << std::endl;
+  os << indent << "BatchSize: " << m_BatchSize << std::endl;
+  os << indent << "Optimizer: " << m_Optimizer << std::endl;
+  os << indent << "LearningRate: " << m_LearningRate << std::endl;
+  os << indent << "Momentum: " << m_Momentum << std::endl;
+  os << indent << "WeightDecay: " << m_WeightDecay << std::endl;
+  os << indent << "PolyExponent: " << m_PolyExponent << std::endl;
+  os << indent << "ForegroundFraction: " << m_ForegroundFraction << std::endl;
+  os << indent << "Flips: " << (m_Flips ? "On" : "Off") << std::endl;
+  os << indent << "Seed: " << m_Seed << std::endl;
+  os << indent << "ValidateEvery: " << m_ValidateEvery << std::endl;
+  os << indent << "Device: " << m_Device << std::endl;
+  os << indent << "Threads: " << m_Threads << std::endl;
+  os << indent << "CheckpointFileName: " << m_CheckpointFileName << std::endl;
+  os << indent << "LogFileName: " << m_LogFileName << std::endl;
+  os << indent << "ResumeFileName: " << m_ResumeFileName << std::endl;
+  os << indent << "PatchSize: ";
+  printList(m_PatchSize);
+  os << std::endl;
+  os << indent << "NetworkDimension: " << m_NetworkDimension << std::endl;
+  os << indent << "BaseFeatures: " << m_BaseFeatures << std::endl;
+  os << indent << "MaxFeatures: " << m_MaxFeatures << std::endl;
+  os << indent << "Stages: " << m_Stages << std::endl;
+  os << indent << "Norm: " << m_Norm << std::endl;
+  os << indent << "LabelNames: ";
+  printList(m_LabelNames);
+  os << std::endl;
+  os << indent << "Normalization: " << m_Normalization.kindName();
+  if (m_Normalization.kind == ima::Normalization::Kind::CTWindow)
+  {
+    os << " [" << m_Normalization.windowLow << ", " << m_Normalization.windowHigh << "]";
+  }
+  else if (m_Normalization.nonzeroMask)
+  {
+    os << " (nonzero mask)";
+  }
+  os << std::endl;
+  os << indent << "InitialModelFileName: " << m_InitialModelFileName << std::endl;
+  os << indent << "LastEpochReport: epoch " << m_LastEpochReport.epoch << ", loss " << m_LastEpochReport.loss
+     << std::endl;
+  os << indent << "Model: " << (m_Model ? "trained" : "(none)") << std::endl;
+}
+} // namespace itk
+
+#endif // itkUNetTrainer_hxx

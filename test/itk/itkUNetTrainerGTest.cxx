@@ -1,0 +1,211 @@
+// UNetTrainer on two 32^3 phantoms with a tiny network (4 base features, 2 stages, 16^3 patches),
+// 2 epochs of 2 iterations: checks events, abort, outputs and errors, not learning quality.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+#include "itkCommand.h"
+#include "itkIMAImageConversion.h"
+#include "itkImage.h"
+#include "itkUNetSegmentationImageFilter.h"
+#include "itkUNetTrainer.h"
+
+#include "ima/Model.h"
+#include "ima/Phantoms.h"
+
+namespace
+{
+using ImageType = itk::Image<float, 3>;
+using LabelImageType = itk::Image<unsigned char, 3>;
+using TrainerType = itk::UNetTrainer<ImageType, LabelImageType>;
+
+struct Case
+{
+  ImageType::Pointer      image;
+  LabelImageType::Pointer labels;
+};
+
+Case
+Phantom(int index)
+{
+  ima::PhantomOptions options;
+  options.size = 32;
+  options.seed = 5;
+  const auto phantom = ima::makePhantom(options, index);
+  return { itk::IMAVolumeToImage<ImageType>(phantom.first), itk::IMALabelMapToImage<LabelImageType>(phantom.second) };
+}
+
+// Records the epoch number of every IterationEvent; optionally aborts at the first one.
+struct EpochLog
+{
+  std::vector<int> epochs;
+  bool             abortAtFirst = false;
+
+  void
+  Attach(TrainerType * trainer)
+  {
+    auto command = itk::CStyleCommand::New();
+    command->SetClientData(this);
+    command->SetCallback([](itk::Object * caller, const itk::EventObject &, void * data) {
+      auto * self = static_cast<EpochLog *>(data);
+      auto * source = static_cast<TrainerType *>(caller);
+      self->epochs.push_back(source->GetLastEpochReport().epoch);
+      if (self->abortAtFirst)
+      {
+        source->AbortGenerateDataOn();
+      }
+    });
+    trainer->AddObserver(itk::IterationEvent(), command);
+  }
+};
+
+class UNetTrainerTest : public ::testing::Test
+{
+protected:
+  static void
+  SetUpTestSuite()
+  {
+    s_Cases = { Phantom(0), Phantom(1) };
+  }
+  static void
+  TearDownTestSuite()
+  {
+    s_Cases.clear();
+  }
+
+  static TrainerType::Pointer
+  MakeTrainer()
+  {
+    auto trainer = TrainerType::New();
+    trainer->AddTrainingPair(s_Cases[0].image, s_Cases[0].labels, "phantom0");
+    trainer->AddTrainingPair(s_Cases[1].image, s_Cases[1].labels, "phantom1");
+    trainer->SetNetworkDimension(3);
+    trainer->SetBaseFeatures(4);
+    trainer->SetStages(2);
+    trainer->SetLabelNames({ "organ", "lesion" });
+    trainer->SetPatchSize({ 16, 16, 16 });
+    trainer->SetEpochs(2);
+    trainer->SetIterationsPerEpoch(2);
+    trainer->SetBatchSize(2);
+    trainer->SetOptimizer("adam");
+    trainer->SetLearningRate(1e-3);
+    trainer->SetDevice("cpu");
+    trainer->SetThreads(2);
+    trainer->SetSeed(9);
+    return trainer;
+  }
+
+  static std::vector<Case> s_Cases;
+};
+std::vector<Case> UNetTrainerTest::s_Cases;
+
+std::string
+TempPath(const std::string & name)
+{
+  const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+  return (std::filesystem::temp_directory_path() / ("imaITKGTests_" + std::to_string(stamp) + "_" + name)).string();
+}
+} // namespace
+
+TEST_F(UNetTrainerTest, OneIterationEventPerEpochAndAUsableModel)
+{
+  auto     trainer = MakeTrainer();
+  EpochLog log;
+  log.Attach(trainer);
+  ASSERT_NO_THROW(trainer->Update());
+  EXPECT_EQ(log.epochs, (std::vector<int>{ 1, 2 }));
+  EXPECT_EQ(trainer->GetLastEpochReport().epoch, 2);
+  EXPECT_EQ(trainer->GetEpochReports().size(), 2u);
+
+  const auto model = trainer->GetModel();
+  ASSERT_TRUE(model);
+  EXPECT_EQ(trainer->GetModelOutput()->GetModel(), model);
+  EXPECT_EQ(model->metadata().network.classes, 3);
+  EXPECT_EQ(model->metadata().network.inChannels, 1);
+  EXPECT_EQ(model->metadata().labelName(2), "lesion");
+
+  // An unchanged trainer does not train again.
+  trainer->Update();
+  EXPECT_EQ(log.epochs.size(), 2u);
+
+  // The model feeds the segmentation filter directly and survives a save/load round trip.
+  auto filter = itk::UNetSegmentationImageFilter<ImageType, LabelImageType>::New();
+  filter->SetInput(s_Cases[0].image);
+  filter->SetModel(model);
+  filter->SetDevice("cpu");
+  filter->SetThreads(2);
+  ASSERT_NO_THROW(filter->Update());
+  EXPECT_EQ(filter->GetOutput()->GetLargestPossibleRegion(), s_Cases[0].image->GetLargestPossibleRegion());
+
+  const std::string path = TempPath("trained.imamodel");
+  ASSERT_NO_THROW(trainer->SaveModel(path));
+  EXPECT_EQ(ima::readModelMetadata(path).network.classes, 3);
+  std::remove(path.c_str());
+}
+
+TEST_F(UNetTrainerTest, AbortInIterationEventThrowsProcessAborted)
+{
+  auto     trainer = MakeTrainer();
+  EpochLog log;
+  log.abortAtFirst = true;
+  log.Attach(trainer);
+  EXPECT_THROW(trainer->Update(), itk::ProcessAborted);
+  EXPECT_EQ(log.epochs, (std::vector<int>{ 1 }));
+  EXPECT_TRUE(trainer->GetModel()) << "the weights reached before the abort stay available";
+}
+
+TEST_F(UNetTrainerTest, NoTrainingPairsIsAnError)
+{
+  auto trainer = TrainerType::New();
+  trainer->SetDevice("cpu");
+  EXPECT_THROW(trainer->Update(), itk::ExceptionObject);
+  EXPECT_THROW(trainer->SaveModel(TempPath("never.imamodel")), itk::ExceptionObject);
+}
+
+TEST_F(UNetTrainerTest, BadLabelNamesTheCase)
+{
+  using ShortLabelImageType = itk::Image<short, 3>;
+  using ShortTrainerType = itk::UNetTrainer<ImageType, ShortLabelImageType>;
+  const LabelImageType * labels = s_Cases[1].labels;
+  auto                   bad = ShortLabelImageType::New();
+  bad->CopyInformation(labels);
+  bad->SetRegions(labels->GetLargestPossibleRegion());
+  bad->Allocate();
+  bad->FillBuffer(0);
+  bad->SetPixel({ { 1, 2, 3 } }, 300);
+
+  auto trainer = ShortTrainerType::New();
+  trainer->AddTrainingPair(s_Cases[1].image, bad, "broken-case");
+  trainer->SetDevice("cpu");
+  try
+  {
+    trainer->Update();
+    FAIL() << "expected itk::ExceptionObject";
+  }
+  catch (const itk::ExceptionObject & e)
+  {
+    const std::string message = e.GetDescription();
+    EXPECT_NE(message.find("broken-case"), std::string::npos) << message;
+    EXPECT_NE(message.find("300"), std::string::npos) << message;
+  }
+}
+
+TEST_F(UNetTrainerTest, ParametersArePrinted)
+{
+  auto trainer = MakeTrainer();
+  std::ostringstream out;
+  trainer->Print(out);
+  for (const char * name :
+       { "TrainingPairs: 2 [phantom0, phantom1]", "Epochs: 2", "IterationsPerEpoch: 2", "BatchSize: 2",
+         "Optimizer: adam", "LearningRate", "Seed: 9", "Device: cpu", "Threads: 2", "CheckpointFileName",
+         "LogFileName", "PatchSize: [16, 16, 16]", "NetworkDimension: 3", "BaseFeatures: 4", "Stages: 2",
+         "Norm: instance", "LabelNames: [organ, lesion]", "InitialModelFileName" })
+  {
+    EXPECT_NE(out.str().find(name), std::string::npos) << name;
+  }
+}
