@@ -1,0 +1,39 @@
+// The `ima` subcommands. Each builds its ArgumentParser (for parsing and for `ima help CMD`) and
+// runs from the parsed arguments, returning the exit code. Errors are thrown: ima::Error and
+// friends become exit code 1, UsageError exit code 2 (see main.cpp).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ArgumentParser.h"
+
+namespace ima::cli {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  ArgumentParser (*parser)();
+  int (*run)(const ArgumentParser& args);
+};
+
+ArgumentParser phantomsParser();
+int runPhantoms(const ArgumentParser& args);
+ArgumentParser trainParser();
+int runTrain(const ArgumentParser& args);
+ArgumentParser segmentParser();
+int runSegment(const ArgumentParser& args);
+ArgumentParser infoParser();
+int runInfo(const ArgumentParser& args);
+ArgumentParser diceParser();
+int runDice(const ArgumentParser& args);
+
+const std::vector<Command>& commands();
+
+// --device after a format check (cpu, cuda, cuda:N, auto): a malformed name is a usage error,
+// an unavailable device is reported later by the core (exit code 1).
+std::string checkedDevice(const ArgumentParser& args);
+
+// "IMASegmentation 0.1.0".
+std::string versionString();
+
+}  // namespace ima::cli

@@ -1,0 +1,319 @@
+#include "ImageIO.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <zlib.h>
+
+#include "itkImage.h"
+#include "itkImageFileReader.h"
+#include "itkImageFileWriter.h"
+#include "itkImageIOFactory.h"
+#include "itkVectorImage.h"
+
+#include "itkIMAImageConversion.h"
+
+#include "ima/Error.h"
+
+namespace fs = std::filesystem;
+
+namespace ima::cli {
+
+namespace {
+
+const char* const kExtensions[] = {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"};
+const char* const kExtensionList = ".nii.gz, .nii, .nrrd, .nhdr, .mha or .mhd";
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::string quoted(const std::string& path) { return "'" + path + "'"; }
+
+struct OpenedImage {
+  itk::ImageIOBase::Pointer io;
+  ImageFileInfo info;
+};
+
+OpenedImage openImage(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(what + " " + quoted(path) + " does not exist");
+  if (fs::is_directory(path, ec)) throw Error(what + " " + quoted(path) + " is a directory, not an image file");
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw Error(what + " " + quoted(path) + " cannot be opened: " + std::strerror(errno));
+  }
+  itk::ImageIOBase::Pointer io;
+  try {
+    io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::IOFileModeEnum::ReadMode);
+  } catch (const itk::ExceptionObject& e) {
+    throw Error("cannot read " + what + " " + quoted(path) + ": " + e.GetDescription());
+  }
+  if (!io)
+    throw Error("cannot read " + what + " " + quoted(path) +
+                ": not a readable NIfTI, NRRD or MetaImage file (damaged or unsupported format)");
+  io->SetFileName(path);
+  try {
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error("cannot read " + what + " " + quoted(path) + ": " + e.GetDescription());
+  }
+
+  OpenedImage opened;
+  opened.io = io;
+  ImageFileInfo& info = opened.info;
+  const unsigned fileDims = io->GetNumberOfDimensions();
+  for (unsigned d = 0; d < fileDims; ++d) info.size.push_back(static_cast<int64_t>(io->GetDimensions(d)));
+  // 4D files with a single time point (common in NIfTI) are 3D volumes.
+  while (info.size.size() > 3 && info.size.back() == 1) info.size.pop_back();
+  info.dims = static_cast<int>(info.size.size());
+  if (info.dims < 2 || info.dims > 3)
+    throw Error(what + " " + quoted(path) + " has " + std::to_string(fileDims) +
+                " dimensions; only 2D and 3D images are supported");
+  info.components = static_cast<int>(io->GetNumberOfComponents());
+  info.componentType = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
+  if (io->GetPixelType() == itk::IOPixelEnum::COMPLEX)
+    throw Error(what + " " + quoted(path) + " has complex pixels; only real-valued images are supported");
+  for (auto s : info.size)
+    if (s <= 0) throw Error(what + " " + quoted(path) + " is empty");
+  return opened;
+}
+
+// niftilib replaces NaN/Inf with 0 while ITK reads a float NIfTI file, so such values would pass
+// unnoticed; scan the raw data of float NIfTI files (gzip or plain) to report them instead.
+void rejectNonFiniteNifti(const std::string& path, const std::string& what) {
+  const std::string ext = imageExtension(path);
+  if (ext != ".nii" && ext != ".nii.gz") return;
+  gzFile file = gzopen(path.c_str(), "rb");
+  if (!file) return;  // ITK has read it already; nothing more to learn here
+  struct Closer {
+    gzFile f;
+    ~Closer() { gzclose(f); }
+  } closer{file};
+
+  unsigned char header[540];
+  const int got = gzread(file, header, sizeof header);
+  if (got < 348) return;
+  auto swap = [](unsigned char* p, int n) { std::reverse(p, p + n); };
+  int32_t sizeofHdr;
+  std::memcpy(&sizeofHdr, header, 4);
+  bool swapped = false;
+  if (sizeofHdr != 348 && sizeofHdr != 540) {
+    swap(header, 4);
+    std::memcpy(&sizeofHdr, header, 4);
+    swapped = true;
+    if (sizeofHdr != 348 && sizeofHdr != 540) return;
+  }
+  auto field = [&](int offset, int bytes) {
+    unsigned char b[8];
+    std::memcpy(b, header + offset, static_cast<size_t>(bytes));
+    if (swapped) swap(b, bytes);
+    int64_t v = 0;
+    if (bytes == 2) { int16_t x; std::memcpy(&x, b, 2); v = x; }
+    else if (bytes == 8) { std::memcpy(&v, b, 8); }
+    return v;
+  };
+  int datatype;
+  int64_t values = 1, offset;
+  if (sizeofHdr == 348) {
+    datatype = static_cast<int>(field(70, 2));
+    const int64_t rank = field(40, 2);
+    for (int d = 1; d <= rank && d <= 7; ++d) values *= std::max<int64_t>(1, field(40 + 2 * d, 2));
+    float voxOffset;
+    unsigned char b[4];
+    std::memcpy(b, header + 108, 4);
+    if (swapped) swap(b, 4);
+    std::memcpy(&voxOffset, b, 4);
+    offset = static_cast<int64_t>(voxOffset);
+  } else {
+    if (got < 540) return;
+    datatype = static_cast<int>(field(12, 2));
+    const int64_t rank = field(16, 8);
+    for (int d = 1; d <= rank && d <= 7; ++d) values *= std::max<int64_t>(1, field(16 + 8 * d, 8));
+    offset = field(168, 8);
+  }
+  const int bytes = datatype == 16 ? 4 : datatype == 64 ? 8 : 0;  // FLOAT32, FLOAT64
+  if (bytes == 0 || offset < sizeofHdr) return;
+  if (gzseek(file, static_cast<z_off_t>(offset), SEEK_SET) < 0) return;
+
+  std::vector<unsigned char> buffer(static_cast<size_t>(bytes) << 18);
+  int64_t index = 0;
+  while (index < values) {
+    const int64_t want = std::min<int64_t>(values - index, static_cast<int64_t>(buffer.size()) / bytes);
+    const int n = gzread(file, buffer.data(), static_cast<unsigned>(want * bytes));
+    if (n <= 0) return;
+    for (int64_t i = 0; i < n / bytes; ++i, ++index) {
+      unsigned char* p = buffer.data() + i * bytes;
+      if (swapped) swap(p, bytes);
+      double v;
+      if (bytes == 4) { float f; std::memcpy(&f, p, 4); v = f; }
+      else std::memcpy(&v, p, 8);
+      if (!std::isfinite(v))
+        throw Error(what + " " + quoted(path) + ": the value at linear index " + std::to_string(index) + " is " +
+                    (std::isnan(v) ? "NaN" : "infinite") + " (NaN or infinite values cannot be used)");
+    }
+  }
+}
+
+template <typename TImage>
+typename TImage::Pointer readWith(const OpenedImage& opened, const std::string& path,
+                                  const std::string& what) {
+  auto reader = itk::ImageFileReader<TImage>::New();
+  reader->SetImageIO(opened.io);
+  reader->SetFileName(path);
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw Error("cannot read " + what + " " + quoted(path) + ": " + e.GetDescription());
+  }
+  return reader->GetOutput();
+}
+
+template <unsigned D>
+Volume readVolumeOfDimension(const OpenedImage& opened, const std::string& path) {
+  if (opened.info.components == 1)
+    return itk::ImageToIMAVolume(readWith<itk::Image<float, D>>(opened, path, "image").GetPointer());
+  return itk::ImageToIMAVolume(readWith<itk::VectorImage<float, D>>(opened, path, "image").GetPointer());
+}
+
+template <unsigned D>
+LabelMap readLabelMapOfDimension(const OpenedImage& opened, const std::string& path) {
+  // Read as float so that any integer file type converts exactly (values above 255 are rejected).
+  auto image = readWith<itk::Image<float, D>>(opened, path, "label image");
+  try {
+    return itk::LabelImageToIMALabelMap(image.GetPointer());
+  } catch (const Error& e) {
+    throw Error("label image " + quoted(path) + ": " + e.what());
+  }
+}
+
+std::string directoryOf(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+// Writes into a fresh hidden directory next to the target, then renames every produced file (a
+// .mhd/.nhdr header is renamed last, after its data file) into place.
+template <typename TImage>
+void writeAtomically(TImage* image, const std::string& path, bool overwrite) {
+  checkOutputPath(path, overwrite, "output");
+  const fs::path directory = directoryOf(path);
+  const std::string fileName = fs::path(path).filename().string();
+  std::string pattern = (directory / ".ima-write-XXXXXX").string();
+  if (!mkdtemp(pattern.data()))
+    throw Error("cannot write " + quoted(path) + ": cannot create a temporary directory in " +
+                quoted(directory.string()) + ": " + std::strerror(errno));
+  const fs::path temporary = pattern;
+  try {
+    auto writer = itk::ImageFileWriter<TImage>::New();
+    writer->SetInput(image);
+    writer->SetFileName((temporary / fileName).string());
+    writer->SetUseCompression(true);
+    try {
+      writer->Update();
+    } catch (const itk::ExceptionObject& e) {
+      throw Error("cannot write " + quoted(path) + ": " + e.GetDescription());
+    }
+    std::vector<fs::path> produced;
+    for (const auto& entry : fs::directory_iterator(temporary)) produced.push_back(entry.path());
+    std::stable_partition(produced.begin(), produced.end(),
+                          [&](const fs::path& p) { return p.filename() != fileName; });
+    for (const auto& p : produced) {
+      const fs::path destination = directory / p.filename();
+      if (!overwrite && fs::exists(destination))
+        throw Error("cannot write " + quoted(path) + ": its data file " + quoted(destination.string()) +
+                    " already exists (use --force to overwrite)");
+      std::error_code ec;
+      fs::rename(p, destination, ec);
+      if (ec) throw Error("cannot move the finished file into place at " + quoted(destination.string()) + ": " + ec.message());
+    }
+    fs::remove(temporary);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(temporary, ignored);
+    throw;
+  }
+}
+
+}  // namespace
+
+std::string imageExtension(const std::string& fileName) {
+  const std::string name = lower(fs::path(fileName).filename().string());
+  for (const char* ext : kExtensions) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return e;
+  }
+  return "";
+}
+
+std::string caseIdOf(const std::string& path) {
+  const std::string name = fs::path(path).filename().string();
+  const std::string ext = imageExtension(name);
+  return ext.empty() ? fs::path(name).stem().string() : name.substr(0, name.size() - ext.size());
+}
+
+void checkOutputPath(const std::string& path, bool overwrite, const std::string& what) {
+  if (imageExtension(path).empty())
+    throw Error(what + " " + quoted(path) + " has an unsupported file extension (use " + kExtensionList + ")");
+  const std::string directory = directoryOf(path);
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec))
+    throw Error(what + " " + quoted(path) + ": directory " + quoted(directory) + " does not exist");
+  if (fs::is_directory(path, ec)) throw Error(what + " " + quoted(path) + " is a directory");
+  if (!overwrite && fs::exists(path, ec))
+    throw Error(what + " " + quoted(path) + " already exists (use --force to overwrite)");
+}
+
+ImageFileInfo readImageInfo(const std::string& path) { return openImage(path, "image").info; }
+
+Volume readVolume(const std::string& path) {
+  const OpenedImage opened = openImage(path, "image");
+  rejectNonFiniteNifti(path, "image");
+  return opened.info.dims == 2 ? readVolumeOfDimension<2>(opened, path)
+                               : readVolumeOfDimension<3>(opened, path);
+}
+
+LabelMap readLabelMap(const std::string& path) {
+  const OpenedImage opened = openImage(path, "label image");
+  rejectNonFiniteNifti(path, "label image");
+  if (opened.info.components != 1)
+    throw Error("label image " + quoted(path) + " has " + std::to_string(opened.info.components) +
+                " components per pixel; a label image must be scalar");
+  return opened.info.dims == 2 ? readLabelMapOfDimension<2>(opened, path)
+                               : readLabelMapOfDimension<3>(opened, path);
+}
+
+void writeVolume(const Volume& volume, const std::string& path, bool overwrite) {
+  const int dims = volume.shape.dims();
+  if (dims != 2 && dims != 3) throw Error("cannot write " + quoted(path) + ": the volume is " + std::to_string(dims) + "D");
+  if (dims == 2) {
+    if (volume.channels == 1)
+      writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 2>>(volume).GetPointer(), path, overwrite);
+    else
+      writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 2>>(volume).GetPointer(), path, overwrite);
+  } else {
+    if (volume.channels == 1)
+      writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 3>>(volume).GetPointer(), path, overwrite);
+    else
+      writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 3>>(volume).GetPointer(), path, overwrite);
+  }
+}
+
+void writeLabelMap(const LabelMap& labels, const std::string& path, bool overwrite) {
+  const int dims = labels.shape.dims();
+  if (dims == 2)
+    writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 2>>(labels).GetPointer(), path, overwrite);
+  else if (dims == 3)
+    writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 3>>(labels).GetPointer(), path, overwrite);
+  else
+    throw Error("cannot write " + quoted(path) + ": the label map is " + std::to_string(dims) + "D");
+}
+
+}  // namespace ima::cli

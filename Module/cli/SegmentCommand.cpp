@@ -1,0 +1,124 @@
+// `ima segment`: sliding-window inference of one image with a model; writes a uint8 label map
+// on the input's grid (and optionally the class probabilities).
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "ima/Error.h"
+#include "ima/Model.h"
+#include "ima/SlidingWindowInferer.h"
+
+#include "Commands.h"
+#include "ImageIO.h"
+#include "Progress.h"
+
+namespace fs = std::filesystem;
+
+namespace ima::cli {
+
+ArgumentParser segmentParser() {
+  ArgumentParser p("segment",
+                   "Segment an image with a model: sliding window with Gaussian weighting, then argmax.\n"
+                   "The label map (uint8) is written with the input's origin, spacing and direction.\n"
+                   "A 2D model segments a 3D image slice by slice.");
+  p.option("model", "MODEL", "model file (.imamodel)", "", true)
+      .option("input", "FILE", "image to segment (NIfTI, NRRD or MetaImage; vector images give channels)", "", true)
+      .option("output", "FILE", "label map to write", "", true)
+      .option("probabilities", "FILE", "also write the class probabilities (float32, one component per class)")
+      .option("overlap", "F", "fraction of a patch shared by neighbouring windows, in [0, 1)", "0.5")
+      .option("batch", "N", "patches per forward pass", "2")
+      .flag("mirror", "test-time augmentation: average over all axis flips (2^dims times slower)")
+      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .flag("force", "overwrite existing output files")
+      .flag("quiet", "no progress output")
+      .epilog("example:\n  ima segment --model model.imamodel --input data/images/case_000.nii.gz \\\n"
+              "              --output case_000_seg.nii.gz");
+  return p;
+}
+
+namespace {
+
+bool samePath(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
+  return fs::absolute(a, ec).lexically_normal() == fs::absolute(b, ec).lexically_normal();
+}
+
+}  // namespace
+
+int runSegment(const ArgumentParser& args) {
+  const std::string modelPath = args.get("model"), input = args.get("input"), output = args.get("output");
+  const std::string probabilitiesPath = args.get("probabilities");
+  const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
+
+  InferenceOptions options;
+  options.overlap = args.getDouble("overlap");
+  if (options.overlap < 0 || options.overlap >= 1) throw UsageError("--overlap must be in [0, 1)");
+  const int64_t batch = args.getInt("batch");
+  if (batch < 1 || batch > 4096) throw UsageError("--batch must be between 1 and 4096");
+  options.batchSize = static_cast<int>(batch);
+  options.mirror = args.flagSet("mirror");
+  const int64_t threads = args.getInt("threads");
+  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
+  options.runtime.device = checkedDevice(args);
+  options.runtime.threads = static_cast<int>(threads);
+
+  // Cheap checks first, so a mistake costs no inference time.
+  if (samePath(input, output)) throw Error("output '" + output + "' is the input image; choose another name");
+  checkOutputPath(output, force, "output");
+  if (!probabilitiesPath.empty()) {
+    if (samePath(probabilitiesPath, output) || samePath(probabilitiesPath, input))
+      throw Error("--probabilities '" + probabilitiesPath + "' must differ from the input and the output");
+    checkOutputPath(probabilitiesPath, force, "probabilities output");
+  }
+  applyRuntime(options.runtime);
+
+  const Model model = Model::load(modelPath);
+  const Volume volume = readVolume(input);
+  checkFinite(volume, "image '" + input + "'");
+  const NetworkSpec& spec = model.metadata().network;
+  if (volume.channels != spec.inChannels)
+    throw Error("image '" + input + "' has " + std::to_string(volume.channels) + " channel(s) but model '" +
+                modelPath + "' expects " + std::to_string(spec.inChannels));
+  if (volume.shape.dims() < spec.dims)
+    throw Error("image '" + input + "' is " + std::to_string(volume.shape.dims()) + "D (" + volume.shape.str() +
+                ") but model '" + modelPath + "' is a 3D model");
+
+  Segmentation result;
+  {
+    Progress progress("segment", quiet);
+    result = segment(model, volume, options, progress.callback(), !probabilitiesPath.empty());
+    progress.finish();
+  }
+  result.labels.geometry = volume.geometry;  // the input's grid, whatever the core did
+  result.probabilities.geometry = volume.geometry;
+
+  const bool outputExisted = fs::exists(output);
+  writeLabelMap(result.labels, output, force);
+  if (!probabilitiesPath.empty()) {
+    try {
+      writeVolume(result.probabilities, probabilitiesPath, force);
+    } catch (...) {
+      // Leave no half-finished result set behind (but never delete a file we did not create).
+      if (!outputExisted) {
+        std::error_code ignored;
+        fs::remove(output, ignored);
+      }
+      throw;
+    }
+  }
+
+  if (!quiet) {
+    std::vector<int64_t> counts(256, 0);
+    for (uint8_t v : result.labels.data) ++counts[v];
+    std::ostringstream summary;
+    summary << "wrote " << output << " (" << volume.shape.str() << "):";
+    for (int c = 1; c < spec.classes && c < 256; ++c)
+      summary << (c > 1 ? "," : "") << " " << model.metadata().labelName(c) << " " << counts[c] << " voxels";
+    std::cout << summary.str() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace ima::cli

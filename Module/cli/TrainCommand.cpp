@@ -1,0 +1,488 @@
+// `ima train`: supervised training of a U-Net on folders of image/label pairs (standard method).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ima/Error.h"
+#include "ima/Model.h"
+#include "ima/Training.h"
+
+#include "Commands.h"
+#include "ImageIO.h"
+#include "Progress.h"
+
+namespace fs = std::filesystem;
+
+namespace ima::cli {
+
+ArgumentParser trainParser() {
+  ArgumentParser p("train",
+                   "Train a U-Net segmentation model (nnU-Net-style: Dice+CE loss, random patches with\n"
+                   "foreground oversampling, flips). Images and labels are paired by file name: the same\n"
+                   "name in --images and --labels. Writes MODEL, MODEL.ckpt (after every epoch, for\n"
+                   "--resume) and MODEL.log.jsonl (one JSON line per epoch).");
+  p.option("images", "DIR", "training images", "", true)
+      .option("labels", "DIR", "label images (uint8-compatible: 0 background, 1..K structures)", "", true)
+      .option("out", "MODEL", "model file to write (e.g. model.imamodel)", "", true)
+      .option("dims", "D", "network dimensions (2 trains on slices; default: the image dimensions)")
+      .choices("dims", {"2", "3"})
+      .option("epochs", "N", "epochs", "20")
+      .option("iterations", "N", "iterations (minibatches) per epoch", "50")
+      .option("batch", "N", "patches per minibatch (default: 8 in 2D, 2 in 3D)")
+      .option("patch", "X,Y[,Z]",
+              "patch size in voxels, multiples of 2^(stages-1) (default: the whole slice in 2D, "
+              "64^3 capped by the image size in 3D)")
+      .option("features", "N", "features of the first stage (doubled per stage, capped)", "32")
+      .option("stages", "N", "resolution levels of the U-Net", "4")
+      .option("norm", "KIND", "normalisation layers", "instance")
+      .choices("norm", {"instance", "batch", "none"})
+      .option("optimizer", "NAME", "optimiser", "sgd")
+      .choices("optimizer", {"sgd", "adam"})
+      .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)")
+      .option("val-fraction", "F", "share of the cases held out for validation", "0.2")
+      .option("val-images", "DIR", "validation images (instead of --val-fraction)")
+      .option("val-labels", "DIR", "validation labels (with --val-images)")
+      .option("normalization", "KIND", "intensity normalisation stored in the model", "zscore")
+      .choices("normalization", {"zscore", "ct"})
+      .option("ct-window", "LO,HI", "CT window in HU for --normalization ct", "-1000,1000")
+      .option("labels-names", "NAMES", "label names, comma separated, for labels 1..K (default: label 1, ...)")
+      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)")
+      .option("init", "MODEL", "start from a trained model instead of a fresh network")
+      .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
+      .flag("force", "overwrite an existing MODEL")
+      .flag("quiet", "no progress or epoch lines")
+      .flag("json", "print one JSON line per epoch on stdout (and one for the result)")
+      .epilog("example:\n  ima phantoms --out data --count 12 --size 64 --dims 2\n"
+              "  ima train --images data/images --labels data/labels --out model.imamodel \\\n"
+              "            --epochs 10 --labels-names organ,lesion");
+  return p;
+}
+
+namespace {
+
+struct CasePair {
+  std::string id, image, label;
+};
+
+std::vector<std::string> imageFilesIn(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(what + " directory '" + dir + "' does not exist");
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || imageExtension(name).empty()) continue;
+    if (!entry.is_regular_file(ec)) continue;
+    names.push_back(name);
+  }
+  if (ec) throw Error("cannot list " + what + " directory '" + dir + "': " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Pairs by identical file name; every file must have its partner.
+std::vector<CasePair> pairCases(const std::string& imageDir, const std::string& labelDir) {
+  const auto images = imageFilesIn(imageDir, "images");
+  const auto labels = imageFilesIn(labelDir, "labels");
+  if (images.empty())
+    throw Error("no images (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd) found in '" + imageDir + "'");
+  std::vector<CasePair> pairs;
+  std::map<std::string, std::string> ids;
+  for (const auto& name : images) {
+    const std::string label = (fs::path(labelDir) / name).string();
+    const std::string image = (fs::path(imageDir) / name).string();
+    if (!std::binary_search(labels.begin(), labels.end(), name))
+      throw Error("image '" + image + "' has no label image '" + label + "'");
+    const std::string id = caseIdOf(name);
+    if (ids.count(id)) throw Error("images '" + ids[id] + "' and '" + image + "' have the same case id '" + id + "'");
+    ids[id] = image;
+    pairs.push_back({id, image, label});
+  }
+  for (const auto& name : labels)
+    if (!std::binary_search(images.begin(), images.end(), name))
+      throw Error("label image '" + (fs::path(labelDir) / name).string() + "' has no image '" +
+                  (fs::path(imageDir) / name).string() + "'");
+  return pairs;
+}
+
+std::string describeGeometry(const Geometry& g, int dims) {
+  std::ostringstream s;
+  s.precision(6);
+  s << "origin (";
+  for (int i = 0; i < dims; ++i) s << (i ? ", " : "") << g.origin[static_cast<size_t>(i)];
+  s << ") spacing (";
+  for (int i = 0; i < dims; ++i) s << (i ? ", " : "") << g.spacing[static_cast<size_t>(i)];
+  s << ") direction (";
+  for (int r = 0; r < dims; ++r)
+    for (int c = 0; c < dims; ++c) s << (r || c ? ", " : "") << g.direction[static_cast<size_t>(3 * r + c)];
+  s << ")";
+  return s.str();
+}
+
+TrainingCase loadCase(const CasePair& p) {
+  TrainingCase c;
+  c.id = p.id;
+  c.image = readVolume(p.image);
+  checkFinite(c.image, "image '" + p.image + "'");
+  c.labels = readLabelMap(p.label);
+  if (!(c.image.shape == c.labels.shape))
+    throw Error("image '" + p.image + "' (" + c.image.shape.str() + ") and label image '" + p.label + "' (" +
+                c.labels.shape.str() + ") differ in size");
+  if (!c.image.geometry.approximatelyEquals(c.labels.geometry))
+    throw Error("image '" + p.image + "' and label image '" + p.label + "' are on different grids: " +
+                describeGeometry(c.image.geometry, c.image.shape.dims()) + " vs " +
+                describeGeometry(c.labels.geometry, c.labels.shape.dims()));
+  return c;
+}
+
+std::vector<TrainingCase> loadCases(const std::vector<CasePair>& pairs, const std::string& label, bool quiet) {
+  std::vector<TrainingCase> cases;
+  Progress progress(label, quiet);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (interruptRequested()) throw Cancelled();
+    cases.push_back(loadCase(pairs[i]));
+    progress.update(static_cast<double>(i + 1) / static_cast<double>(pairs.size()));
+  }
+  progress.finish();
+  return cases;
+}
+
+// Distinct colours: a fixed palette, then hues spaced by the golden angle.
+std::array<uint8_t, 3> labelColor(int index) {
+  static const std::array<uint8_t, 3> palette[] = {
+      {230, 25, 75}, {60, 180, 75}, {0, 130, 200}, {255, 225, 25}, {245, 130, 48}, {145, 30, 180},
+      {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212}, {0, 128, 128}, {170, 110, 40}};
+  constexpr int kPalette = sizeof(palette) / sizeof(palette[0]);
+  if (index < kPalette) return palette[index];
+  const double h = std::fmod(index * 137.508, 360.0) / 60.0;
+  const double x = 1.0 - std::fabs(std::fmod(h, 2.0) - 1.0);
+  double r = 0, g = 0, b = 0;
+  switch (static_cast<int>(h)) {
+    case 0: r = 1, g = x; break;
+    case 1: r = x, g = 1; break;
+    case 2: g = 1, b = x; break;
+    case 3: g = x, b = 1; break;
+    case 4: r = x, b = 1; break;
+    default: r = 1, b = x; break;
+  }
+  auto byte = [](double v) { return static_cast<uint8_t>(std::lround(40 + 200 * v)); };
+  return {byte(r), byte(g), byte(b)};
+}
+
+std::string utcNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::string joinSize(const std::vector<int64_t>& size) {
+  std::string s;
+  for (size_t i = 0; i < size.size(); ++i) s += (i ? "x" : "") + std::to_string(size[i]);
+  return s;
+}
+
+// Whole slice (2D) or up to 64 per axis (3D), rounded down to a multiple the U-Net can pool.
+std::vector<int64_t> defaultPatch(const std::vector<TrainingCase>& cases, int dims, int stages) {
+  const int64_t multiple = int64_t{1} << (stages - 1);
+  std::vector<int64_t> patch;
+  for (int a = 0; a < dims; ++a) {
+    int64_t smallest = INT64_MAX;
+    for (const auto& c : cases) smallest = std::min(smallest, c.image.shape.size[static_cast<size_t>(a)]);
+    if (dims == 3) smallest = std::min<int64_t>(smallest, 64);
+    patch.push_back(std::max(multiple, smallest / multiple * multiple));
+  }
+  return patch;
+}
+
+}  // namespace
+
+int runTrain(const ArgumentParser& args) {
+  const bool quiet = args.flagSet("quiet"), json = args.flagSet("json"), force = args.flagSet("force");
+  const bool talk = !quiet && !json;
+  const std::string out = args.get("out");
+  const std::string initPath = args.get("init"), resumePath = args.get("resume");
+
+  // ---- Options (usage errors before any file is touched).
+  TrainingOptions options;
+  auto positiveInt = [&](const std::string& name, int64_t max) {
+    const int64_t v = args.getInt(name);
+    if (v < 1 || v > max) throw UsageError("--" + name + " must be between 1 and " + std::to_string(max));
+    return static_cast<int>(v);
+  };
+  options.epochs = positiveInt("epochs", 1000000);
+  options.iterationsPerEpoch = positiveInt("iterations", 100000000);
+  options.optimizer = args.get("optimizer");
+  options.learningRate = args.given("lr") ? args.getDouble("lr") : (options.optimizer == "adam" ? 1e-3 : 0.01);
+  if (!(options.learningRate > 0 && options.learningRate < 10)) throw UsageError("--lr must be in (0, 10)");
+  const int64_t seed = args.getInt("seed");
+  if (seed < 0) throw UsageError("--seed must not be negative");
+  options.seed = static_cast<uint64_t>(seed);
+  const int64_t threads = args.getInt("threads");
+  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
+  options.runtime.device = checkedDevice(args);
+  options.runtime.threads = static_cast<int>(threads);
+  options.checkpointPath = out + ".ckpt";
+  options.logPath = out + ".log.jsonl";
+
+  const bool separateValidation = args.given("val-images") || args.given("val-labels");
+  if (separateValidation && !(args.given("val-images") && args.given("val-labels")))
+    throw UsageError("--val-images and --val-labels go together");
+  if (separateValidation && args.given("val-fraction"))
+    throw UsageError("use either --val-fraction or --val-images/--val-labels, not both");
+  const double valFraction = separateValidation ? 0.0 : args.getDouble("val-fraction");
+  if (valFraction < 0 || valFraction >= 1) throw UsageError("--val-fraction must be in [0, 1)");
+
+  if (!initPath.empty()) {
+    if (!resumePath.empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
+    for (const char* name : {"dims", "features", "stages", "norm", "normalization", "ct-window", "labels-names"})
+      if (args.given(name))
+        throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
+  }
+  const int stagesOption = positiveInt("stages", 8);
+  const int featuresOption = positiveInt("features", 1024);
+  Normalization normalization;
+  normalization.kind = args.get("normalization") == "ct" || (args.given("ct-window") && !args.given("normalization"))
+                           ? Normalization::Kind::CTWindow
+                           : Normalization::Kind::ZScore;
+  if (args.given("ct-window") && normalization.kind != Normalization::Kind::CTWindow)
+    throw UsageError("--ct-window applies to --normalization ct only");
+  {
+    const auto window = args.getDoubleList("ct-window");
+    if (window.size() != 2 || !(window[0] < window[1]))
+      throw UsageError("--ct-window needs two values LO,HI with LO < HI");
+    normalization.windowLow = static_cast<float>(window[0]);
+    normalization.windowHigh = static_cast<float>(window[1]);
+  }
+  std::vector<std::string> labelNames;
+  if (args.given("labels-names")) {
+    labelNames = args.getStringList("labels-names");
+    if (labelNames.size() > 255) throw UsageError("--labels-names: at most 255 labels");
+  }
+
+  // ---- Outputs and runtime (cheap failures first).
+  {
+    std::error_code ec;
+    const fs::path parent = fs::path(out).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw Error("output '" + out + "': directory '" + parent.string() + "' does not exist");
+    if (fs::is_directory(out, ec)) throw Error("output '" + out + "' is a directory");
+    if (!force && fs::exists(out, ec)) throw Error("output '" + out + "' already exists (use --force to overwrite)");
+    if (!resumePath.empty() && !fs::exists(resumePath, ec))
+      throw Error("checkpoint '" + resumePath + "' does not exist");
+  }
+  const std::string device = applyRuntime(options.runtime);
+  std::optional<Model> initModel;
+  if (!initPath.empty()) initModel = Model::load(initPath);
+
+  // ---- Data.
+  const std::string imageDir = args.get("images"), labelDir = args.get("labels");
+  std::vector<CasePair> trainPairs = pairCases(imageDir, labelDir), valPairs;
+  if (separateValidation) {
+    valPairs = pairCases(args.get("val-images"), args.get("val-labels"));
+  } else if (valFraction > 0 && trainPairs.size() >= 2) {
+    // Seeded Fisher-Yates with a fully specified engine: the same split on every platform.
+    const size_t n = trainPairs.size();
+    size_t k = static_cast<size_t>(std::lround(valFraction * static_cast<double>(n)));
+    k = std::min(std::max<size_t>(k, 1), n - 1);
+    std::mt19937_64 rng(options.seed);
+    for (size_t i = n - 1; i > 0; --i) std::swap(trainPairs[i], trainPairs[rng() % (i + 1)]);
+    valPairs.assign(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
+    trainPairs.erase(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
+    auto byId = [](const CasePair& a, const CasePair& b) { return a.id < b.id; };
+    std::sort(trainPairs.begin(), trainPairs.end(), byId);
+    std::sort(valPairs.begin(), valPairs.end(), byId);
+  }
+  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", quiet || json);
+  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", quiet || json);
+
+  // Consistency across cases, reported with file names.
+  auto pairAt = [&](size_t i) -> const CasePair& {
+    return i < trainPairs.size() ? trainPairs[i] : valPairs[i - trainPairs.size()];
+  };
+  auto pathOf = [&](size_t i) { return pairAt(i).image; };
+  auto caseAt = [&](size_t i) -> const TrainingCase& {
+    return i < training.size() ? training[i] : validation[i - training.size()];
+  };
+  const size_t total = training.size() + validation.size();
+  int maxLabel = 0;
+  size_t maxLabelCase = 0;
+  bool all3D = true;
+  for (size_t i = 0; i < total; ++i) {
+    const TrainingCase& c = caseAt(i);
+    if (c.image.channels != caseAt(0).image.channels)
+      throw Error("image '" + pathOf(i) + "' has " + std::to_string(c.image.channels) + " channel(s) but '" +
+                  pathOf(0) + "' has " + std::to_string(caseAt(0).image.channels));
+    all3D = all3D && c.image.shape.dims() == 3;
+    for (uint8_t v : c.labels.data)
+      if (v > maxLabel) {
+        maxLabel = v;
+        maxLabelCase = i;
+      }
+  }
+
+  // ---- Model.
+  ModelMetadata metadata;
+  if (initModel) {
+    metadata = initModel->metadata();
+  } else {
+    NetworkSpec& net = metadata.network;
+    net.dims = args.given("dims") ? std::stoi(args.get("dims")) : (all3D ? 3 : 2);
+    if (net.dims == 3 && !all3D)
+      for (size_t i = 0; i < total; ++i)
+        if (caseAt(i).image.shape.dims() != 3) throw Error("--dims 3 but image '" + pathOf(i) + "' is 2D");
+    net.inChannels = caseAt(0).image.channels;
+    net.baseFeatures = featuresOption;
+    net.maxFeatures = std::max(featuresOption, net.dims == 3 ? 320 : 512);
+    net.stages = stagesOption;
+    net.norm = args.get("norm");
+    int classes = 0;
+    if (!labelNames.empty()) {
+      if (maxLabel > static_cast<int>(labelNames.size()))
+        throw Error("label image '" + pairAt(maxLabelCase).label + "' contains label " + std::to_string(maxLabel) +
+                    " but --labels-names names only " + std::to_string(labelNames.size()) + " label(s)");
+      classes = static_cast<int>(labelNames.size()) + 1;
+    } else {
+      if (maxLabel == 0)
+        throw Error("the label images in '" + labelDir + "' contain no foreground (every voxel is 0)");
+      classes = maxLabel + 1;
+    }
+    net.classes = classes;
+    for (int k = 1; k < classes; ++k) {
+      LabelInfo info;
+      info.value = k;
+      info.name = labelNames.empty() ? "label " + std::to_string(k) : labelNames[static_cast<size_t>(k - 1)];
+      info.color = labelColor(k - 1);
+      metadata.labels.push_back(info);
+    }
+    metadata.normalization = normalization;
+  }
+  const NetworkSpec& net = metadata.network;
+  if (maxLabel >= net.classes)
+    throw Error("label image '" + pairAt(maxLabelCase).label + "' contains label " + std::to_string(maxLabel) +
+                " but model '" + initPath + "' has only " + std::to_string(net.classes) + " classes");
+  if (caseAt(0).image.channels != net.inChannels)
+    throw Error("images have " + std::to_string(caseAt(0).image.channels) + " channel(s) but model '" + initPath +
+                "' expects " + std::to_string(net.inChannels));
+
+  const int64_t multiple = int64_t{1} << (net.stages - 1);
+  if (args.given("patch")) {
+    options.patchSize = args.getIntList("patch");
+    if (static_cast<int>(options.patchSize.size()) != net.dims)
+      throw UsageError("--patch needs " + std::to_string(net.dims) + " sizes for a " + std::to_string(net.dims) + "D network");
+    for (int64_t s : options.patchSize)
+      if (s < 1 || s % multiple != 0 || s > 4096)
+        throw UsageError("--patch " + args.get("patch") + ": every size must be a positive multiple of 2^(stages-1) = " +
+                         std::to_string(multiple));
+  } else if (initModel && static_cast<int>(metadata.patchSize.size()) == net.dims) {
+    options.patchSize = metadata.patchSize;
+  } else {
+    options.patchSize = defaultPatch(training, net.dims, net.stages);
+  }
+  metadata.patchSize = options.patchSize;
+  options.batchSize = args.given("batch") ? positiveInt("batch", 4096) : (net.dims == 3 ? 2 : 8);
+
+  nlohmann::json provenance = {{"created", utcNow()},
+                               {"software", versionString()},
+                               {"images", imageDir},
+                               {"labels", labelDir},
+                               {"training_cases", nlohmann::json::array()},
+                               {"validation_cases", nlohmann::json::array()}};
+  for (const auto& c : training) provenance["training_cases"].push_back(c.id);
+  for (const auto& c : validation) provenance["validation_cases"].push_back(c.id);
+  if (separateValidation) {
+    provenance["validation_images"] = args.get("val-images");
+    provenance["validation_labels"] = args.get("val-labels");
+  }
+  if (initModel) provenance["initialized_from"] = initPath;
+  if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
+  metadata.provenanceJson = provenance.dump();
+
+  Model model = initModel ? Model(metadata, initModel->network()) : Model::create(metadata, options.seed);
+  initModel.reset();
+  Trainer trainer(std::move(model), options);
+  if (!resumePath.empty()) trainer.resumeFrom(resumePath);
+
+  if (talk) {
+    std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
+              << " features, " << net.classes << " classes) on " << training.size() << " case(s), validating on "
+              << validation.size() << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
+              << ", " << options.optimizer << " lr " << options.learningRate << ", device " << device << "\n";
+    if (trainer.completedEpochs() > 0) std::cout << "resuming after epoch " << trainer.completedEpochs() << "\n";
+    std::cout.flush();
+  }
+
+  Progress progress("train", quiet || json);
+  const std::vector<LabelInfo> labels = metadata.labels;
+  auto onEpoch = [&](const EpochReport& r) {
+    if (json) {
+      progress.println(std::cout, r.toJson());
+    } else if (!quiet) {
+      char line[256];
+      std::snprintf(line, sizeof line, "epoch %*d/%d  loss %.4f  lr %.5f", static_cast<int>(std::to_string(options.epochs).size()),
+                    r.epoch, options.epochs, r.loss, r.learningRate);
+      std::string text = line;
+      if (r.meanValidationDice >= 0) {
+        std::snprintf(line, sizeof line, "  val dice %.4f", r.meanValidationDice);
+        text += line;
+        std::string perLabel;
+        for (size_t k = 0; k < r.validationDice.size(); ++k) {
+          const std::string name = k < labels.size() ? labels[k].name : "label " + std::to_string(k + 1);
+          std::snprintf(line, sizeof line, "%s %.4f", name.c_str(), r.validationDice[k]);
+          perLabel += (k ? ", " : "") + std::string(line);
+        }
+        if (r.validationDice.size() > 1) text += " (" + perLabel + ")";
+      }
+      std::snprintf(line, sizeof line, "  %.1f s", r.seconds);
+      progress.println(std::cout, text + line);
+    }
+    return true;
+  };
+  Model trained = [&] {
+    try {
+      return trainer.run(training, validation, onEpoch, progress.callback());
+    } catch (const Cancelled&) {
+      progress.finish();
+      std::cerr << "ima: training stopped after epoch " << trainer.completedEpochs() << "; continue with --resume "
+                << options.checkpointPath << "\n";
+      throw;
+    }
+  }();
+  progress.finish();
+
+  // The trainer records its own options; add what only the command line knows.
+  nlohmann::json settings = nlohmann::json::parse(trained.metadata().trainingSettingsJson, nullptr, false);
+  if (!settings.is_object()) settings = nlohmann::json::object();
+  settings["validation"] = separateValidation ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
+                                              : nlohmann::json{{"fraction", valFraction}};
+  settings["device"] = device;
+  settings["threads"] = options.runtime.threads;
+  if (!initPath.empty()) settings["init"] = initPath;
+  trained.metadata().trainingSettingsJson = settings.dump();
+  trained.save(out);
+
+  if (json) {
+    std::cout << nlohmann::json{{"model", out}, {"checkpoint", options.checkpointPath}, {"log", options.logPath},
+                                {"epochs", trainer.completedEpochs()}}
+                     .dump()
+              << "\n";
+  } else if (!quiet) {
+    std::cout << "wrote " << out << " (log " << options.logPath << ", checkpoint " << options.checkpointPath << ")\n";
+  }
+  return 0;
+}
+
+}  // namespace ima::cli

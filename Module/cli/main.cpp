@@ -1,0 +1,141 @@
+// `ima`: git-style command line over the IMASegmentation core. Exit codes: 0 success, 1 failure,
+// 2 usage error (DESIGN.md §8).
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "itkMacro.h"  // itk::ExceptionObject
+
+#include "ima/Error.h"
+
+#include "Commands.h"
+#include "Progress.h"
+
+#ifndef IMA_VERSION_STRING
+#define IMA_VERSION_STRING "unknown"
+#endif
+
+namespace ima::cli {
+
+std::string versionString() { return std::string("IMASegmentation ") + IMA_VERSION_STRING; }
+
+std::string checkedDevice(const ArgumentParser& args) {
+  const std::string device = args.get("device");
+  if (device == "cpu" || device == "cuda" || device == "auto") return device;
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8 &&
+      device.find_first_not_of("0123456789", 5) == std::string::npos)
+    return device;
+  throw UsageError("invalid value '" + device + "' for --device (expected cpu, cuda, cuda:N or auto)");
+}
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"phantoms", "write the synthetic phantom data set (images + labels)", phantomsParser, runPhantoms},
+      {"train", "train a segmentation model on image/label folders", trainParser, runTrain},
+      {"segment", "segment an image with a model", segmentParser, runSegment},
+      {"info", "print the metadata of a model file", infoParser, runInfo},
+      {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
+  };
+  return list;
+}
+
+}  // namespace ima::cli
+
+namespace {
+
+using namespace ima::cli;
+
+void printUsage(std::ostream& out) {
+  out << "usage: ima <command> [options]\n"
+         "       ima help <command>\n\n"
+         "Medical image segmentation with U-Nets hardened by IMA adversarial training.\n\n"
+         "commands:\n";
+  for (const auto& c : commands()) {
+    std::string name = c.name;
+    out << "  " << name << std::string(10 - name.size(), ' ') << c.summary << "\n";
+  }
+  out << "\noptions:\n"
+         "  -h, --help     show this help and exit\n"
+         "  --version      print the version and exit\n\n"
+         "Run 'ima <command> --help' for the options of a command.\n";
+}
+
+const Command* findCommand(const std::string& name) {
+  for (const auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+int usageError(const std::string& message, const std::string& command) {
+  std::cerr << "ima: error: " << message << "\n";
+  std::cerr << (command.empty() ? std::string("Try 'ima --help'.")
+                                : "Try 'ima " + command + " --help'.")
+            << "\n";
+  return 2;
+}
+
+int dispatch(const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    printUsage(std::cerr);
+    return 2;
+  }
+  const std::string& first = argv[0];
+  if (first == "--help" || first == "-h") {
+    printUsage(std::cout);
+    return 0;
+  }
+  if (first == "--version") {
+    std::cout << versionString() << "\n";
+    return 0;
+  }
+  if (first == "help") {
+    if (argv.size() == 1) {
+      printUsage(std::cout);
+      return 0;
+    }
+    const Command* c = findCommand(argv[1]);
+    if (!c) return usageError("unknown command '" + argv[1] + "'", "");
+    std::cout << c->parser().help();
+    return 0;
+  }
+  const Command* command = findCommand(first);
+  if (!command) {
+    if (!first.empty() && first[0] == '-') return usageError("unknown option '" + first + "'", "");
+    return usageError("unknown command '" + first + "'", "");
+  }
+  ArgumentParser parser = command->parser();
+  try {
+    if (!parser.parse(std::vector<std::string>(argv.begin() + 1, argv.end()))) {
+      std::cout << parser.help();
+      return 0;
+    }
+    return command->run(parser);
+  } catch (const UsageError& e) {
+    return usageError(e.what(), command->name);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  installInterruptHandler();
+  try {
+    return dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const ima::Cancelled&) {
+    std::cerr << "ima: interrupted\n";
+    return 1;
+  } catch (const ima::Error& e) {
+    std::cerr << "ima: error: " << e.what() << "\n";
+  } catch (const itk::ExceptionObject& e) {
+    std::cerr << "ima: error: " << e.GetDescription() << "\n";
+  } catch (const std::bad_alloc&) {
+    std::cerr << "ima: error: out of memory\n";
+  } catch (const std::exception& e) {
+    std::cerr << "ima: error: " << e.what() << "\n";
+  } catch (...) {
+    std::cerr << "ima: error: unexpected failure\n";
+  }
+  return 1;
+}

@@ -1,0 +1,548 @@
+// End-to-end tests of the `ima` executable: each test runs the binary in a fresh directory and
+// checks the exit code (0 success, 1 failure, 2 usage), the error text on stderr, and that a
+// failed run leaves no output or temporary file behind. Inputs are written here with ITK directly
+// (not through the CLI's own IO code) and models are created through the core API, so the tests
+// need no data files and stay fast.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "itkImage.h"
+#include "itkImageFileReader.h"
+#include "itkImageFileWriter.h"
+#include "itkImageIOFactory.h"
+
+#include "ima/Model.h"
+
+#ifndef IMA_EXECUTABLE
+#error "IMA_EXECUTABLE must name the ima binary"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Image2F = itk::Image<float, 2>;
+using Label2 = itk::Image<uint8_t, 2>;
+
+struct RunResult {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string readText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void writeText(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+// An image filled by `value(x, y)` with a non-trivial grid, so geometry round trips are visible.
+template <typename TImage>
+typename TImage::Pointer makeImage(int w, int h, double spacingX, double spacingY,
+                                   const std::function<typename TImage::PixelType(int, int)>& value) {
+  auto image = TImage::New();
+  typename TImage::RegionType region;
+  region.SetSize(0, static_cast<itk::SizeValueType>(w));
+  region.SetSize(1, static_cast<itk::SizeValueType>(h));
+  image->SetRegions(region);
+  const double spacing[2] = {spacingX, spacingY};
+  const double origin[2] = {5.0, -3.0};
+  image->SetSpacing(spacing);
+  image->SetOrigin(origin);
+  image->Allocate();
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) image->SetPixel({{x, y}}, value(x, y));
+  return image;
+}
+
+template <typename TImage>
+void writeImage(const TImage* image, const fs::path& path) {
+  auto writer = itk::ImageFileWriter<TImage>::New();
+  writer->SetInput(image);
+  writer->SetFileName(path.string());
+  writer->Update();
+}
+
+template <typename TImage>
+typename TImage::Pointer readImage(const fs::path& path) {
+  auto reader = itk::ImageFileReader<TImage>::New();
+  reader->SetFileName(path.string());
+  reader->Update();
+  return reader->GetOutput();
+}
+
+struct FileHeader {
+  itk::IOComponentEnum component;
+  unsigned components, dims;
+};
+
+FileHeader readHeader(const fs::path& path) {
+  auto io = itk::ImageIOFactory::CreateImageIO(path.string().c_str(), itk::IOFileModeEnum::ReadMode);
+  if (!io) throw std::runtime_error("not an image: " + path.string());
+  io->SetFileName(path.string());
+  io->ReadImageInformation();
+  return {io->GetComponentType(), io->GetNumberOfComponents(), io->GetNumberOfDimensions()};
+}
+
+// A smooth 2D test image: a bright disc on a ramp.
+Image2F::Pointer discImage(int w = 20, int h = 18, double sx = 0.7, double sy = 1.3) {
+  return makeImage<Image2F>(w, h, sx, sy, [](int x, int y) {
+    const double r = std::hypot(x - 9.0, y - 8.0);
+    return static_cast<float>((r < 5 ? 200.0 : 20.0) + 2.0 * x);
+  });
+}
+
+Label2::Pointer discLabels(int w = 20, int h = 18, double sx = 0.7, double sy = 1.3) {
+  return makeImage<Label2>(w, h, sx, sy, [](int x, int y) {
+    const double r = std::hypot(x - 9.0, y - 8.0);
+    return static_cast<uint8_t>(r < 2 ? 2 : (r < 5 ? 1 : 0));
+  });
+}
+
+class ImaCLI : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ima-cli-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    work_ = root_ / "work";
+    fs::create_directories(work_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+  }
+
+  // Runs `ima ARGS` in the work directory; stdout/stderr go outside it so listings stay exact.
+  RunResult run(const std::string& args) const {
+    const fs::path out = root_ / "stdout.txt", err = root_ / "stderr.txt";
+    const std::string command = "cd '" + work_.string() + "' && '" + std::string(IMA_EXECUTABLE) + "' " + args +
+                                " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    const int status = std::system(command.c_str());
+    RunResult r;
+    EXPECT_TRUE(WIFEXITED(status)) << "ima " << args << " did not exit normally (status " << status << ")";
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = readText(out);
+    r.err = readText(err);
+    return r;
+  }
+
+  // Every file and directory below the work directory (hidden ones included), relative.
+  std::set<std::string> listing() const {
+    std::set<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(work_)) names.insert(fs::relative(e.path(), work_).string());
+    return names;
+  }
+
+  // A tiny 2D U-Net (4 features, 2 stages, 3 classes) saved through the core API.
+  void makeModel(const std::string& name, bool ctWindow = false) const {
+    ima::ModelMetadata m;
+    m.network.dims = 2;
+    m.network.inChannels = 1;
+    m.network.classes = 3;
+    m.network.baseFeatures = 4;
+    m.network.maxFeatures = 8;
+    m.network.stages = 2;
+    m.labels = {{1, "liver", {200, 50, 50}}, {2, "tumour", {50, 200, 50}}};
+    m.patchSize = {16, 16};
+    if (ctWindow) {
+      m.normalization.kind = ima::Normalization::Kind::CTWindow;
+      m.normalization.windowLow = -200;
+      m.normalization.windowHigh = 300;
+    }
+    m.trainingMethod = "standard";
+    m.provenanceJson = R"({"created":"2024-01-01T00:00:00Z"})";
+    ima::Model::create(m, 7).save((work_ / name).string());
+  }
+
+  fs::path root_, work_;
+};
+
+// ---------------------------------------------------------------- usage
+
+TEST_F(ImaCLI, HelpListsCommandsAndOptions) {
+  RunResult r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* command : {"phantoms", "train", "segment", "info", "dice"}) EXPECT_NE(r.out.find(command), std::string::npos) << command;
+
+  r = run("help train");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--images"), std::string::npos);
+  EXPECT_NE(r.out.find("--val-fraction"), std::string::npos);
+
+  r = run("segment --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--force"), std::string::npos);
+  EXPECT_TRUE(listing().empty());
+}
+
+TEST_F(ImaCLI, UsageErrorsExitWithTwo) {
+  RunResult r = run("");
+  EXPECT_EQ(r.code, 2);
+
+  r = run("segment --model m.imamodel --input in.nii.gz --output out.nii.gz --bogus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("ima: error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--bogus"), std::string::npos) << r.err;
+
+  r = run("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("frobnicate"), std::string::npos) << r.err;
+
+  r = run("phantoms --out data --count abc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--count"), std::string::npos) << r.err;
+
+  r = run("segment --input in.nii.gz --output out.nii.gz");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+
+  r = run("train --images a --labels b --out m.imamodel --norm weird");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("weird"), std::string::npos) << r.err;
+
+  r = run("segment --model m.imamodel --input in.nii.gz --output out.nii.gz --device tpu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("tpu"), std::string::npos) << r.err;
+
+  EXPECT_TRUE(listing().empty());  // usage errors touch nothing
+}
+
+// ---------------------------------------------------------------- segment
+
+TEST_F(ImaCLI, SegmentReportsMissingInput) {
+  makeModel("m.imamodel");
+  const RunResult r = run("segment --model m.imamodel --input missing.nii.gz --output out.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("ima: error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel"}));
+}
+
+TEST_F(ImaCLI, SegmentReportsMissingModel) {
+  writeImage(discImage().GetPointer(), work_ / "in.nii.gz");
+  const RunResult r = run("segment --model none.imamodel --input in.nii.gz --output out.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("none.imamodel"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), (std::set<std::string>{"in.nii.gz"}));
+}
+
+TEST_F(ImaCLI, SegmentRejectsGarbageImageFiles) {
+  makeModel("m.imamodel");
+  // Random bytes under names that select each reader by extension.
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) garbage += static_cast<char>((i * 7919 + 13) % 251);
+  for (const std::string name : {"bad.nii.gz", "bad.nrrd", "bad.mha"}) {
+    writeText(work_ / name, garbage);
+    const RunResult r = run("segment --model m.imamodel --input " + name + " --output out.nii.gz --quiet");
+    EXPECT_EQ(r.code, 1) << name;
+    EXPECT_NE(r.err.find("ima: error:"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", name})) << name;
+    fs::remove(work_ / name);
+  }
+}
+
+TEST_F(ImaCLI, SegmentRejectsNaN) {
+  makeModel("m.imamodel");
+  auto image = discImage();
+  image->SetPixel({{3, 4}}, std::numeric_limits<float>::quiet_NaN());
+  // NRRD keeps NaN as is; for NIfTI, niftilib turns NaN into 0 while reading, so the CLI has to
+  // look at the file's raw values itself.
+  for (const std::string name : {"nan.nrrd", "nan.nii.gz", "nan.nii"}) {
+    writeImage(image.GetPointer(), work_ / name);
+    const RunResult r = run("segment --model m.imamodel --input " + name + " --output out.nii.gz --quiet");
+    EXPECT_EQ(r.code, 1) << name;
+    EXPECT_NE(r.err.find(name), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("NaN"), std::string::npos) << r.err;
+    EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", name}));
+    fs::remove(work_ / name);
+  }
+}
+
+TEST_F(ImaCLI, SegmentWritesLabelsOnTheInputGrid) {
+  makeModel("m.imamodel");
+  writeImage(discImage().GetPointer(), work_ / "in.nrrd");
+  const RunResult r =
+      run("segment --model m.imamodel --input in.nrrd --output seg.nii.gz --probabilities prob.mha --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nrrd", "seg.nii.gz", "prob.mha"}));
+
+  const FileHeader header = readHeader(work_ / "seg.nii.gz");
+  EXPECT_EQ(header.component, itk::IOComponentEnum::UCHAR);
+  EXPECT_EQ(header.components, 1u);
+  const auto seg = readImage<Label2>(work_ / "seg.nii.gz");
+  const auto input = discImage();
+  EXPECT_EQ(seg->GetLargestPossibleRegion().GetSize(), input->GetLargestPossibleRegion().GetSize());
+  for (unsigned d = 0; d < 2; ++d) {
+    EXPECT_NEAR(seg->GetSpacing()[d], input->GetSpacing()[d], 1e-5);
+    EXPECT_NEAR(seg->GetOrigin()[d], input->GetOrigin()[d], 1e-5);
+  }
+  const uint8_t* labels = seg->GetBufferPointer();
+  for (size_t i = 0; i < seg->GetLargestPossibleRegion().GetNumberOfPixels(); ++i) ASSERT_LT(labels[i], 3);
+
+  const FileHeader prob = readHeader(work_ / "prob.mha");
+  EXPECT_EQ(prob.component, itk::IOComponentEnum::FLOAT);
+  EXPECT_EQ(prob.components, 3u);  // one per class
+}
+
+TEST_F(ImaCLI, SegmentKeepsAnExistingOutputWithoutForce) {
+  makeModel("m.imamodel");
+  writeImage(discImage().GetPointer(), work_ / "in.nii.gz");
+  writeText(work_ / "out.nii.gz", "precious");
+  RunResult r = run("segment --model m.imamodel --input in.nii.gz --output out.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("out.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(readText(work_ / "out.nii.gz"), "precious");
+  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nii.gz", "out.nii.gz"}));
+
+  r = run("segment --model m.imamodel --input in.nii.gz --output out.nii.gz --quiet --force");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(readHeader(work_ / "out.nii.gz").component, itk::IOComponentEnum::UCHAR);
+  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nii.gz", "out.nii.gz"}));
+}
+
+TEST_F(ImaCLI, SegmentRejectsWrongChannelCount) {
+  makeModel("m.imamodel");
+  using VectorImage = itk::Image<itk::Vector<float, 2>, 2>;
+  auto image = makeImage<VectorImage>(16, 16, 1, 1, [](int x, int y) {
+    VectorImage::PixelType p;
+    p[0] = static_cast<float>(x);
+    p[1] = static_cast<float>(y);
+    return p;
+  });
+  writeImage(image.GetPointer(), work_ / "two.nii.gz");
+  const RunResult r = run("segment --model m.imamodel --input two.nii.gz --output out.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("two.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("channel"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "out.nii.gz"));
+}
+
+// ---------------------------------------------------------------- phantoms
+
+TEST_F(ImaCLI, PhantomsWritesMatchingPairs) {
+  const RunResult r = run("phantoms --out data --count 3 --size 24 --dims 2 --seed 5 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<std::string> images, labels;
+  for (const auto& e : fs::directory_iterator(work_ / "data" / "images")) images.insert(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(work_ / "data" / "labels")) labels.insert(e.path().filename().string());
+  EXPECT_EQ(images, (std::set<std::string>{"case_000.nii.gz", "case_001.nii.gz", "case_002.nii.gz"}));
+  EXPECT_EQ(labels, images);
+
+  for (const auto& name : images) {
+    const fs::path imagePath = work_ / "data" / "images" / name, labelPath = work_ / "data" / "labels" / name;
+    EXPECT_EQ(readHeader(imagePath).component, itk::IOComponentEnum::FLOAT);
+    EXPECT_EQ(readHeader(labelPath).component, itk::IOComponentEnum::UCHAR);
+    EXPECT_EQ(readHeader(imagePath).dims, 2u);
+    const auto image = readImage<Image2F>(imagePath);
+    const auto label = readImage<Label2>(labelPath);
+    EXPECT_EQ(image->GetLargestPossibleRegion().GetSize()[0], 24u);
+    EXPECT_EQ(image->GetLargestPossibleRegion().GetSize()[1], 24u);
+    EXPECT_EQ(label->GetLargestPossibleRegion().GetSize(), image->GetLargestPossibleRegion().GetSize());
+    EXPECT_EQ(label->GetSpacing(), image->GetSpacing());
+    EXPECT_EQ(label->GetOrigin(), image->GetOrigin());
+    EXPECT_EQ(label->GetDirection(), image->GetDirection());
+    bool organ = false;
+    for (size_t i = 0; i < label->GetLargestPossibleRegion().GetNumberOfPixels(); ++i) {
+      ASSERT_LE(label->GetBufferPointer()[i], 2);
+      organ = organ || label->GetBufferPointer()[i] == 1;
+    }
+    EXPECT_TRUE(organ) << name;
+  }
+
+  // A second run must not silently replace the data set.
+  const RunResult again = run("phantoms --out data --count 3 --size 24 --dims 2 --quiet");
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.err.find("--force"), std::string::npos) << again.err;
+}
+
+TEST_F(ImaCLI, PhantomsWrites3DVolumes) {
+  const RunResult r = run("phantoms --out d3 --count 1 --size 16 --dims 3 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const FileHeader h = readHeader(work_ / "d3" / "images" / "case_000.nii.gz");
+  EXPECT_EQ(h.dims, 3u);
+  const auto label = readImage<itk::Image<uint8_t, 3>>(work_ / "d3" / "labels" / "case_000.nii.gz");
+  EXPECT_EQ(label->GetLargestPossibleRegion().GetSize()[2], 16u);
+}
+
+// ---------------------------------------------------------------- train
+
+TEST_F(ImaCLI, TrainRejectsMismatchedGeometry) {
+  fs::create_directories(work_ / "images");
+  fs::create_directories(work_ / "labels");
+  writeImage(discImage().GetPointer(), work_ / "images" / "a.nii.gz");
+  writeImage(discLabels(20, 18, 0.7, 2.6).GetPointer(), work_ / "labels" / "a.nii.gz");  // other spacing
+  const auto before = listing();
+  RunResult r = run("train --images images --labels labels --out m.imamodel --epochs 1 --iterations 1 --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("images/a.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("labels/a.nii.gz"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), before);
+
+  writeImage(discLabels(20, 12).GetPointer(), work_ / "labels" / "a.nii.gz");  // other size
+  r = run("train --images images --labels labels --out m.imamodel --epochs 1 --iterations 1 --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("differ in size"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("labels/a.nii.gz"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), before);
+}
+
+TEST_F(ImaCLI, TrainRejectsMissingPartner) {
+  fs::create_directories(work_ / "images");
+  fs::create_directories(work_ / "labels");
+  writeImage(discImage().GetPointer(), work_ / "images" / "a.nii.gz");
+  writeImage(discImage().GetPointer(), work_ / "images" / "b.nii.gz");
+  writeImage(discLabels().GetPointer(), work_ / "labels" / "a.nii.gz");
+  const RunResult r = run("train --images images --labels labels --out m.imamodel --epochs 1 --iterations 1 --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("images/b.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("labels/b.nii.gz"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "m.imamodel"));
+}
+
+TEST_F(ImaCLI, TrainRejectsNaN) {
+  fs::create_directories(work_ / "images");
+  fs::create_directories(work_ / "labels");
+  auto image = discImage();
+  image->SetPixel({{0, 0}}, std::numeric_limits<float>::infinity());
+  for (const std::string name : {"a.mha", "a.nii.gz"}) {
+    writeImage(image.GetPointer(), work_ / "images" / name);
+    writeImage(discLabels().GetPointer(), work_ / "labels" / name);
+    const auto before = listing();
+    const RunResult r =
+        run("train --images images --labels labels --out m.imamodel --epochs 1 --iterations 1 --quiet");
+    EXPECT_EQ(r.code, 1) << name;
+    EXPECT_NE(r.err.find("images/" + name), std::string::npos) << r.err;
+    EXPECT_EQ(listing(), before);  // no model, checkpoint or log
+    fs::remove(work_ / "images" / name);
+    fs::remove(work_ / "labels" / name);
+  }
+}
+
+TEST_F(ImaCLI, TrainRejectsNonLabelValues) {
+  fs::create_directories(work_ / "images");
+  fs::create_directories(work_ / "labels");
+  writeImage(discImage().GetPointer(), work_ / "images" / "a.nii.gz");
+  auto labels = makeImage<itk::Image<int16_t, 2>>(20, 18, 0.7, 1.3, [](int x, int) { return static_cast<int16_t>(x == 3 ? 300 : 0); });
+  writeImage(labels.GetPointer(), work_ / "labels" / "a.nii.gz");
+  const RunResult r = run("train --images images --labels labels --out m.imamodel --epochs 1 --iterations 1 --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("labels/a.nii.gz"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("300"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "m.imamodel"));
+}
+
+// The whole chain on a tiny problem: phantoms -> train -> info -> segment -> dice.
+TEST_F(ImaCLI, TrainsATinyModelThatSegments) {
+  ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
+  RunResult r = run("train --images data/images --labels data/labels --out m.imamodel --epochs 1 --iterations 2 "
+                    "--batch 2 --features 4 --stages 2 --labels-names organ,lesion --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("epoch 1/1"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(work_ / "m.imamodel"));
+  EXPECT_TRUE(fs::exists(work_ / "m.imamodel.ckpt"));
+  std::istringstream log(readText(work_ / "m.imamodel.log.jsonl"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    EXPECT_EQ(nlohmann::json::parse(line).at("epoch").get<int>(), ++lines);
+  }
+  EXPECT_EQ(lines, 1);
+
+  const ima::ModelMetadata m = ima::readModelMetadata((work_ / "m.imamodel").string());
+  EXPECT_EQ(m.network.dims, 2);
+  EXPECT_EQ(m.network.classes, 3);
+  EXPECT_EQ(m.network.baseFeatures, 4);
+  EXPECT_EQ(m.patchSize, (std::vector<int64_t>{24, 24}));  // whole slice, a multiple of 2
+  ASSERT_EQ(m.labels.size(), 2u);
+  EXPECT_EQ(m.labels[0].name, "organ");
+  EXPECT_EQ(m.labels[1].name, "lesion");
+  EXPECT_NE(m.labels[0].color, m.labels[1].color);
+  EXPECT_EQ(m.trainingMethod, "standard");
+  const auto provenance = nlohmann::json::parse(m.provenanceJson);
+  EXPECT_EQ(provenance.at("training_cases").size() + provenance.at("validation_cases").size(), 2u);
+  EXPECT_TRUE(provenance.contains("created"));
+
+  r = run("segment --model m.imamodel --input data/images/case_000.nii.gz --output seg.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("dice --prediction seg.nii.gz --reference data/labels/case_000.nii.gz --classes 3 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("labels").size(), 2u);
+}
+
+// ---------------------------------------------------------------- info
+
+TEST_F(ImaCLI, InfoPrintsModelMetadata) {
+  makeModel("m.imamodel", /*ctWindow=*/true);
+  RunResult r = run("info m.imamodel");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* text : {"liver", "tumour", "2D", "CT window", "-200", "300", "16x16", "standard", "2024-01-01"})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
+
+  r = run("info m.imamodel --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("network").at("dims").get<int>(), 2);
+  EXPECT_EQ(j.at("labels").at(1).at("name").get<std::string>(), "tumour");
+
+  r = run("info missing.imamodel");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing.imamodel"), std::string::npos) << r.err;
+
+  writeText(work_ / "junk.imamodel", "not a model at all");
+  r = run("info junk.imamodel");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("junk.imamodel"), std::string::npos) << r.err;
+}
+
+// ---------------------------------------------------------------- dice
+
+TEST_F(ImaCLI, DiceMatchesAHandComputedValue) {
+  // Reference: label 1 on x,y in [0,4) (16 voxels). Prediction: label 1 on x in [2,6), y in [0,4)
+  // (16 voxels), overlap 8 -> Dice 2*8/(16+16) = 0.5. Label 2 is absent from both -> 1.
+  auto ref = makeImage<Label2>(10, 10, 1, 1, [](int x, int y) { return static_cast<uint8_t>(x < 4 && y < 4); });
+  auto pred = makeImage<Label2>(10, 10, 1, 1, [](int x, int y) { return static_cast<uint8_t>(x >= 2 && x < 6 && y < 4); });
+  writeImage(ref.GetPointer(), work_ / "ref.nii.gz");
+  writeImage(pred.GetPointer(), work_ / "pred.nrrd");
+  RunResult r = run("dice --prediction pred.nrrd --reference ref.nii.gz --classes 3 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(j.at("labels").at(0).at("dice").get<double>(), 0.5);
+  EXPECT_EQ(j.at("labels").at(0).at("tp").get<int>(), 8);
+  EXPECT_EQ(j.at("labels").at(0).at("fp").get<int>(), 8);
+  EXPECT_EQ(j.at("labels").at(0).at("fn").get<int>(), 8);
+  EXPECT_DOUBLE_EQ(j.at("labels").at(1).at("dice").get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(j.at("meanDice").get<double>(), 0.75);
+
+  r = run("dice --prediction pred.nrrd --reference ref.nii.gz");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("0.5000"), std::string::npos) << r.out;
+
+  auto small = makeImage<Label2>(8, 10, 1, 1, [](int, int) { return uint8_t{0}; });
+  writeImage(small.GetPointer(), work_ / "small.nii.gz");
+  r = run("dice --prediction small.nii.gz --reference ref.nii.gz");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("small.nii.gz"), std::string::npos) << r.err;
+}
+
+}  // namespace
