@@ -23,7 +23,7 @@ struct TrainingOptions {
   int iterationsPerEpoch = 50;
   int batchSize = 8;
   std::vector<int64_t> patchSize;  // ITK order; empty = the model's patch size
-  std::string optimizer = "sgd";   // "sgd" (Nesterov, poly decay) | "adam"
+  std::string optimizer = "sgd";   // "sgd" (Nesterov) | "adam"; both with poly decay
   double learningRate = 0.01;      // nnU-Net: 0.01 for SGD; use ~1e-3 for Adam
   double momentum = 0.99;
   double weightDecay = 3e-5;

@@ -69,7 +69,7 @@ std::pair<Volume, LabelMap> makePhantom(const PhantomOptions& o, int index) {
                  organ.centre[2] + zc * r.uniform(-0.3, 0.3)};
     if (organ.inside(p) < 0.35) { lesionCentre = p; break; }
   }
-  const Blob lesion = Blob::random(r, lesionCentre, 0.09, 0.2, 0.15);
+  const Blob lesion = Blob::random(r, lesionCentre, 0.14, 0.28, 0.15);
   // Distractor: an unlabelled blob outside the organ that looks like a lesion, so intensity alone
   // cannot separate the classes.
   Vec3 distractorCentre{0.8, 0.8, 0.0};

@@ -208,8 +208,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
     const double lr = o.learningRate * std::pow(1.0 - static_cast<double>(s.epoch) / o.epochs, o.polyExponent);
-    if (o.optimizer == "sgd")  // poly decay is nnU-Net's schedule for SGD; Adam keeps its rate
-      for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);
+    for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);  // poly decay, both optimisers
     net.setTraining(true);
     double lossSum = 0;
     for (int it = 0; it < o.iterationsPerEpoch; ++it) {

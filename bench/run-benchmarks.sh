@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs the issue-2 benchmarks on a built tree (scripts/build.sh) and prints their results:
+#  1. sliding-window inference against the raw forward passes over the same patches (ratio);
+#  2. peak resident memory of `ima segment` on a 512x512x200 float32 volume against its size.
+# Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD:-build}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== sliding window vs raw forward (3D, then 2D slice by slice)"
+"$build/bench/imaBenchInference" 3 5
+"$build/bench/imaBenchInference" 2 5
+
+for dims in 2 3; do
+  echo "== peak memory of ima segment, 512x512x200 float32 volume, ${dims}D model"
+  "$build/bench/imaBenchMakeMemoryInputs" "$work/volume.nii" "$work/model.imamodel" 512 512 200 "$dims"
+  volume_bytes=$((512 * 512 * 200 * 4))
+  model_bytes=$(stat -c %s "$work/model.imamodel")
+  /usr/bin/time -f "%M %e" -o "$work/time.txt" \
+    "$build/Module/ima" segment --model "$work/model.imamodel" --input "$work/volume.nii" \
+    --output "$work/seg.nii.gz" --quiet --force
+  read -r peak_kb seconds < "$work/time.txt"
+  awk -v peak="$peak_kb" -v vol="$volume_bytes" -v model="$model_bytes" -v s="$seconds" 'BEGIN {
+    printf "peak RSS %.0f MiB, volume %.0f MiB, model %.1f MiB, ratio peak/volume %.2f (target <= 4 + model), %.0f s\n",
+      peak / 1024, vol / 1048576, model / 1048576, peak * 1024 / vol, s }'
+done
