@@ -50,11 +50,12 @@ int main(int argc, char** argv) {
   options.runtime.device = "cpu";
   const std::string device = ima::applyRuntime(options.runtime);
 
-  // The patches the sliding window visits.
-  int64_t patches = 1;
-  const int spatial = dims == 3 ? 3 : 2;
-  for (int a = 0; a < spatial; ++a) patches *= static_cast<int64_t>(ima::windowStarts(size[static_cast<size_t>(a)], meta.patchSize[static_cast<size_t>(a)], options.overlap).size());
-  if (dims == 2) patches *= size[2];  // slice by slice
+  // The patches the sliding window visits, grouped as it batches them: per slab of windows that
+  // share a start along z (per slice for a 2D model), in batches of batchSize.
+  int64_t perSlab = 1, slabs = 1;
+  for (int a = 0; a < 2; ++a) perSlab *= static_cast<int64_t>(ima::windowStarts(size[static_cast<size_t>(a)], meta.patchSize[static_cast<size_t>(a)], options.overlap).size());
+  slabs = dims == 3 ? static_cast<int64_t>(ima::windowStarts(size[2], meta.patchSize[2], options.overlap).size()) : size[2];
+  const int64_t patches = perSlab * slabs;
   std::vector<int64_t> batchShape{options.batchSize, 1};
   for (auto it = meta.patchSize.rbegin(); it != meta.patchSize.rend(); ++it) batchShape.push_back(*it);
   const torch::Tensor batch = torch::randn(batchShape);
@@ -63,10 +64,12 @@ int main(int argc, char** argv) {
 
   auto raw = [&] {
     c10::InferenceMode guard;
-    for (int64_t done = 0; done < patches; done += options.batchSize) {
-      const int64_t n = std::min<int64_t>(options.batchSize, patches - done);
-      torch::softmax(net.forward(batch.narrow(0, 0, n)), 1);
-    }
+    for (int64_t slab = 0; slab < slabs; ++slab)
+      for (int64_t done = 0; done < perSlab; done += options.batchSize) {
+        const int64_t n = std::min<int64_t>(options.batchSize, perSlab - done);
+        // Same batch sizes as the inferer, including its pairing of a lone 3D patch.
+        torch::softmax(net.forward(batch.narrow(0, 0, n == 1 && dims == 3 ? 2 : n)), 1);
+      }
   };
   auto window = [&] { ima::segment(model, volume, options); };
   raw();  // warm-up (allocator, oneDNN primitives)

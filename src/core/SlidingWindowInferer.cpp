@@ -44,9 +44,10 @@ torch::Tensor probabilities(Network& net, const torch::Tensor& batch, int netDim
   torch::Tensor x = batch.to(net.device());
   if (netDims == 2) x = x.squeeze(2);
   // libtorch 1.13 on CPU sends single-sample 3D convolutions to its slow native kernel (about 30x
-  // slower than oneDNN, which it picks from batch 2 on): run a lone patch as a pair.
+  // slower than oneDNN, which it picks from batch 2 on): run a lone 3D patch as a pair. (2D
+  // convolutions of a single sample mostly stay on oneDNN, so there the copy would only cost.)
   const int64_t samples = x.size(0);
-  if (samples == 1 && x.device().is_cpu()) x = torch::cat({x, x});
+  if (samples == 1 && netDims == 3 && x.device().is_cpu()) x = torch::cat({x, x});
   auto run = [&](const torch::Tensor& in) { return torch::softmax(net.forward(in), 1); };
   torch::Tensor p = run(x);
   if (mirror) {
