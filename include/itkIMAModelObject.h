@@ -14,6 +14,21 @@
 
 namespace itk
 {
+/** One line describing a model for PrintSelf ("unet, 3D, 1 input channel(s), 3 classes"), or
+ * `none` when there is no model. */
+inline void
+PrintIMAModelSummary(std::ostream & os, const ima::Model * model, const char * none)
+{
+  if (!model)
+  {
+    os << none << std::endl;
+    return;
+  }
+  const auto & spec = model->metadata().network;
+  os << spec.kind << ", " << spec.dims << "D, " << spec.inChannels << " input channel(s), " << spec.classes
+     << " classes" << std::endl;
+}
+
 /** \class IMAModelObject
  * \brief DataObject holding a std::shared_ptr<ima::Model> (null until a model is set).
  *
@@ -75,16 +90,7 @@ protected:
   {
     Superclass::PrintSelf(os, indent);
     os << indent << "Model: ";
-    if (m_Model)
-    {
-      const auto & spec = m_Model->metadata().network;
-      os << spec.kind << ", " << spec.dims << "D, " << spec.inChannels << " input channel(s), " << spec.classes
-         << " classes" << std::endl;
-    }
-    else
-    {
-      os << "(none)" << std::endl;
-    }
+    PrintIMAModelSummary(os, m_Model.get(), "(none)");
   }
 
 private:

@@ -4,6 +4,7 @@
 #include "itkUNetSegmentationImageFilter.h"
 
 #include "itkIMACoreCall.h"
+#include "itkIMAModelObject.h"
 #include "itkIMAImageConversion.h"
 
 #include "ima/Runtime.h"
@@ -210,16 +211,7 @@ UNetSegmentationImageFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream &
   Superclass::PrintSelf(os, indent);
   os << indent << "ModelFileName: " << m_ModelFileName << std::endl;
   os << indent << "Model: ";
-  if (m_Model)
-  {
-    const auto & spec = m_Model->metadata().network;
-    os << spec.kind << ", " << spec.dims << "D, " << spec.inChannels << " input channel(s), " << spec.classes
-       << " classes" << std::endl;
-  }
-  else
-  {
-    os << "(not loaded)" << std::endl;
-  }
+  PrintIMAModelSummary(os, m_Model.get(), "(not loaded)");
   os << indent << "Overlap: " << m_Overlap << std::endl;
   os << indent << "Gaussian: " << (m_Gaussian ? "On" : "Off") << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;

@@ -304,6 +304,26 @@ TEST_F(ImaCLI, SegmentWritesLabelsOnTheInputGrid) {
   EXPECT_EQ(prob.components, 3u);  // one per class
 }
 
+// --whole-image and --patch reach the core: a window as large as the image is one forward
+// pass, exactly what --whole-image does; a window the U-Net cannot take is named.
+TEST_F(ImaCLI, SegmentWholeImageEqualsOneImageSizedWindow) {
+  makeModel("m.imamodel");
+  writeImage(discImage().GetPointer(), work_ / "in.nrrd");
+  const auto size = discImage()->GetLargestPossibleRegion().GetSize();
+  RunResult r = run("segment --model m.imamodel --input in.nrrd --output whole.nrrd --whole-image --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("segment --model m.imamodel --input in.nrrd --output window.nrrd --quiet --patch " +
+          std::to_string((size[0] + 1) / 2 * 2) + "," + std::to_string((size[1] + 1) / 2 * 2));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto whole = readImage<Label2>(work_ / "whole.nrrd"), window = readImage<Label2>(work_ / "window.nrrd");
+  const size_t n = whole->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_TRUE(std::equal(whole->GetBufferPointer(), whole->GetBufferPointer() + n, window->GetBufferPointer()));
+  r = run("segment --model m.imamodel --input in.nrrd --output odd.nrrd --quiet --patch 7,7");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("not a multiple of"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "odd.nrrd"));
+}
+
 TEST_F(ImaCLI, SegmentKeepsAnExistingOutputWithoutForce) {
   makeModel("m.imamodel");
   writeImage(discImage().GetPointer(), work_ / "in.nii.gz");
