@@ -1,0 +1,89 @@
+// Adversarial attacks on a Network (DESIGN.md §5 step 2 and §6): FGSM, IFGSM-K, PGD-K with random
+// start and restarts, and white noise, in the L2 or Linf norm. Shape-agnostic in the manner of
+// advertorch's perturb_iterative: every sample of the batch is flattened and treated on its own,
+// so attacking a batch gives the same result as attacking each sample alone, and each sample may
+// have its own budget.
+//
+// Shapes: x is the network input [N, C, (D,) H, W] in normalised intensity units (budgets are in
+// the same units, DESIGN.md §3). The network's logits are [N, K] (classification, target int64
+// [N]) or [N, K, (D,) H, W] (segmentation, target int64 [N, (D,) H, W]). All tensors live on x's
+// device, which must be the network's device.
+//
+// Side effects: none on the caller's objects. x is not modified; the network runs in whatever
+// train/eval mode the caller set (the attack never toggles it; note that BatchNorm in training mode
+// updates its running statistics on every forward); parameter gradients (p.grad()) are left as they
+// were, because input gradients are taken with torch::autograd::grad.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "ima/Network.h"
+
+namespace ima {
+
+// One iterate of an iterative attack, handed to AttackOptions::onIterate.
+struct AttackIterate {
+  int restart = 0;       // 0-based restart index (PGD with random start; otherwise always 0)
+  int iterate = 0;       // 0 = the start point (x, or the random start); `steps` = the final point
+  torch::Tensor xadv;    // [N, C, ...] the iterate (detached)
+  torch::Tensor logits;  // the network's output at xadv (detached)
+  torch::Tensor loss;    // [N] per-sample attack loss at xadv (detached)
+};
+using AttackIterateCallback = std::function<void(const AttackIterate&)>;
+
+struct AttackOptions {
+  std::string method = "pgd";  // "fgsm" | "ifgsm" | "pgd" | "noise"
+  std::string norm = "l2";     // "l2" | "linf"
+  // Iterations for ifgsm and pgd (fgsm always takes one step, noise none).
+  int steps = 20;
+  // Step size as a fraction of each sample's eps; 0 = the method's default: fgsm 1,
+  // ifgsm 1/4 (DESIGN.md §6 "IFGSM-K, step eps/4"), pgd alpha/steps with alpha = 4 (§5).
+  double stepFraction = 0;
+  // Absolute step size, 0-d or [N] (normalised intensity units); when defined it overrides
+  // stepFraction.
+  torch::Tensor stepSize;
+  // PGD only: independent random starts; per sample the final iterate with the highest loss is
+  // kept. Restarts need a random start (without one they would all be the same run).
+  int restarts = 1;
+  bool randomStart = true;  // PGD only: start uniformly inside the ball (see docs/attacks.md)
+  // "ce" | "dicece" | "auto" (ce for [N, K] logits, dicece for segmentation logits). See
+  // attackLoss for the per-sample definitions.
+  std::string loss = "auto";
+  // Clamp x_adv to [clampLow, clampHigh] (a valid intensity range; off for z-scored inputs).
+  // x itself should lie inside the range, otherwise clamping can move x_adv out of its ball.
+  bool clamp = false;
+  double clampLow = 0;
+  double clampHigh = 1;
+  uint64_t seed = 0;  // random start and noise; a private generator, the global one is untouched
+  // Called for every iterate of ifgsm/pgd/fgsm (not noise). Reporting the final iterate costs one
+  // extra forward pass (shared with the restart selection when restarts > 1).
+  AttackIterateCallback onIterate;
+};
+
+// Returns x_adv with x's shape, dtype and device (detached). eps: budget in normalised intensity
+// units, 0-d (all samples) or [N] (per sample), >= 0; a sample with eps 0 is returned unchanged.
+// Throws ima::Error for unknown options, negative/non-finite eps, wrong eps/step/target shapes,
+// target values outside [0, K) and a device mismatch.
+torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& target,
+                     const torch::Tensor& eps, const AttackOptions& options = {});
+torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& target, double eps,
+                     const AttackOptions& options = {});
+
+// The attack's per-sample loss [N] (what is maximised; the gradient step uses its sum, so samples
+// do not influence each other):
+//   "ce":     cross-entropy, averaged over pixels for segmentation logits;
+//   "dicece": that cross-entropy + (1 - mean over foreground classes of the sample's own soft
+//             Dice). Unlike the training loss (batch Dice) the Dice is per sample, so the result
+//             does not depend on the rest of the batch;
+//   "auto":   "ce" for [N, K] logits, "dicece" otherwise.
+torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target,
+                         const std::string& loss = "auto");
+
+// The number of gradient steps and the step fraction `options` resolve to (for reports).
+int attackSteps(const AttackOptions& options);
+double attackStepFraction(const AttackOptions& options);
+
+}  // namespace ima
