@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "ima/Error.h"
+#include "internal/WeightArchive.h"
 
 namespace ima {
 namespace {
@@ -34,29 +35,6 @@ torch::nn::AnyModule norm(int dims, const std::string& kind, int features) {
 int featuresAt(const NetworkSpec& s, int stage) {
   int64_t f = static_cast<int64_t>(s.baseFeatures) << stage;
   return static_cast<int>(std::min<int64_t>(f, s.maxFeatures));
-}
-
-void checkArchiveMatches(torch::nn::Module& module, torch::serialize::InputArchive& archive,
-                         const std::string& prefix) {
-  auto check = [&](const std::string& name, const torch::Tensor& expected, bool buffer) {
-    torch::Tensor stored;
-    if (!archive.try_read(name, stored, buffer))
-      throw Error("weights have no tensor '" + prefix + name + "'");
-    if (stored.sizes() != expected.sizes()) {
-      std::ostringstream m;
-      m << "tensor '" << prefix << name << "' has shape " << stored.sizes() << " in the weights but "
-        << expected.sizes() << " in the network";
-      throw Error(m.str());
-    }
-  };
-  for (const auto& p : module.named_parameters(false)) check(p.key(), p.value(), false);
-  for (const auto& b : module.named_buffers(false)) check(b.key(), b.value(), true);
-  for (const auto& child : module.named_children()) {
-    torch::serialize::InputArchive sub;
-    if (!archive.try_read(child.key(), sub))
-      throw Error("weights have no module '" + prefix + child.key() + "'");
-    checkArchiveMatches(*child.value(), sub, prefix + child.key() + ".");
-  }
 }
 
 void checkSpec(const NetworkSpec& s) {
@@ -160,19 +138,12 @@ void UNetNetwork::to(const torch::Device& device) {
   device_ = device;
 }
 
-void UNetNetwork::saveWeights(std::ostream& out) {
-  torch::serialize::OutputArchive archive;
-  net_->save(archive);
-  archive.save_to(out);
-}
+void UNetNetwork::saveWeights(std::ostream& out) { saveModuleWeights(*net_, out); }
 
 void UNetNetwork::loadWeights(std::istream& in) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(in, device_);
-  // torch's own load replaces tensors whatever their shape; check names and shapes first so a
-  // mismatch is reported by name instead of producing a broken network.
-  checkArchiveMatches(*net_, archive, "");
-  net_->load(archive);
+  // torch's own load replaces tensors whatever their shape; the names and shapes are checked
+  // first so a mismatch is reported by name instead of producing a broken network.
+  loadModuleWeights(*net_, in, device_);
 }
 
 }  // namespace ima

@@ -1,0 +1,45 @@
+// The adversarial half of one IMA minibatch (DESIGN.md §5 steps 2-3): PGD inside each sample's
+// own ball of radius eps_i, tracking per sample the last iterate still correct and the first
+// that is wrong, then a batched no-grad bisection between the two onto the decision boundary.
+#pragma once
+#include <string>
+
+#include <torch/torch.h>
+
+#include "ima/Bisection.h"
+#include "ima/Correctness.h"
+#include "ima/Network.h"
+
+namespace ima {
+
+struct ImaStepOptions {
+  int pgdSteps = 20;       // K
+  double alpha = 4.0;      // step = alpha * eps_i / K
+  std::string norm = "l2"; // "l2" | "linf"
+  bool randomStart = true; // start uniformly inside the ball
+  int bisectionSteps = 10; // B
+  BisectionReturn bisection = BisectionReturn::Midpoint;
+  Criterion criterion = Criterion::MaxDice;  // segmentation only
+  double tau = 0.6;
+  std::string loss = "auto";  // attack loss: ce (classification) / dicece (segmentation)
+  bool clamp = false;         // clamp to a valid intensity range (off for z-scored inputs)
+  double clampLow = 0, clampHigh = 1;
+  uint64_t seed = 0;
+};
+
+struct ImaStepResult {
+  torch::Tensor adversarial;   // [N, C, ...]: on the boundary where found, else the PGD result
+  torch::Tensor cleanCorrect;  // bool [N]: clean prediction correct (criterion for segmentation)
+  torch::Tensor found;         // bool [N]: clean correct and an adversarial point within eps_i
+  torch::Tensor distance;      // [N]: ||adversarial - x|| in the attack's norm (0 where not found)
+};
+
+// x [N, C, ...] (normalised), target [N] or [N, ...], eps [N] >= 0. cleanLogits: the trainer's
+// clean forward (step 1), reused for correctness so that no pass is repeated; when undefined the
+// clean forward is run here. The network is put in eval mode for the attack and restored
+// afterwards (BatchNorm statistics stay untouched); parameter gradients are not touched.
+ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
+                                 const torch::Tensor& eps, const ImaStepOptions& options,
+                                 const torch::Tensor& cleanLogits = {});
+
+}  // namespace ima

@@ -1,0 +1,75 @@
+#include "ima/ImaStep.h"
+
+#include "ima/Attacks.h"
+#include "ima/Error.h"
+#include "internal/EvalModeGuard.h"
+
+namespace ima {
+namespace {
+
+torch::Tensor perSampleNorm(const torch::Tensor& d, const std::string& norm) {
+  const torch::Tensor flat = d.reshape({d.size(0), -1});
+  return norm == "linf" ? flat.abs().amax(1) : flat.norm(2, 1);
+}
+
+torch::Tensor broadcastMask(const torch::Tensor& mask, const torch::Tensor& like) {
+  std::vector<int64_t> view(static_cast<size_t>(like.dim()), 1);
+  view[0] = like.size(0);
+  return mask.reshape(view);
+}
+
+}  // namespace
+
+ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
+                                 const torch::Tensor& eps, const ImaStepOptions& o, const torch::Tensor& cleanLogits) {
+  if (o.pgdSteps < 1) throw Error("IMA needs at least one PGD step");
+  EvalModeGuard evalMode(net);
+  const torch::Tensor input = x.detach();
+  const int64_t n = input.size(0);
+  auto correct = [&](const torch::Tensor& logits) { return isCorrect(logits, target, o.criterion, o.tau); };
+
+  ImaStepResult r;
+  {
+    torch::NoGradGuard noGrad;
+    r.cleanCorrect = correct(cleanLogits.defined() ? cleanLogits.detach() : net.forward(input));
+  }
+  // Per-sample tracking over the PGD iterates (iterate 0 is the start point).
+  torch::Tensor lastCorrect = input.clone();
+  torch::Tensor firstWrong = input.clone();
+  torch::Tensor wrongSeen = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(input.device()));
+  AttackOptions a;
+  a.method = "pgd";
+  a.norm = o.norm;
+  a.steps = o.pgdSteps;
+  a.stepFraction = o.alpha / o.pgdSteps;
+  a.randomStart = o.randomStart;
+  a.restarts = 1;
+  a.loss = o.loss;
+  a.clamp = o.clamp;
+  a.clampLow = o.clampLow;
+  a.clampHigh = o.clampHigh;
+  a.seed = o.seed;
+  a.onIterate = [&](const AttackIterate& it) {
+    const torch::Tensor ok = correct(it.logits);
+    const torch::Tensor fresh = ~ok & ~wrongSeen;  // first wrong iterate of these samples
+    firstWrong = torch::where(broadcastMask(fresh, it.xadv), it.xadv, firstWrong);
+    lastCorrect = torch::where(broadcastMask(ok & ~wrongSeen, it.xadv), it.xadv, lastCorrect);
+    wrongSeen = wrongSeen | fresh;
+  };
+  const torch::Tensor pgd = attack(net, input, target, eps, a);
+
+  torch::NoGradGuard noGrad;
+  r.found = r.cleanCorrect & wrongSeen;
+  torch::Tensor adversarial = pgd;
+  if (r.found.any().item<bool>()) {
+    const torch::Tensor boundary = bisectToBoundary(
+        [&](const torch::Tensor& z) { return correct(net.forward(z)); }, lastCorrect, firstWrong, o.bisectionSteps,
+        o.bisection);
+    adversarial = torch::where(broadcastMask(r.found, pgd), boundary, pgd);
+  }
+  r.adversarial = adversarial.detach();
+  r.distance = torch::where(r.found, perSampleNorm(r.adversarial - input, o.norm), torch::zeros({n}, eps.options().dtype(torch::kFloat)));
+  return r;
+}
+
+}  // namespace ima
