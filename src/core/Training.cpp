@@ -8,11 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ima/Attacks.h"
 #include "ima/Error.h"
+#include "ima/ImaStep.h"
+#include "ima/MarginState.h"
 #include "ima/Metrics.h"
 #include "ima/Network.h"
 #include "ima/SlidingWindowInferer.h"
 #include "internal/Device.h"
+#include "internal/EvalModeGuard.h"
 #include "internal/Files.h"
 #include "internal/Losses.h"
 #include "internal/Patches.h"
@@ -60,7 +64,15 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                         {"optimizer", o.optimizer}, {"learning_rate", o.learningRate},
                         {"momentum", o.momentum}, {"weight_decay", o.weightDecay},
                         {"poly_exponent", o.polyExponent}, {"foreground_fraction", o.foregroundFraction},
-                        {"flips", o.flips}, {"seed", o.seed}}
+                        {"flips", o.flips}, {"seed", o.seed}, {"method", o.method},
+                        {"adversarial",
+                         {{"eps", o.adversarial.eps}, {"eps_max", o.adversarial.epsMax},
+                          {"delta", o.adversarial.delta}, {"beta", o.adversarial.beta},
+                          {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
+                          {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
+                          {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
+                          {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
+                          {"reset_misclassified", o.adversarial.resetMisclassified}}}}
       .dump();
 }
 
@@ -81,6 +93,7 @@ void truncateLog(const std::string& path, int epochs) {
 
 std::string EpochReport::toJson() const {
   nlohmann::json j{{"epoch", epoch}, {"loss", loss}, {"learning_rate", learningRate}, {"seconds", seconds}};
+  if (!marginStatisticsJson.empty()) j["margins"] = nlohmann::json::parse(marginStatisticsJson);
   if (meanValidationDice >= 0) {
     j["validation_dice"] = validationDice;
     j["mean_validation_dice"] = meanValidationDice;
@@ -115,6 +128,8 @@ struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   Random random;
   int epoch = 0;  // completed epochs
+  MarginState margins;       // "ima" only; sized when the training set is known
+  std::string marginsJson;   // from a checkpoint, applied once the training set is known
 
   State(Model m, TrainingOptions o) : model(std::move(m)), options(std::move(o)), random(options.seed) {}
 };
@@ -142,7 +157,21 @@ Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique
         parameters, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
   else
     throw Error("unknown optimizer '" + o.optimizer + "' (expected sgd or adam)");
-  s.model.metadata().trainingMethod = "standard";
+  if (o.method != "standard" && o.method != "pgd" && o.method != "ima")
+    throw Error("unknown training method '" + o.method + "' (expected standard, pgd or ima)");
+  const AdversarialOptions& a = o.adversarial;
+  if (o.method != "standard") {
+    if (a.norm != "l2" && a.norm != "linf") throw Error("unknown norm '" + a.norm + "' (expected l2 or linf)");
+    if (a.pgdSteps < 1 || a.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
+    if (!(a.beta >= 0 && a.beta <= 1)) throw Error("beta must be in [0, 1]");
+    if (a.adversarialSamples != "all" && a.adversarialSamples != "crossed")
+      throw Error("adversarial samples must be all or crossed, got '" + a.adversarialSamples + "'");
+    parseCriterion(a.criterion);
+    parseBisectionReturn(a.bisection);
+    if (o.method == "pgd" && !(a.eps > 0)) throw Error("PGD training needs eps > 0");
+    if (o.method == "ima") MarginState(1, MarginOptions{a.delta, a.epsMax, a.resetMisclassified});  // validates
+  }
+  s.model.metadata().trainingMethod = o.method;
   s.model.metadata().trainingSettingsJson = trainingOptionsJson(o);
 }
 
@@ -180,6 +209,8 @@ void Trainer::resumeFrom(const std::string& path) {
     s.epoch = static_cast<int>(epoch.toInt());
     std::istringstream rngIn(rng.toStringRef());
     rngIn >> s.random.engine();
+    c10::IValue margins;
+    if (archive.try_read("margins", margins)) s.marginsJson = margins.toStringRef();
     if (!s.options.logPath.empty()) truncateLog(s.options.logPath, s.epoch);
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
@@ -205,6 +236,36 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
   const int C = spec.inChannels;
   const int foregroundPerBatch = static_cast<int>(std::lround(o.foregroundFraction * o.batchSize));
 
+  // IMA's samples have stable ids: a slice (2D network) or a cell of a patch-sized grid (3D).
+  std::vector<int64_t> firstId(cases.size() + 1, 0);
+  auto cellsOf = [&](const PreparedCase& pc) {
+    const Box e = volumeExtent(pc.source->image.shape);
+    if (spec.dims == 2) return e[0];
+    int64_t cells = 1;
+    for (int a = 0; a < 3; ++a) cells *= (e[a] + patch[a] - 1) / patch[a];
+    return cells;
+  };
+  for (size_t i = 0; i < cases.size(); ++i) firstId[i + 1] = firstId[i] + cellsOf(cases[i]);
+  const AdversarialOptions& adv = o.adversarial;
+  if (o.method == "ima") {
+    if (!s.marginsJson.empty()) {
+      s.margins = MarginState::fromJson(s.marginsJson);
+      if (s.margins.size() != firstId.back())
+        throw Error("the checkpoint's margins cover " + std::to_string(s.margins.size()) + " samples but this training set has " +
+                    std::to_string(firstId.back()) + "; resume with the same training data");
+    } else if (s.margins.size() != firstId.back()) {
+      s.margins = MarginState(firstId.back(), MarginOptions{adv.delta, adv.epsMax, adv.resetMisclassified});
+    }
+  }
+  ImaStepOptions imaOptions;
+  imaOptions.pgdSteps = adv.pgdSteps;
+  imaOptions.alpha = adv.alpha;
+  imaOptions.norm = adv.norm;
+  imaOptions.bisectionSteps = adv.bisectionSteps;
+  imaOptions.bisection = parseBisectionReturn(adv.bisection);
+  imaOptions.criterion = parseCriterion(adv.criterion);
+  imaOptions.tau = adv.tau;
+
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
     const double lr = o.learningRate * std::pow(1.0 - static_cast<double>(s.epoch) / o.epochs, o.polyExponent);
@@ -214,8 +275,10 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     for (int it = 0; it < o.iterationsPerEpoch; ++it) {
       torch::Tensor images = torch::empty({o.batchSize, C, patch[0], patch[1], patch[2]});
       torch::Tensor labels = torch::empty({o.batchSize, patch[0], patch[1], patch[2]}, torch::kLong);
+      std::vector<int64_t> ids(static_cast<size_t>(o.batchSize));
       for (int b = 0; b < o.batchSize; ++b) {
-        const PreparedCase& pc = cases[static_cast<size_t>(s.random.integer(static_cast<int64_t>(cases.size())))];
+        const size_t caseIndex = static_cast<size_t>(s.random.integer(static_cast<int64_t>(cases.size())));
+        const PreparedCase& pc = cases[caseIndex];
         const Box extent = volumeExtent(pc.source->image.shape);
         Box start{};
         std::vector<size_t> present;
@@ -236,6 +299,14 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
           for (int a = 0; a < 3; ++a)
             start[a] = extent[a] >= patch[a] ? s.random.integer(extent[a] - patch[a] + 1) : -s.random.integer(patch[a] - extent[a] + 1);
         }
+        // The sample id: the slice, or the grid cell holding the patch centre.
+        int64_t cell = 0;
+        for (int a = 0; a < (spec.dims == 2 ? 1 : 3); ++a) {
+          const int64_t cellsAlong = spec.dims == 2 ? extent[0] : (extent[a] + patch[a] - 1) / patch[a];
+          const int64_t centre = std::min(std::max<int64_t>(start[a] + patch[a] / 2, 0), extent[a] - 1);
+          cell = cell * cellsAlong + (spec.dims == 2 ? centre : centre / patch[a]);
+        }
+        ids[static_cast<size_t>(b)] = firstId[caseIndex] + cell;
         extractPatch(pc.source->image, pc.transforms, start, patch, images[b].data_ptr<float>());
         extractLabels(pc.source->labels, start, patch, labels[b].data_ptr<int64_t>());
       }
@@ -253,7 +324,44 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
         y = y.squeeze(1);
       }
       s.optimizer->zero_grad();
-      const torch::Tensor loss = diceCrossEntropy(net.forward(x), y);
+      torch::Tensor loss;
+      if (o.method == "standard") {
+        loss = diceCrossEntropy(net.forward(x), y);
+      } else if (o.method == "pgd") {
+        // Madry et al.: train on the worst case inside a fixed ball (attacked in eval mode).
+        AttackOptions attackOptions;
+        attackOptions.norm = adv.norm;
+        attackOptions.steps = adv.pgdSteps;
+        attackOptions.stepFraction = adv.alpha / adv.pgdSteps;
+        attackOptions.seed = s.random.engine()();
+        torch::Tensor xAdv;
+        {
+          EvalModeGuard evalMode(net);
+          xAdv = attack(net, x, y, adv.eps, attackOptions);
+        }
+        loss = diceCrossEntropy(net.forward(xAdv), y);
+      } else {
+        // IMA (DESIGN.md §5): clean loss, adversarial samples on or within each sample's margin.
+        std::vector<float> epsValues;
+        for (int64_t id : ids) epsValues.push_back(static_cast<float>(s.margins.eps(id)));
+        const torch::Tensor eps = torch::tensor(epsValues).to(s.device);
+        const torch::Tensor logits = net.forward(x);
+        imaOptions.seed = s.random.engine()();
+        const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaOptions, logits.detach());
+        const torch::Tensor clean = diceCrossEntropy(logits, y);
+        torch::Tensor adversarial = torch::zeros({}, clean.options());
+        if (adv.adversarialSamples == "all") {
+          adversarial = diceCrossEntropy(net.forward(r.adversarial), y);
+        } else if (r.found.any().item<bool>()) {
+          const torch::Tensor chosen = r.found.nonzero().squeeze(1);
+          adversarial = diceCrossEntropy(net.forward(r.adversarial.index_select(0, chosen)), y.index_select(0, chosen));
+        }
+        loss = (1 - adv.beta) * clean + adv.beta * adversarial;
+        const torch::Tensor correct = r.cleanCorrect.cpu(), found = r.found.cpu(), distance = r.distance.cpu();
+        for (int b = 0; b < o.batchSize; ++b)
+          s.margins.recordVisit(ids[static_cast<size_t>(b)], correct[b].item<bool>(), found[b].item<bool>(),
+                                distance[b].item<double>());
+      }
       loss.backward();
       torch::nn::utils::clip_grad_norm_(net.parameters(), kGradientClip);
       s.optimizer->step();
@@ -267,6 +375,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.epoch = s.epoch;
     report.loss = lossSum / o.iterationsPerEpoch;
     report.learningRate = lr;
+    if (o.method == "ima") report.marginStatisticsJson = s.margins.endEpoch().toJson();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
       // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
@@ -307,6 +416,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       archive.write("optimizer", optimizerArchive);
       archive.write("epoch", c10::IValue(static_cast<int64_t>(s.epoch)));
       archive.write("rng", c10::IValue(rngState(s.random)));
+      if (o.method == "ima") archive.write("margins", c10::IValue(s.margins.toJson()));
       std::ostringstream out;
       archive.save_to(out);
       writeFileAtomically(o.checkpointPath, out.str());

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "TestModels.h"
 #include "ima/Error.h"
 #include "ima/Metrics.h"
@@ -175,6 +177,89 @@ TEST_F(Training, BadTrainingSetsAreClearErrors) {
   auto nan = phantoms(1, 0, 16);
   nan[0].image.data[3] = std::numeric_limits<float>::infinity();
   expectError(nan, "case0");
+}
+
+}  // namespace
+
+namespace {
+
+ima::TrainingOptions imaOptions() {
+  auto o = quickOptions();
+  o.method = "ima";
+  o.epochs = 2;
+  o.iterationsPerEpoch = 3;
+  o.batchSize = 4;
+  o.adversarial.pgdSteps = 3;
+  o.adversarial.bisectionSteps = 4;
+  o.adversarial.delta = 0.1;
+  o.adversarial.epsMax = 2.0;
+  o.adversarial.tau = 0.0;  // every clean sample counts as correct: margins must move every visit
+  return o;
+}
+
+TEST_F(Training, ImaUpdatesMarginsEachEpochAndLogsTheirStatistics) {
+  auto options = imaOptions();
+  options.logPath = path("ima.log");
+  std::vector<ima::EpochReport> reports;
+  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  const auto model = trainer.run(phantoms(2, 0, 16), {}, [&](const ima::EpochReport& r) {
+    reports.push_back(r);
+    return true;
+  });
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(model.metadata().trainingMethod, "ima");
+  for (const auto& r : reports) {
+    const auto m = nlohmann::json::parse(r.marginStatisticsJson);
+    // 2 cases x 16 slices = 32 samples; 12 visits per epoch touch at most 12 of them.
+    EXPECT_GT(m.at("visited").get<int>(), 0);
+    EXPECT_LE(m.at("visited").get<int>(), 12);
+    EXPECT_NEAR(m.at("fraction_expanded").get<double>() + m.at("fraction_to_boundary").get<double>() +
+                    m.at("fraction_unchanged").get<double>(), 1.0, 1e-12);
+    // With tau 0 every visited sample is correct, so every visited sample changed its margin.
+    EXPECT_NEAR(m.at("fraction_expanded").get<double>() + m.at("fraction_to_boundary").get<double>(),
+                m.at("visited").get<int>() / 32.0, 1e-12);
+    EXPECT_LE(m.at("max").get<double>(), 2.0);
+  }
+  std::ifstream log(options.logPath);
+  std::string line;
+  std::getline(log, line);
+  EXPECT_NE(line.find("\"margins\""), std::string::npos) << line;
+}
+
+TEST_F(Training, ImaResumeRestoresTheMarginsExactly) {
+  const auto train = phantoms(2, 0, 16);
+  auto options = imaOptions();
+  const auto meta = slice2DMetadata(16);
+  ima::Trainer straight(ima::Model::create(meta, 5), options);
+  const auto expected = straight.run(train, {});
+
+  options.checkpointPath = path("ima.ckpt");
+  ima::Trainer first(ima::Model::create(meta, 5), options);
+  EXPECT_THROW(first.run(train, {}, [](const ima::EpochReport& r) { return r.epoch < 1; }), ima::Cancelled);
+  ima::Trainer second(ima::Model::create(meta, 5), options);
+  second.resumeFrom(options.checkpointPath);
+  const auto resumed = second.run(train, {});
+  // Epoch 2's attacks use the margins of epoch 1: identical weights need identical margins.
+  const auto a = expected.network()->parameters(), b = resumed.network()->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+TEST_F(Training, PgdTrainingRunsAndBadAdversarialOptionsAreErrors) {
+  auto options = imaOptions();
+  options.method = "pgd";
+  options.adversarial.eps = 0.3;
+  options.epochs = 1;
+  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  EXPECT_EQ(trainer.run(phantoms(1, 0, 16), {}).metadata().trainingMethod, "pgd");
+  auto bad = imaOptions();
+  bad.method = "fgsm-at";
+  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
+  bad = imaOptions();
+  bad.adversarial.epsMax = 0.01;  // below delta
+  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
+  bad = imaOptions();
+  bad.adversarial.criterion = "iou";
+  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
 }
 
 }  // namespace
