@@ -38,6 +38,26 @@ ArgumentParser trainParser() {
       .choices("dims", {"2", "3"})
       .option("epochs", "N", "epochs", "20")
       .option("iterations", "N", "iterations (minibatches) per epoch", "50")
+      .option("method", "NAME", "standard, pgd (adversarial training at a fixed --eps) or ima (increasing margins)",
+              "standard")
+      .choices("method", {"standard", "pgd", "ima"})
+      .option("eps", "E", "pgd: the fixed budget, normalised intensity units", "0.5")
+      .option("eps-max", "E", "ima: largest margin, normalised intensity units", "1.0")
+      .option("delta", "E", "ima: initial margin and growth per epoch (default: eps-max / 20)")
+      .option("beta", "F", "ima: weight of the adversarial loss, (1-beta) for the clean loss", "0.5")
+      .option("pgd-steps", "K", "pgd, ima: PGD iterations per minibatch", "20")
+      .option("alpha", "F", "pgd, ima: PGD step = alpha * eps / K", "4")
+      .option("bisection-steps", "B", "ima: bisection steps onto the decision boundary", "10")
+      .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
+      .choices("bisection", {"midpoint", "inside", "outside"})
+      .option("attack-norm", "NORM", "pgd, ima: norm of the noise budget", "l2")
+      .choices("attack-norm", {"l2", "linf"})
+      .option("criterion", "NAME", "ima: when is a sample correct (per-pixel predictions aggregated)", "max-dice")
+      .choices("criterion", {"max-dice", "mean-dice", "pixel-accuracy"})
+      .option("tau", "F", "ima: threshold of the criterion", "0.6")
+      .option("adversarial-samples", "WHICH", "ima: samples in the adversarial loss: all, or those whose attack crossed the boundary", "all")
+      .choices("adversarial-samples", {"all", "crossed"})
+      .flag("reset-misclassified", "ima: reset the margin of a misclassified sample to delta (default: unchanged)")
       .option("batch", "N", "patches per minibatch (default: 8 in 2D, 2 in 3D)")
       .option("patch", "X,Y[,Z]",
               "patch size in voxels, multiples of 2^(stages-1) (default: the whole slice in 2D, "
@@ -226,6 +246,27 @@ int runTrain(const ArgumentParser& args) {
   options.epochs = positiveInt("epochs", 1000000);
   options.iterationsPerEpoch = positiveInt("iterations", 100000000);
   options.optimizer = args.get("optimizer");
+  options.method = args.get("method");
+  AdversarialOptions& adv = options.adversarial;
+  adv.eps = args.getDouble("eps");
+  adv.epsMax = args.getDouble("eps-max");
+  adv.delta = args.given("delta") ? args.getDouble("delta") : adv.epsMax / 20;
+  adv.beta = args.getDouble("beta");
+  adv.pgdSteps = static_cast<int>(positiveInt("pgd-steps", 10000));
+  adv.alpha = args.getDouble("alpha");
+  adv.bisectionSteps = static_cast<int>(args.getInt("bisection-steps"));
+  adv.bisection = args.get("bisection");
+  adv.norm = args.get("attack-norm");
+  adv.criterion = args.get("criterion");
+  adv.tau = args.getDouble("tau");
+  adv.adversarialSamples = args.get("adversarial-samples");
+  adv.resetMisclassified = args.flagSet("reset-misclassified");
+  if (!(adv.eps > 0) || !(adv.epsMax > 0) || !(adv.delta > 0) || adv.delta > adv.epsMax)
+    throw UsageError("--eps, --eps-max and --delta must be > 0, with --delta <= --eps-max");
+  if (!(adv.beta >= 0 && adv.beta <= 1)) throw UsageError("--beta must be in [0, 1]");
+  if (!(adv.alpha > 0)) throw UsageError("--alpha must be > 0");
+  if (adv.bisectionSteps < 0 || adv.bisectionSteps > 60) throw UsageError("--bisection-steps must be in 0..60");
+  if (!(adv.tau >= 0 && adv.tau <= 1)) throw UsageError("--tau must be in [0, 1]");
   options.learningRate = args.given("lr") ? args.getDouble("lr") : (options.optimizer == "adam" ? 1e-3 : 0.01);
   if (!(options.learningRate > 0 && options.learningRate < 10)) throw UsageError("--lr must be in (0, 10)");
   const int64_t seed = args.getInt("seed");
@@ -420,7 +461,7 @@ int runTrain(const ArgumentParser& args) {
     std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
               << " features, " << net.classes << " classes) on " << training.size() << " case(s), validating on "
               << validation.size() << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
-              << ", " << options.optimizer << " lr " << options.learningRate << ", device " << device << "\n";
+              << ", " << options.optimizer << " lr " << options.learningRate << ", method " << options.method << ", device " << device << "\n";
     if (trainer.completedEpochs() > 0) std::cout << "resuming after epoch " << trainer.completedEpochs() << "\n";
     std::cout.flush();
   }
@@ -445,6 +486,13 @@ int runTrain(const ArgumentParser& args) {
           perLabel += (k ? ", " : "") + std::string(line);
         }
         if (r.validationDice.size() > 1) text += " (" + perLabel + ")";
+      }
+      if (!r.marginStatisticsJson.empty()) {
+        const auto m = nlohmann::json::parse(r.marginStatisticsJson);
+        std::snprintf(line, sizeof line, "  margins mean %.3f (q10 %.3f, q90 %.3f; %.0f%% grown, %.0f%% to boundary)",
+                      m.value("mean", 0.0), m.value("q10", 0.0), m.value("q90", 0.0),
+                      100 * m.value("fraction_expanded", 0.0), 100 * m.value("fraction_to_boundary", 0.0));
+        text += line;
       }
       std::snprintf(line, sizeof line, "  %.1f s", r.seconds);
       progress.println(std::cout, text + line);

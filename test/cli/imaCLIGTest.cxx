@@ -473,6 +473,41 @@ TEST_F(ImaCLI, TrainRejectsNonLabelValues) {
 }
 
 // The whole chain on a tiny problem: phantoms -> train -> info -> segment -> dice.
+// Hardening a trained model with IMA (--init + --method ima): the margins reach the epoch line,
+// the log and the model's settings; bad adversarial options are usage errors.
+TEST_F(ImaCLI, HardensAModelWithIma) {
+  ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
+  ASSERT_EQ(run("train --images data/images --labels data/labels --out base.imamodel --epochs 1 --iterations 2 "
+                "--batch 2 --features 4 --stages 2 --device cpu --threads 1 --quiet").code, 0);
+  RunResult r = run("train --images data/images --labels data/labels --out hard.imamodel --init base.imamodel "
+                    "--method ima --eps-max 1 --delta 0.1 --pgd-steps 2 --bisection-steps 3 --epochs 2 --iterations 2 "
+                    "--batch 2 --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("margins mean"), std::string::npos) << r.out;
+  std::istringstream log(readText(work_ / "hard.imamodel.log.jsonl"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j.contains("margins")) << line;
+    EXPECT_LE(j.at("margins").at("max").get<double>(), 1.0);
+    ++lines;
+  }
+  EXPECT_EQ(lines, 2);
+  const ima::ModelMetadata m = ima::readModelMetadata((work_ / "hard.imamodel").string());
+  EXPECT_EQ(m.trainingMethod, "ima");
+  const auto settings = nlohmann::json::parse(m.trainingSettingsJson);
+  EXPECT_DOUBLE_EQ(settings.at("adversarial").at("eps_max").get<double>(), 1.0);
+  EXPECT_EQ(settings.at("init").get<std::string>(), "base.imamodel");
+
+  r = run("train --images data/images --labels data/labels --out bad.imamodel --method ima --eps-max 0.1 --delta 0.5");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--delta"), std::string::npos) << r.err;
+  r = run("train --images data/images --labels data/labels --out bad.imamodel --method fgsm");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_FALSE(fs::exists(work_ / "bad.imamodel"));
+}
+
 TEST_F(ImaCLI, TrainsATinyModelThatSegments) {
   ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
   RunResult r = run("train --images data/images --labels data/labels --out m.imamodel --epochs 1 --iterations 2 "
