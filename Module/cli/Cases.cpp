@@ -1,0 +1,103 @@
+// Image/label folders paired by file name, loaded and checked (train, evaluate).
+#include "Cases.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "ima/Error.h"
+
+#include "Commands.h"
+#include "ImageIO.h"
+#include "Progress.h"
+
+namespace fs = std::filesystem;
+
+namespace ima::cli {
+namespace {
+
+std::vector<std::string> imageFilesIn(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(what + " directory '" + dir + "' does not exist");
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] == '.' || imageExtension(name).empty()) continue;
+    if (!entry.is_regular_file(ec)) continue;
+    names.push_back(name);
+  }
+  if (ec) throw Error("cannot list " + what + " directory '" + dir + "': " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::vector<CasePair> pairCases(const std::string& imageDir, const std::string& labelDir) {
+  const auto images = imageFilesIn(imageDir, "images");
+  const auto labels = imageFilesIn(labelDir, "labels");
+  if (images.empty())
+    throw Error("no images (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd) found in '" + imageDir + "'");
+  std::vector<CasePair> pairs;
+  std::map<std::string, std::string> ids;
+  for (const auto& name : images) {
+    const std::string label = (fs::path(labelDir) / name).string();
+    const std::string image = (fs::path(imageDir) / name).string();
+    if (!std::binary_search(labels.begin(), labels.end(), name))
+      throw Error("image '" + image + "' has no label image '" + label + "'");
+    const std::string id = caseIdOf(name);
+    if (ids.count(id)) throw Error("images '" + ids[id] + "' and '" + image + "' have the same case id '" + id + "'");
+    ids[id] = image;
+    pairs.push_back({id, image, label});
+  }
+  for (const auto& name : labels)
+    if (!std::binary_search(images.begin(), images.end(), name))
+      throw Error("label image '" + (fs::path(labelDir) / name).string() + "' has no image '" +
+                  (fs::path(imageDir) / name).string() + "'");
+  return pairs;
+}
+
+std::string describeGeometry(const Geometry& g, int dims) {
+  std::ostringstream s;
+  s.precision(6);
+  s << "origin (";
+  for (int i = 0; i < dims; ++i) s << (i ? ", " : "") << g.origin[static_cast<size_t>(i)];
+  s << ") spacing (";
+  for (int i = 0; i < dims; ++i) s << (i ? ", " : "") << g.spacing[static_cast<size_t>(i)];
+  s << ") direction (";
+  for (int r = 0; r < dims; ++r)
+    for (int c = 0; c < dims; ++c) s << (r || c ? ", " : "") << g.direction[static_cast<size_t>(3 * r + c)];
+  s << ")";
+  return s.str();
+}
+
+TrainingCase loadCase(const CasePair& p) {
+  TrainingCase c;
+  c.id = p.id;
+  c.image = readVolume(p.image);
+  checkFinite(c.image, "image '" + p.image + "'");
+  c.labels = readLabelMap(p.label);
+  if (!(c.image.shape == c.labels.shape))
+    throw Error("image '" + p.image + "' (" + c.image.shape.str() + ") and label image '" + p.label + "' (" +
+                c.labels.shape.str() + ") differ in size");
+  if (!c.image.geometry.approximatelyEquals(c.labels.geometry))
+    throw Error("image '" + p.image + "' and label image '" + p.label + "' are on different grids: " +
+                describeGeometry(c.image.geometry, c.image.shape.dims()) + " vs " +
+                describeGeometry(c.labels.geometry, c.labels.shape.dims()));
+  return c;
+}
+
+std::vector<TrainingCase> loadCases(const std::vector<CasePair>& pairs, const std::string& label, bool quiet) {
+  std::vector<TrainingCase> cases;
+  Progress progress(label, quiet);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (interruptRequested()) throw Cancelled();
+    cases.push_back(loadCase(pairs[i]));
+    progress.update(static_cast<double>(i + 1) / static_cast<double>(pairs.size()));
+  }
+  progress.finish();
+  return cases;
+}
+
+}  // namespace ima::cli

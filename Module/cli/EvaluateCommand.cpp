@@ -1,0 +1,115 @@
+// `ima evaluate`: robustness of a segmentation model under attacks at several budgets, as JSON,
+// CSV and an SVG plot (DESIGN.md §6).
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "ima/Error.h"
+#include "ima/Evaluation.h"
+#include "ima/Model.h"
+
+#include "Cases.h"
+#include "Commands.h"
+#include "ImageIO.h"
+#include "Progress.h"
+
+namespace ima::cli {
+
+ArgumentParser evaluateParser() {
+  ArgumentParser p("evaluate",
+                   "Evaluate robustness: attack every patch of every case (the network's patch-level\n"
+                   "forward; for a 2D model every slice's tiles) at each budget and score the assembled\n"
+                   "label maps: voxel Dice per label (TP/FP/FN summed over the cases), mean per-case Dice,\n"
+                   "and the robustness AUC (area under mean Dice vs budget / largest budget).");
+  p.option("model", "MODEL", "model file (.imamodel)", "", true)
+      .option("images", "DIR", "test images", "", true)
+      .option("labels", "DIR", "reference label maps, paired with the images by file name", "", true)
+      .option("attack", "LIST", "attacks, comma separated: fgsm, ifgsm, pgd, noise", "pgd,ifgsm")
+      .option("norm", "NORM", "norm of the budgets", "l2")
+      .choices("norm", {"l2", "linf"})
+      .option("eps", "LIST", "budgets in normalised intensity units; 0 (clean) is always included", "0,0.5,1,2")
+      .option("pgd-steps", "K", "PGD iterations", "20")
+      .option("ifgsm-steps", "K", "IFGSM iterations", "10")
+      .option("restarts", "N", "PGD random restarts (the worst case per patch is kept)", "1")
+      .option("batch", "N", "patches per forward pass", "8")
+      .option("out", "REPORT", "JSON report to write", "", true)
+      .option("csv", "FILE", "also write the table as CSV")
+      .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)")
+      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("seed", "K", "random seed of the attacks", "0")
+      .flag("force", "overwrite existing report files")
+      .flag("quiet", "no progress or table")
+      .epilog("example:\n  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
+              "               --attack pgd,ifgsm --norm l2 --eps 0,0.5,1,2 --out report.json \\\n"
+              "               --csv report.csv --plot report.svg");
+  return p;
+}
+
+int runEvaluate(const ArgumentParser& args) {
+  EvaluationOptions o;
+  o.attacks = args.getStringList("attack");
+  for (const std::string& a : o.attacks)
+    if (a != "fgsm" && a != "ifgsm" && a != "pgd" && a != "noise")
+      throw UsageError("--attack: unknown attack '" + a + "' (expected fgsm, ifgsm, pgd or noise)");
+  o.norm = args.get("norm");
+  o.budgets.clear();
+  for (const std::string& e : args.getStringList("eps")) {
+    try {
+      size_t used = 0;
+      const double v = std::stod(e, &used);
+      if (used != e.size() || !(v >= 0)) throw std::invalid_argument(e);
+      o.budgets.push_back(v);
+    } catch (const std::exception&) {
+      throw UsageError("--eps: '" + e + "' is not a budget >= 0");
+    }
+  }
+  auto bounded = [&](const std::string& name, int64_t lo, int64_t hi) {
+    const int64_t v = args.getInt(name);
+    if (v < lo || v > hi) throw UsageError("--" + name + " must be in " + std::to_string(lo) + ".." + std::to_string(hi));
+    return static_cast<int>(v);
+  };
+  o.pgdSteps = bounded("pgd-steps", 1, 10000);
+  o.ifgsmSteps = bounded("ifgsm-steps", 1, 10000);
+  o.restarts = bounded("restarts", 1, 1000);
+  o.batchSize = bounded("batch", 1, 4096);
+  o.runtime.threads = bounded("threads", 0, 1024);
+  o.runtime.device = checkedDevice(args);
+  o.seed = static_cast<uint64_t>(args.getInt("seed"));
+  const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
+  const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
+  // Report files are not images: only their existence matters here.
+  auto checkReportPath = [&](const std::string& path, const std::string& what) {
+    if (path.empty()) return;
+    if (!force && std::filesystem::exists(path))
+      throw Error(what + " '" + path + "' already exists; use --force to replace it");
+  };
+  checkReportPath(out, "report");
+  checkReportPath(csv, "CSV table");
+  checkReportPath(plot, "plot");
+
+  const Model model = Model::load(args.get("model"));
+  const std::vector<TrainingCase> cases = loadCases(pairCases(args.get("images"), args.get("labels")), "load", quiet);
+  RobustnessReport report;
+  {
+    Progress progress("evaluate", quiet);
+    report = evaluateRobustness(model, cases, o, progress.callback());
+    progress.finish();
+  }
+  report.model = args.get("model");
+  report.data = args.get("images");
+  writeReportFiles(report, out, csv, plot);
+
+  if (!quiet) {
+    std::printf("%-8s %8s %10s %10s\n", "attack", "eps", "mean Dice", "case Dice");
+    for (const AttackResult& a : report.attacks) {
+      for (const BudgetResult& b : a.budgets)
+        std::printf("%-8s %8.3f %10.4f %10.4f\n", a.name.c_str(), b.eps, b.meanVoxelDice(), b.meanCaseDice());
+      std::printf("%-8s %8s %10.4f  (robustness AUC)\n", a.name.c_str(), "AUC", report.auc(a));
+    }
+    std::printf("wrote %s%s%s\n", out.c_str(), csv.empty() ? "" : (", " + csv).c_str(), plot.empty() ? "" : (", " + plot).c_str());
+  }
+  return 0;
+}
+
+}  // namespace ima::cli

@@ -1,0 +1,34 @@
+// Robustness evaluation of a segmentation model (DESIGN.md §6) at the patch level: each case is
+// cut into a grid of the model's patches (for a 2D model: patch tiles of every slice), every
+// patch is attacked through the network's forward pass, and the argmax predictions are put back
+// together into a label map scored against the reference (voxel Dice with TP/FP/FN summed over
+// the test set, and mean per-case Dice). What is attacked is the patch-level forward, not the
+// sliding-window inference: the report says so ("attacked": "patch").
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ima/Model.h"
+#include "ima/RobustnessReport.h"
+#include "ima/Runtime.h"
+#include "ima/Training.h"
+
+namespace ima {
+
+struct EvaluationOptions {
+  std::vector<std::string> attacks{"pgd", "ifgsm"};  // fgsm | ifgsm | pgd | noise
+  std::string norm = "l2";
+  std::vector<double> budgets{0, 0.5, 1, 2};  // normalised units; 0 (clean) is added if missing
+  int pgdSteps = 20;
+  int ifgsmSteps = 10;
+  int restarts = 1;
+  int batchSize = 8;
+  uint64_t seed = 0;
+  RuntimeOptions runtime;
+};
+
+// Cases hold raw images (the model's normalisation is applied) and reference labels.
+RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
+                                    const EvaluationOptions& options, const ProgressCallback& progress = {});
+
+}  // namespace ima
