@@ -508,6 +508,37 @@ TEST_F(ImaCLI, HardensAModelWithIma) {
   EXPECT_FALSE(fs::exists(work_ / "bad.imamodel"));
 }
 
+TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
+  makeModel("m.imamodel");
+  ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
+  RunResult r = run("evaluate --model m.imamodel --images data/images --labels data/labels --attack pgd,noise "
+                    "--eps 0.5,0 --pgd-steps 2 --out r.json --csv r.csv --plot r.svg --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("robustness AUC"), std::string::npos) << r.out;
+  const auto report = nlohmann::json::parse(readText(work_ / "r.json"));
+  const auto& attacks = report.at("attacks");
+  ASSERT_EQ(attacks.size(), 2u);
+  // The clean point (eps 0) is the same prediction whatever the attack.
+  const auto clean = [&](size_t a) { return attacks[a].at("budgets")[0]; };
+  EXPECT_EQ(clean(0).at("eps").get<double>(), 0.0);
+  EXPECT_EQ(clean(0).dump(), clean(1).dump());
+  EXPECT_EQ(attacks[0].at("budgets").size(), 2u);
+  EXPECT_EQ(report.at("attacked").get<std::string>(), "patch");
+  EXPECT_NE(readText(work_ / "r.svg").find("<svg"), std::string::npos);
+  EXPECT_NE(readText(work_ / "r.csv").find("pgd"), std::string::npos);
+
+  r = run("evaluate --model m.imamodel --images data/images --labels data/labels --out r.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  r = run("evaluate --model m.imamodel --images data/images --labels data/labels --attack cw --out x.json");
+  EXPECT_EQ(r.code, 2);
+  r = run("evaluate --model m.imamodel --images data/images --labels missing --out y.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "x.json"));
+  EXPECT_FALSE(fs::exists(work_ / "y.json"));
+}
+
 TEST_F(ImaCLI, TrainsATinyModelThatSegments) {
   ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
   RunResult r = run("train --images data/images --labels data/labels --out m.imamodel --epochs 1 --iterations 2 "
