@@ -3,27 +3,13 @@
 // boundary point found must lie at distance |margin| / ||w_true - w_other|| from the sample.
 #include <gtest/gtest.h>
 
+#include "TestModels.h"
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 
 namespace {
 
-class LinearNetwork : public ima::Network {
-public:
-  LinearNetwork(torch::Tensor w, torch::Tensor b) : w_(std::move(w)), b_(std::move(b)) {}
-  torch::Tensor forward(const torch::Tensor& x) override { return x.reshape({x.size(0), -1}).matmul(w_.t()) + b_; }
-  std::vector<torch::Tensor> parameters() override { return {w_, b_}; }
-  void setTraining(bool t) override { training_ = t; }
-  bool isTraining() const override { return training_; }
-  void to(const torch::Device&) override {}
-  torch::Device device() const override { return torch::kCPU; }
-  void saveWeights(std::ostream&) override {}
-  void loadWeights(std::istream&) override {}
-
-private:
-  torch::Tensor w_, b_;
-  bool training_ = true;
-};
+using imatest::LinearNetwork;
 
 TEST(ImaStep, BoundaryPointsLieAtTheAnalyticDistanceAndMarginsFollow) {
   // Class 0 vs class 1 in 2D: the difference of the weight rows is (3, 4) (norm 5), bias 0.

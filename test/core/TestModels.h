@@ -49,6 +49,26 @@ private:
   torch::Tensor weight_, bias_;
 };
 
+// logits = W flatten(x) + b, with trainable (requires_grad) parameters.
+class LinearNetwork : public ima::Network {
+public:
+  LinearNetwork(torch::Tensor w, torch::Tensor b) : w_(w.clone().requires_grad_(true)), b_(b.clone().requires_grad_(true)) {}
+  torch::Tensor forward(const torch::Tensor& x) override { return x.reshape({x.size(0), -1}).matmul(w_.t()) + b_; }
+  std::vector<torch::Tensor> parameters() override { return {w_, b_}; }
+  void setTraining(bool t) override { training_ = t; }
+  bool isTraining() const override { return training_; }
+  void to(const torch::Device&) override {}
+  torch::Device device() const override { return torch::kCPU; }
+  void saveWeights(std::ostream&) override {}
+  void loadWeights(std::istream&) override {}
+  torch::Tensor weight() const { return w_.detach(); }
+  torch::Tensor bias() const { return b_.detach(); }
+
+private:
+  torch::Tensor w_, b_;
+  bool training_ = true;
+};
+
 inline ima::Volume randomVolume(std::vector<int64_t> size, int channels, uint64_t seed) {
   ima::Volume v(ima::Shape{std::move(size)}, channels);
   torch::manual_seed(seed);
