@@ -24,6 +24,8 @@ ArgumentParser segmentParser();
 int runSegment(const ArgumentParser& args);
 ArgumentParser infoParser();
 int runInfo(const ArgumentParser& args);
+ArgumentParser attackParser();
+int runAttack(const ArgumentParser& args);
 ArgumentParser evaluateParser();
 int runEvaluate(const ArgumentParser& args);
 ArgumentParser diceParser();

@@ -36,6 +36,7 @@ const std::vector<Command>& commands() {
       {"train", "train a segmentation model on image/label folders", trainParser, runTrain},
       {"segment", "segment an image with a model", segmentParser, runSegment},
       {"info", "print the metadata of a model file", infoParser, runInfo},
+      {"attack", "writes the adversarial version of an image (per-patch attack)", attackParser, runAttack},
       {"evaluate", "robustness under attacks at several budgets: JSON, CSV and a plot", evaluateParser, runEvaluate},
       {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
   };

@@ -31,4 +31,11 @@ struct EvaluationOptions {
 RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
                                     const EvaluationOptions& options, const ProgressCallback& progress = {});
 
+// The adversarial version of one case (raw intensity units, the case's geometry): every patch of
+// the grid attacked with `method` at budget eps (per patch, normalised units, options.norm) and
+// the perturbation added to the raw image. Where the last tile of an axis overlaps its
+// neighbour, the later tile's perturbation wins.
+Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
+                         const EvaluationOptions& options);
+
 }  // namespace ima

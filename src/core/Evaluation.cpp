@@ -22,6 +22,53 @@ std::vector<int64_t> tileStarts(int64_t size, int64_t patch) {
   return starts;
 }
 
+// Runs `f(tiles, x, y)` over the case's patch grid in batches: x [n, C, ...] normalised and y
+// [n, ...] labels on the network's device, shaped for the network (depth squeezed in 2D).
+template <typename F>
+void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, const torch::Device& device, F f) {
+  const ModelMetadata& meta = model.metadata();
+  const Box patch = patchExtent(meta.patchSize);
+  const Box extent = volumeExtent(c.image.shape);
+  const auto transforms = normalizationFor(meta.normalization, c.image);
+  std::vector<Box> tiles;
+  for (int64_t z : tileStarts(extent[0], patch[0]))
+    for (int64_t y : tileStarts(extent[1], patch[1]))
+      for (int64_t x : tileStarts(extent[2], patch[2])) tiles.push_back({z, y, x});
+  for (size_t first = 0; first < tiles.size(); first += static_cast<size_t>(batchSize)) {
+    const size_t n = std::min(tiles.size() - first, static_cast<size_t>(batchSize));
+    const std::vector<Box> batch(tiles.begin() + static_cast<std::ptrdiff_t>(first),
+                                 tiles.begin() + static_cast<std::ptrdiff_t>(first + n));
+    torch::Tensor xb = torch::empty({static_cast<int64_t>(n), c.image.channels, patch[0], patch[1], patch[2]});
+    torch::Tensor yb = torch::empty({static_cast<int64_t>(n), patch[0], patch[1], patch[2]}, torch::kLong);
+    for (size_t b = 0; b < n; ++b) {
+      extractPatch(c.image, transforms, batch[b], patch, xb[static_cast<int64_t>(b)].data_ptr<float>());
+      extractLabels(c.labels, batch[b], patch, yb[static_cast<int64_t>(b)].data_ptr<int64_t>());
+    }
+    torch::Tensor x = xb.to(device), y = yb.to(device);
+    if (meta.network.dims == 2) {
+      x = x.squeeze(2);
+      y = y.squeeze(1);
+    }
+    f(batch, x, y);
+  }
+}
+
+// Copies per-tile values [n, (d,) h, w] (one channel) back into a volume buffer, clipped to it.
+template <typename T>
+void writeTiles(const std::vector<Box>& tiles, const Box& patch, const Box& extent, torch::Tensor values, T* out) {
+  values = values.reshape({static_cast<int64_t>(tiles.size()), patch[0], patch[1], patch[2]}).contiguous();
+  for (size_t b = 0; b < tiles.size(); ++b) {
+    const Box& t = tiles[b];
+    const T* src = values[static_cast<int64_t>(b)].template data_ptr<T>();
+    for (int64_t dz = 0; dz < patch[0] && t[0] + dz < extent[0]; ++dz)
+      for (int64_t dy = 0; dy < patch[1] && t[1] + dy < extent[1]; ++dy) {
+        const int64_t w = std::min(patch[2], extent[2] - t[2]);
+        std::copy(src + (dz * patch[1] + dy) * patch[2], src + (dz * patch[1] + dy) * patch[2] + w,
+                  out + ((t[0] + dz) * extent[1] + t[1] + dy) * extent[2] + t[2]);
+      }
+  }
+}
+
 AttackOptions attackOptionsFor(const std::string& method, const EvaluationOptions& o) {
   AttackOptions a;
   a.method = method;
@@ -42,6 +89,38 @@ std::string describe(const std::string& method, const AttackOptions& a) {
 }
 
 }  // namespace
+
+Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
+                         const EvaluationOptions& o) {
+  if (method != "fgsm" && method != "ifgsm" && method != "pgd" && method != "noise")
+    throw Error("unknown attack '" + method + "' (expected fgsm, ifgsm, pgd or noise)");
+  if (!(eps >= 0)) throw Error("the budget must be >= 0, got " + std::to_string(eps));
+  checkTrainingCases({c}, model.metadata());
+  const torch::Device device = resolveDevice(applyRuntime(o.runtime));
+  Network& net = *model.network();
+  net.to(device);
+  EvalModeGuard evalMode(net);
+  const Box patch = patchExtent(model.metadata().patchSize), extent = volumeExtent(c.image.shape);
+  const auto transforms = normalizationFor(model.metadata().normalization, c.image);
+  // The perturbation in normalised units, per channel, assembled from the attacked tiles.
+  Volume delta(c.image.shape, c.image.channels, c.image.geometry);
+  const AttackOptions a = attackOptionsFor(method, o);
+  forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
+                                                      const torch::Tensor& y) {
+    const torch::Tensor d = (eps > 0 ? attack(net, x, y, eps, a) - x : torch::zeros_like(x)).to(torch::kCPU);
+    for (int ch = 0; ch < c.image.channels; ++ch)
+      writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
+  });
+  // Added to the raw intensities in raw units, so voxels outside a CT window keep their values.
+  Volume out = c.image;
+  for (int ch = 0; ch < c.image.channels; ++ch) {
+    const float scale = transforms[static_cast<size_t>(ch)].scale;
+    float* dst = out.channel(ch);
+    const float* add = delta.channel(ch);
+    for (int64_t i = 0; i < c.image.shape.voxels(); ++i) dst[i] += add[i] / scale;
+  }
+  return out;
+}
 
 RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
                                     const EvaluationOptions& o, const ProgressCallback& progress) {
@@ -80,46 +159,14 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
     report.attack(method).description = describe(method, a);
     for (double eps : budgets) {
       for (const TrainingCase& c : cases) {
-        const Box extent = volumeExtent(c.image.shape);
-        const auto transforms = normalizationFor(meta.normalization, c.image);
-        std::vector<Box> tiles;
-        for (int64_t z : tileStarts(extent[0], patch[0]))
-          for (int64_t y : tileStarts(extent[1], patch[1]))
-            for (int64_t x : tileStarts(extent[2], patch[2])) tiles.push_back({z, y, x});
         LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
-        for (size_t first = 0; first < tiles.size(); first += static_cast<size_t>(o.batchSize)) {
-          const int64_t n = static_cast<int64_t>(std::min(tiles.size() - first, static_cast<size_t>(o.batchSize)));
-          torch::Tensor xb = torch::empty({n, c.image.channels, patch[0], patch[1], patch[2]});
-          torch::Tensor yb = torch::empty({n, patch[0], patch[1], patch[2]}, torch::kLong);
-          for (int64_t b = 0; b < n; ++b) {
-            extractPatch(c.image, transforms, tiles[first + static_cast<size_t>(b)], patch, xb[b].data_ptr<float>());
-            extractLabels(c.labels, tiles[first + static_cast<size_t>(b)], patch, yb[b].data_ptr<int64_t>());
-          }
-          torch::Tensor x = xb.to(device), y = yb.to(device);
-          if (spec.dims == 2) {
-            x = x.squeeze(2);
-            y = y.squeeze(1);
-          }
+        forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
+                                                             const torch::Tensor& y) {
           const torch::Tensor attacked = eps > 0 ? attack(net, x, y, eps, a) : x;
-          torch::Tensor labels;
-          {
-            torch::NoGradGuard noGrad;
-            labels = net.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte);
-          }
-          if (spec.dims == 2) labels = labels.unsqueeze(1);
-          labels = labels.contiguous();
-          // Write the tiles back, clipped to the volume.
-          for (int64_t b = 0; b < n; ++b) {
-            const Box& t = tiles[first + static_cast<size_t>(b)];
-            const uint8_t* src = labels[b].data_ptr<uint8_t>();
-            for (int64_t dz = 0; dz < patch[0] && t[0] + dz < extent[0]; ++dz)
-              for (int64_t dy = 0; dy < patch[1] && t[1] + dy < extent[1]; ++dy) {
-                const int64_t w = std::min(patch[2], extent[2] - t[2]);
-                std::copy(src + (dz * patch[1] + dy) * patch[2], src + (dz * patch[1] + dy) * patch[2] + w,
-                          predicted.data.begin() + ((t[0] + dz) * extent[1] + t[1] + dy) * extent[2] + t[2]);
-              }
-          }
-        }
+          torch::NoGradGuard noGrad;
+          writeTiles(tiles, patch, volumeExtent(c.labels.shape),
+                     net.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte), predicted.data.data());
+        });
         report.attack(method).budget(eps).addCase(overlapCounts(predicted, c.labels, spec.classes));
         reportProgress(progress, ++done / total);
       }

@@ -539,6 +539,49 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_FALSE(fs::exists(work_ / "y.json"));
 }
 
+// ima attack: eps 0 returns the image unchanged; L2 noise of budget eps gives every patch a
+// perturbation of norm exactly eps in normalised units (raw difference times 1/std of the image
+// for z-score). The last patch of the 16x16 grid over a 24x24 image (starting at 8,8) is written
+// last, so it holds a whole patch's perturbation.
+TEST_F(ImaCLI, AttackWritesAPerturbationOfTheRequestedSize) {
+  makeModel("m.imamodel");
+  ASSERT_EQ(run("phantoms --out data --count 1 --size 24 --dims 2 --quiet").code, 0);
+  const std::string common = "attack --model m.imamodel --input data/images/case_000.nii.gz "
+                             "--label data/labels/case_000.nii.gz --device cpu --threads 1 --quiet ";
+  ASSERT_EQ(run(common + "--eps 0 --output same.nii.gz").code, 0);
+  ASSERT_EQ(run(common + "--attack noise --eps 0.5 --output noisy.nii.gz").code, 0);
+  RunResult r = run(common + "--attack pgd --steps 2 --eps 0.5 --output pgd.nii.gz");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto input = readImage<Image2F>(work_ / "data" / "images" / "case_000.nii.gz");
+  const auto same = readImage<Image2F>(work_ / "same.nii.gz"), noisy = readImage<Image2F>(work_ / "noisy.nii.gz");
+  const auto pgd = readImage<Image2F>(work_ / "pgd.nii.gz");
+  const size_t n = 24 * 24;
+  const float* x = input->GetBufferPointer();
+  EXPECT_TRUE(std::equal(x, x + n, same->GetBufferPointer()));
+  double mean = 0, var = 0;
+  for (size_t i = 0; i < n; ++i) mean += x[i];
+  mean /= n;
+  for (size_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const double sd = std::sqrt(var / n);
+  double squared = 0;
+  for (int yy = 8; yy < 24; ++yy)
+    for (int xx = 8; xx < 24; ++xx) {
+      const double d = (noisy->GetBufferPointer()[yy * 24 + xx] - x[yy * 24 + xx]) / sd;
+      squared += d * d;
+    }
+  EXPECT_NEAR(std::sqrt(squared), 0.5, 1e-3);
+  EXPECT_FALSE(std::equal(x, x + n, pgd->GetBufferPointer()));
+  EXPECT_EQ(pgd->GetSpacing(), input->GetSpacing());
+  EXPECT_EQ(pgd->GetOrigin(), input->GetOrigin());
+
+  r = run(common + "--attack deepfool --output bad.nii.gz");
+  EXPECT_EQ(r.code, 2);
+  r = run("attack --model m.imamodel --input data/images/case_000.nii.gz --label missing.nii.gz --output bad.nii.gz");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing.nii.gz"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "bad.nii.gz"));
+}
+
 TEST_F(ImaCLI, TrainsATinyModelThatSegments) {
   ASSERT_EQ(run("phantoms --out data --count 2 --size 24 --dims 2 --quiet").code, 0);
   RunResult r = run("train --images data/images --labels data/labels --out m.imamodel --epochs 1 --iterations 2 "

@@ -1,0 +1,70 @@
+// `ima attack`: the adversarial version of one image, for looking at what an attack does.
+#include <iostream>
+
+#include "ima/Error.h"
+#include "ima/Evaluation.h"
+#include "ima/Model.h"
+
+#include "Cases.h"
+#include "Commands.h"
+#include "ImageIO.h"
+#include "Progress.h"
+
+namespace ima::cli {
+
+ArgumentParser attackParser() {
+  ArgumentParser p("attack",
+                   "Write the adversarial version of an image: every patch of the model's patch grid (for a\n"
+                   "2D model, every slice's tiles) is attacked through the network with the reference labels,\n"
+                   "and the perturbation is added to the image in its own intensity units. The budget is per\n"
+                   "patch, in normalised intensity units.");
+  p.option("model", "MODEL", "model file (.imamodel)", "", true)
+      .option("input", "FILE", "image to attack", "", true)
+      .option("label", "FILE", "its reference label map (same grid)", "", true)
+      .option("output", "FILE", "adversarial image to write (float32, the input's geometry)", "", true)
+      .option("attack", "NAME", "attack", "pgd")
+      .choices("attack", {"fgsm", "ifgsm", "pgd", "noise"})
+      .option("eps", "E", "budget per patch, normalised intensity units", "1")
+      .option("norm", "NORM", "norm of the budget", "l2")
+      .choices("norm", {"l2", "linf"})
+      .option("steps", "K", "iterations of ifgsm and pgd", "20")
+      .option("restarts", "N", "PGD random restarts", "1")
+      .option("batch", "N", "patches per forward pass", "8")
+      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("seed", "K", "random seed of the attack", "0")
+      .flag("force", "overwrite an existing output")
+      .flag("quiet", "no summary")
+      .epilog("example:\n  ima attack --model model.imamodel --input case.nii.gz --label case_labels.nii.gz \\\n"
+              "             --attack pgd --eps 2 --output case_adv.nii.gz");
+  return p;
+}
+
+int runAttack(const ArgumentParser& args) {
+  EvaluationOptions o;
+  o.norm = args.get("norm");
+  const double eps = args.getDouble("eps");
+  if (!(eps >= 0)) throw UsageError("--eps must be >= 0");
+  const int64_t steps = args.getInt("steps"), restarts = args.getInt("restarts"), batch = args.getInt("batch"),
+                threads = args.getInt("threads");
+  if (steps < 1 || restarts < 1 || batch < 1 || threads < 0)
+    throw UsageError("--steps, --restarts and --batch must be >= 1, --threads >= 0");
+  o.pgdSteps = o.ifgsmSteps = static_cast<int>(steps);
+  o.restarts = static_cast<int>(restarts);
+  o.batchSize = static_cast<int>(batch);
+  o.runtime.threads = static_cast<int>(threads);
+  o.runtime.device = checkedDevice(args);
+  o.seed = static_cast<uint64_t>(args.getInt("seed"));
+  const std::string output = args.get("output");
+  checkOutputPath(output, args.flagSet("force"), "output");
+
+  const Model model = Model::load(args.get("model"));
+  const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")});
+  const Volume adversarial = adversarialVolume(model, c, args.get("attack"), eps, o);
+  writeVolume(adversarial, output, args.flagSet("force"));
+  if (!args.flagSet("quiet"))
+    std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps << " per patch)\n";
+  return 0;
+}
+
+}  // namespace ima::cli
