@@ -85,6 +85,35 @@ public:
     return static_cast<unsigned int>(m_ValidationIds.size());
   }
 
+  /** @name Training method: "standard", "pgd" (fixed-eps adversarial training) or "ima"
+   * (increasing margins, DESIGN.md §5), with the adversarial options (ima::AdversarialOptions;
+   * budgets in normalised intensity units). With "ima" every epoch report carries the margin
+   * statistics (EpochReport::marginStatisticsJson). */
+  //@{
+  itkSetMacro(Method, std::string);
+  itkGetConstReferenceMacro(Method, std::string);
+  itkSetMacro(PgdEps, double);  // "pgd": the fixed budget
+  itkGetConstMacro(PgdEps, double);
+  itkSetMacro(EpsMax, double);
+  itkGetConstMacro(EpsMax, double);
+  itkSetMacro(Delta, double);
+  itkGetConstMacro(Delta, double);
+  itkSetMacro(Beta, double);
+  itkGetConstMacro(Beta, double);
+  itkSetMacro(PgdSteps, int);
+  itkGetConstMacro(PgdSteps, int);
+  itkSetMacro(Alpha, double);
+  itkGetConstMacro(Alpha, double);
+  itkSetMacro(BisectionSteps, int);
+  itkGetConstMacro(BisectionSteps, int);
+  itkSetMacro(AttackNorm, std::string);
+  itkGetConstReferenceMacro(AttackNorm, std::string);
+  itkSetMacro(Criterion, std::string);
+  itkGetConstReferenceMacro(Criterion, std::string);
+  itkSetMacro(Tau, double);
+  itkGetConstMacro(Tau, double);
+  //@}
+
   /** @name Training options (ima::TrainingOptions) */
   //@{
   itkSetMacro(Epochs, int);
@@ -238,6 +267,17 @@ private:
   std::vector<std::string> m_TrainingIds;
   std::vector<std::string> m_ValidationIds;
 
+  std::string m_Method{ "standard" };
+  double      m_PgdEps{ 0.5 };
+  double      m_EpsMax{ 1.0 };
+  double      m_Delta{ 0.05 };
+  double      m_Beta{ 0.5 };
+  int         m_PgdSteps{ 20 };
+  double      m_Alpha{ 4.0 };
+  int         m_BisectionSteps{ 10 };
+  std::string m_AttackNorm{ "l2" };
+  std::string m_Criterion{ "max-dice" };
+  double      m_Tau{ 0.6 };
   int         m_Epochs{ 20 };
   int         m_IterationsPerEpoch{ 50 };
   int         m_BatchSize{ 8 };

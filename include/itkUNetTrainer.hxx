@@ -262,6 +262,17 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   }
 
   ima::TrainingOptions options;
+  options.method = m_Method;
+  options.adversarial.eps = m_PgdEps;
+  options.adversarial.epsMax = m_EpsMax;
+  options.adversarial.delta = m_Delta;
+  options.adversarial.beta = m_Beta;
+  options.adversarial.pgdSteps = m_PgdSteps;
+  options.adversarial.alpha = m_Alpha;
+  options.adversarial.bisectionSteps = m_BisectionSteps;
+  options.adversarial.norm = m_AttackNorm;
+  options.adversarial.criterion = m_Criterion;
+  options.adversarial.tau = m_Tau;
   options.epochs = m_Epochs;
   options.iterationsPerEpoch = m_IterationsPerEpoch;
   options.batchSize = m_BatchSize;
@@ -350,6 +361,11 @@ UNetTrainer<TImage, TLabelImage>::PrintSelf(std::ostream & os, Indent indent) co
   os << indent << "ValidationPairs: " << m_ValidationIds.size() << " ";
   printList(m_ValidationIds);
   os << std::endl;
+  os << indent << "Method: " << m_Method << std::endl;
+  os << indent << "PgdEps: " << m_PgdEps << ", EpsMax: " << m_EpsMax << ", Delta: " << m_Delta << ", Beta: " << m_Beta
+     << std::endl;
+  os << indent << "PgdSteps: " << m_PgdSteps << ", Alpha: " << m_Alpha << ", BisectionSteps: " << m_BisectionSteps
+     << ", AttackNorm: " << m_AttackNorm << ", Criterion: " << m_Criterion << ", Tau: " << m_Tau << std::endl;
   os << indent << "Epochs: " << m_Epochs << std::endl;
   os << indent << "IterationsPerEpoch: " << m_IterationsPerEpoch << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;

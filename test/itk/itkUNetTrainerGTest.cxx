@@ -12,8 +12,10 @@
 #include "itkCommand.h"
 #include "itkIMAImageConversion.h"
 #include "itkImage.h"
+#include <nlohmann/json.hpp>
 #include "itkUNetSegmentationImageFilter.h"
 #include "itkUNetTrainer.h"
+
 
 #include "ima/Model.h"
 #include "ima/Phantoms.h"
@@ -208,4 +210,34 @@ TEST_F(UNetTrainerTest, ParametersArePrinted)
   {
     EXPECT_NE(out.str().find(name), std::string::npos) << name;
   }
+}
+
+// The IMA method through the ITK trainer: every epoch report carries margin statistics whose
+// shares add up to one and whose margins stay within [0, EpsMax]; an unknown method is an error.
+TEST_F(UNetTrainerTest, ImaMethodReportsMarginsPerEpoch)
+{
+  auto trainer = MakeTrainer();
+  trainer->SetMethod("ima");
+  trainer->SetEpsMax(0.8);
+  trainer->SetDelta(0.1);
+  trainer->SetPgdSteps(2);
+  trainer->SetBisectionSteps(3);
+  ASSERT_NO_THROW(trainer->Update());
+  ASSERT_EQ(trainer->GetEpochReports().size(), 2u);
+  for (const auto & report : trainer->GetEpochReports())
+  {
+    ASSERT_FALSE(report.marginStatisticsJson.empty());
+    const auto margins = nlohmann::json::parse(report.marginStatisticsJson);
+    EXPECT_NEAR(margins.at("fraction_expanded").get<double>() + margins.at("fraction_to_boundary").get<double>() +
+                  margins.at("fraction_unchanged").get<double>(),
+                1.0,
+                1e-12);
+    EXPECT_GE(margins.at("min").get<double>(), 0.0);
+    EXPECT_LE(margins.at("max").get<double>(), 0.8);
+  }
+  EXPECT_EQ(trainer->GetModel()->metadata().trainingMethod, "ima");
+
+  auto bad = MakeTrainer();
+  bad->SetMethod("trades-v2");
+  EXPECT_THROW(bad->Update(), itk::ExceptionObject);
 }
