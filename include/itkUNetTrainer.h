@@ -85,14 +85,15 @@ public:
     return static_cast<unsigned int>(m_ValidationIds.size());
   }
 
-  /** @name Training method: "standard", "pgd" (fixed-eps adversarial training) or "ima"
-   * (increasing margins, DESIGN.md §5), with the adversarial options (ima::AdversarialOptions;
-   * budgets in normalised intensity units). With "ima" every epoch report carries the margin
+  /** @name Training method: "standard", "pgd" (fixed-eps adversarial training), "trades" or
+   * "ima" (increasing margins, DESIGN.md §5), with the adversarial options
+   * (ima::AdversarialOptions, whose comments give the defaults; budgets in normalised intensity
+   * units). With "ima" every epoch report carries the margin
    * statistics (EpochReport::marginStatisticsJson). */
   //@{
   itkSetMacro(Method, std::string);
   itkGetConstReferenceMacro(Method, std::string);
-  itkSetMacro(PgdEps, double);  // "pgd": the fixed budget
+  itkSetMacro(PgdEps, double);  // "pgd", "trades": the fixed budget
   itkGetConstMacro(PgdEps, double);
   itkSetMacro(EpsMax, double);
   itkGetConstMacro(EpsMax, double);
@@ -112,6 +113,17 @@ public:
   itkGetConstReferenceMacro(Criterion, std::string);
   itkSetMacro(Tau, double);
   itkGetConstMacro(Tau, double);
+  itkSetMacro(TradesBeta, double);
+  itkGetConstMacro(TradesBeta, double);
+  /** "midpoint", "inside" or "outside": which end of the bisection becomes the adversarial sample. */
+  itkSetMacro(Bisection, std::string);
+  itkGetConstReferenceMacro(Bisection, std::string);
+  /** "auto", "all" or "crossed": which samples enter IMA's adversarial loss. */
+  itkSetMacro(AdversarialSamples, std::string);
+  itkGetConstReferenceMacro(AdversarialSamples, std::string);
+  itkSetMacro(ResetMisclassified, bool);
+  itkGetConstMacro(ResetMisclassified, bool);
+  itkBooleanMacro(ResetMisclassified);
   //@}
 
   /** @name Training options (ima::TrainingOptions) */
@@ -278,6 +290,10 @@ private:
   std::string m_AttackNorm{ "l2" };
   std::string m_Criterion{ "max-dice" };
   double      m_Tau{ 0.6 };
+  double      m_TradesBeta{ 6.0 };
+  std::string m_Bisection{ "midpoint" };
+  std::string m_AdversarialSamples{ "auto" };
+  bool        m_ResetMisclassified{ false };
   int         m_Epochs{ 20 };
   int         m_IterationsPerEpoch{ 50 };
   int         m_BatchSize{ 8 };

@@ -273,6 +273,10 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   options.adversarial.norm = m_AttackNorm;
   options.adversarial.criterion = m_Criterion;
   options.adversarial.tau = m_Tau;
+  options.adversarial.tradesBeta = m_TradesBeta;
+  options.adversarial.bisection = m_Bisection;
+  options.adversarial.adversarialSamples = m_AdversarialSamples;
+  options.adversarial.resetMisclassified = m_ResetMisclassified;
   options.epochs = m_Epochs;
   options.iterationsPerEpoch = m_IterationsPerEpoch;
   options.batchSize = m_BatchSize;
@@ -366,6 +370,8 @@ UNetTrainer<TImage, TLabelImage>::PrintSelf(std::ostream & os, Indent indent) co
      << std::endl;
   os << indent << "PgdSteps: " << m_PgdSteps << ", Alpha: " << m_Alpha << ", BisectionSteps: " << m_BisectionSteps
      << ", AttackNorm: " << m_AttackNorm << ", Criterion: " << m_Criterion << ", Tau: " << m_Tau << std::endl;
+  os << indent << "TradesBeta: " << m_TradesBeta << ", Bisection: " << m_Bisection
+     << ", AdversarialSamples: " << m_AdversarialSamples << ", ResetMisclassified: " << m_ResetMisclassified << std::endl;
   os << indent << "Epochs: " << m_Epochs << std::endl;
   os << indent << "IterationsPerEpoch: " << m_IterationsPerEpoch << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;

@@ -1,4 +1,4 @@
-// `ima train`: supervised training of a U-Net on folders of image/label pairs (standard method).
+// `ima train`: training of a U-Net on folders of image/label pairs, standard or adversarial.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -39,25 +39,31 @@ ArgumentParser trainParser() {
       .choices("dims", {"2", "3"})
       .option("epochs", "N", "epochs", "20")
       .option("iterations", "N", "iterations (minibatches) per epoch", "50")
-      .option("method", "NAME", "standard, pgd (adversarial training at a fixed --eps) or ima (increasing margins)",
+      .option("method", "NAME",
+              "standard, pgd (adversarial training at a fixed --eps), trades (TRADES at a fixed --eps) or ima "
+              "(increasing margins)",
               "standard")
-      .choices("method", {"standard", "pgd", "ima"})
-      .option("eps", "E", "pgd: the fixed budget, normalised intensity units", "0.5")
+      .choices("method", {"standard", "pgd", "trades", "ima"})
+      .option("eps", "E", "pgd, trades: the fixed budget, normalised intensity units", "0.5")
       .option("eps-max", "E", "ima: largest margin, normalised intensity units", "1.0")
       .option("delta", "E", "ima: initial margin and growth per epoch (default: eps-max / 20)")
       .option("beta", "F", "ima: weight of the adversarial loss, (1-beta) for the clean loss", "0.5")
-      .option("pgd-steps", "K", "pgd, ima: PGD iterations per minibatch", "20")
-      .option("alpha", "F", "pgd, ima: PGD step = alpha * eps / K", "4")
+      .option("trades-beta", "F", "trades: weight of the KL term (clean loss + beta * KL)", "6")
+      .option("pgd-steps", "K", "pgd, trades, ima: PGD iterations per minibatch", "20")
+      .option("alpha", "F", "pgd, trades, ima: PGD step = alpha * eps / K", "4")
       .option("bisection-steps", "B", "ima: bisection steps onto the decision boundary", "10")
       .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
       .choices("bisection", {"midpoint", "inside", "outside"})
-      .option("attack-norm", "NORM", "pgd, ima: norm of the noise budget", "l2")
+      .option("attack-norm", "NORM", "pgd, trades, ima: norm of the noise budget", "l2")
       .choices("attack-norm", {"l2", "linf"})
       .option("criterion", "NAME", "ima: when is a sample correct (per-pixel predictions aggregated)", "max-dice")
       .choices("criterion", {"max-dice", "mean-dice", "pixel-accuracy"})
       .option("tau", "F", "ima: threshold of the criterion", "0.6")
-      .option("adversarial-samples", "WHICH", "ima: samples in the adversarial loss: all, or those whose attack crossed the boundary", "all")
-      .choices("adversarial-samples", {"all", "crossed"})
+      .option("adversarial-samples", "WHICH",
+              "ima: samples in the adversarial loss: all, or those whose attack crossed the boundary "
+              "(auto: all for segmentation)",
+              "auto")
+      .choices("adversarial-samples", {"auto", "all", "crossed"})
       .flag("reset-misclassified", "ima: reset the margin of a misclassified sample to delta (default: unchanged)")
       .option("batch", "N", "patches per minibatch (default: 8 in 2D, 2 in 3D)")
       .option("patch", "X,Y[,Z]",
@@ -167,6 +173,7 @@ int runTrain(const ArgumentParser& args) {
   adv.epsMax = args.getDouble("eps-max");
   adv.delta = args.given("delta") ? args.getDouble("delta") : adv.epsMax / 20;
   adv.beta = args.getDouble("beta");
+  adv.tradesBeta = args.getDouble("trades-beta");
   adv.pgdSteps = static_cast<int>(positiveInt("pgd-steps", 10000));
   adv.alpha = args.getDouble("alpha");
   adv.bisectionSteps = static_cast<int>(args.getInt("bisection-steps"));
@@ -179,6 +186,7 @@ int runTrain(const ArgumentParser& args) {
   if (!(adv.eps > 0) || !(adv.epsMax > 0) || !(adv.delta > 0) || adv.delta > adv.epsMax)
     throw UsageError("--eps, --eps-max and --delta must be > 0, with --delta <= --eps-max");
   if (!(adv.beta >= 0 && adv.beta <= 1)) throw UsageError("--beta must be in [0, 1]");
+  if (!(adv.tradesBeta >= 0)) throw UsageError("--trades-beta must be >= 0");
   if (!(adv.alpha > 0)) throw UsageError("--alpha must be > 0");
   if (adv.bisectionSteps < 0 || adv.bisectionSteps > 60) throw UsageError("--bisection-steps must be in 0..60");
   if (!(adv.tau >= 0 && adv.tau <= 1)) throw UsageError("--tau must be in [0, 1]");

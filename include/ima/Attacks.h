@@ -49,9 +49,12 @@ struct AttackOptions {
   // kept. Restarts need a random start (without one they would all be the same run).
   int restarts = 1;
   bool randomStart = true;  // PGD only: start uniformly inside the ball (see docs/attacks.md)
-  // "ce" | "dicece" | "auto" (ce for [N, K] logits, dicece for segmentation logits). See
-  // attackLoss for the per-sample definitions.
+  // "ce" | "dicece" | "auto" (ce for [N, K] logits, dicece for segmentation logits) | "kl"
+  // (move away from referenceLogits, TRADES). See attackLoss for the per-sample definitions.
   std::string loss = "auto";
+  // Loss "kl" only: logits with the network output's shape whose distribution the attack moves
+  // away from (TRADES: the clean prediction). Detached; on x's device.
+  torch::Tensor referenceLogits;
   // Clamp x_adv to [clampLow, clampHigh] (a valid intensity range; off for z-scored inputs).
   // x itself should lie inside the range, otherwise clamping can move x_adv out of its ball.
   bool clamp = false;
@@ -78,9 +81,11 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
 //   "dicece": that cross-entropy + (1 - mean over foreground classes of the sample's own soft
 //             Dice). Unlike the training loss (batch Dice) the Dice is per sample, so the result
 //             does not depend on the rest of the batch;
-//   "auto":   "ce" for [N, K] logits, "dicece" otherwise.
+//   "auto":   "ce" for [N, K] logits, "dicece" otherwise;
+//   "kl":     KL(softmax(reference) || softmax(logits)) summed over classes, averaged over pixels
+//             (TRADES's inner maximisation; the target only fixes the expected shape).
 torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target,
-                         const std::string& loss = "auto");
+                         const std::string& loss = "auto", const torch::Tensor& reference = {});
 
 // The number of gradient steps and the step fraction `options` resolve to (for reports).
 int attackSteps(const AttackOptions& options);

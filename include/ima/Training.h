@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ima/AdversarialOptions.h"
 #include "ima/Model.h"
 #include "ima/Runtime.h"
 #include "ima/Volume.h"
@@ -18,25 +19,9 @@ struct TrainingCase {
   LabelMap labels; // same shape as image
 };
 
-// Adversarial training (DESIGN.md §5). Budgets in normalised intensity units.
-struct AdversarialOptions {
-  double eps = 0.5;          // "pgd": the fixed budget (Madry et al.)
-  double epsMax = 1.0;       // "ima": margins are clamped to [0, epsMax]
-  double delta = 0.05;       // "ima": initial margin and growth per epoch (default epsMax/20)
-  double beta = 0.5;         // "ima": loss = (1 - beta) * clean + beta * adversarial
-  int pgdSteps = 20;         // K
-  double alpha = 4.0;        // PGD step = alpha * eps / K
-  int bisectionSteps = 10;   // B
-  std::string bisection = "midpoint";  // midpoint | inside | outside
-  std::string norm = "l2";   // l2 | linf
-  std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy
-  double tau = 0.6;
-  std::string adversarialSamples = "all";  // all | crossed: which samples enter the adversarial loss
-  bool resetMisclassified = false;         // misclassified samples: margin back to delta
-};
-
 struct TrainingOptions {
-  std::string method = "standard";  // "standard" | "pgd" (fixed-eps adversarial training) | "ima"
+  // "standard" | "pgd" (fixed-eps adversarial training) | "trades" | "ima" (see TrainingMethod.h)
+  std::string method = "standard";
   AdversarialOptions adversarial;
   int epochs = 20;
   int iterationsPerEpoch = 50;

@@ -28,8 +28,10 @@ void checkOptions(const AttackOptions& o) {
     throw Error("attack: unknown method '" + o.method + "' (expected fgsm, ifgsm, pgd or noise)");
   if (!oneOf(o.norm, {"l2", "linf"}))
     throw Error("attack: unknown norm '" + o.norm + "' (expected l2 or linf)");
-  if (!oneOf(o.loss, {"ce", "dicece", "auto"}))
-    throw Error("attack: unknown loss '" + o.loss + "' (expected ce, dicece or auto)");
+  if (!oneOf(o.loss, {"ce", "dicece", "auto", "kl"}))
+    throw Error("attack: unknown loss '" + o.loss + "' (expected ce, dicece, auto or kl)");
+  if (o.loss == "kl" && !o.referenceLogits.defined())
+    throw Error("attack: loss kl needs reference logits (the distribution to move away from)");
   if ((o.method == "ifgsm" || o.method == "pgd") && o.steps < 1)
     throw Error("attack: steps must be at least 1, got " + std::to_string(o.steps));
   if (o.method == "pgd" && o.restarts < 1)
@@ -115,8 +117,18 @@ torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, 
   return direction * radius * eps;
 }
 
-torch::Tensor perSampleLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss) {
+// Per sample: sum over classes of p_ref * (log p_ref - log p), averaged over pixels.
+torch::Tensor perSampleKL(const torch::Tensor& logits, const torch::Tensor& reference) {
+  const torch::Tensor logP = torch::log_softmax(logits, 1);
+  const torch::Tensor logRef = torch::log_softmax(reference, 1);
+  const torch::Tensor kl = (logRef.exp() * (logRef - logP)).sum(1);
+  return kl.dim() > 1 ? kl.reshape({kl.size(0), -1}).mean(1) : kl;
+}
+
+torch::Tensor perSampleLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
+                            const torch::Tensor& reference) {
   namespace F = torch::nn::functional;
+  if (loss == "kl") return perSampleKL(logits, reference);
   const std::string kind = loss == "auto" ? (logits.dim() == 2 ? "ce" : "dicece") : loss;
   torch::Tensor ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
   if (ce.dim() > 1) ce = ce.reshape({ce.size(0), -1}).mean(1);
@@ -130,7 +142,8 @@ torch::Tensor perSampleLoss(const torch::Tensor& logits, const torch::Tensor& ta
 }
 
 // Shapes (cheap, no device sync).
-void checkLossShapes(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss) {
+void checkLossShapes(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
+                     const torch::Tensor& reference) {
   if (logits.dim() < 2)
     throw Error("attack: network output must be [N, K] or [N, K, ...] logits, got " + shapeText(logits.sizes()));
   std::vector<int64_t> expected(logits.sizes().begin(), logits.sizes().end());
@@ -138,6 +151,8 @@ void checkLossShapes(const torch::Tensor& logits, const torch::Tensor& target, c
   if (target.sizes() != torch::IntArrayRef(expected))
     throw Error("attack: target has shape " + shapeText(target.sizes()) + " but the logits " +
                 shapeText(logits.sizes()) + " need " + shapeText(expected));
+  if (loss == "kl" && (!reference.defined() || reference.sizes() != logits.sizes()))
+    throw Error("attack: reference logits must have the network output's shape " + shapeText(logits.sizes()));
   const bool dice = loss == "dicece" || (loss == "auto" && logits.dim() > 2);
   if (dice && logits.size(1) < 2)
     throw Error("attack: the Dice+CE loss needs at least 2 classes, the network gives " + std::to_string(logits.size(1)));
@@ -210,13 +225,14 @@ double attackStepFraction(const AttackOptions& options) {
   return 4.0 / std::max(options.steps, 1);  // pgd: alpha * eps / K, alpha = 4
 }
 
-torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss) {
-  if (!oneOf(loss, {"ce", "dicece", "auto"}))
-    throw Error("attack: unknown loss '" + loss + "' (expected ce, dicece or auto)");
+torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
+                         const torch::Tensor& reference) {
+  if (!oneOf(loss, {"ce", "dicece", "auto", "kl"}))
+    throw Error("attack: unknown loss '" + loss + "' (expected ce, dicece, auto or kl)");
   const torch::Tensor t = labelTensor(target, logits);
-  checkLossShapes(logits, t, loss);
+  checkLossShapes(logits, t, loss, reference);
   checkLabels(logits, t);
-  return perSampleLoss(logits, t, loss);
+  return perSampleLoss(logits, t, loss, reference);
 }
 
 torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& target, double eps,
@@ -247,6 +263,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   }
 
   const torch::Tensor y = labelTensor(target, x0);
+  const torch::Tensor reference = o.loss == "kl" ? o.referenceLogits.detach().to(x0.device()) : torch::Tensor();
   const int steps = attackSteps(o);
   const torch::Tensor step =
       o.stepSize.defined() ? perSampleValue(o.stepSize, x0, "step size") : e * attackStepFraction(o);
@@ -267,11 +284,11 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
         torch::AutoGradMode enableGrad(true);  // also under a caller's NoGradGuard
         logits = net.forward(xadv);
         if (!checked) {
-          checkLossShapes(logits, y, o.loss);
+          checkLossShapes(logits, y, o.loss, reference);
           checkLabels(logits, y);
           checked = true;
         }
-        loss = perSampleLoss(logits, y, o.loss);
+        loss = perSampleLoss(logits, y, o.loss, reference);
         // The sum's gradient w.r.t. a sample's input is that sample's own loss gradient.
         grad = inputGradient(loss.sum(), xadv);
       }
@@ -285,7 +302,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     }
     torch::NoGradGuard noGrad;
     const torch::Tensor logits = net.forward(xadv);
-    const torch::Tensor loss = perSampleLoss(logits, y, o.loss);
+    const torch::Tensor loss = perSampleLoss(logits, y, o.loss, reference);
     if (o.onIterate) o.onIterate({r, steps, xadv, logits, loss});
     if (r == 0) {
       best = xadv;

@@ -8,17 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ima/Attacks.h"
 #include "ima/Error.h"
-#include "ima/ImaStep.h"
-#include "ima/MarginState.h"
 #include "ima/Metrics.h"
 #include "ima/Network.h"
 #include "ima/SlidingWindowInferer.h"
+#include "ima/TrainingMethod.h"
 #include "internal/Device.h"
-#include "internal/EvalModeGuard.h"
 #include "internal/Files.h"
-#include "internal/Losses.h"
 #include "internal/Patches.h"
 #include "internal/Random.h"
 
@@ -68,6 +64,7 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                         {"adversarial",
                          {{"eps", o.adversarial.eps}, {"eps_max", o.adversarial.epsMax},
                           {"delta", o.adversarial.delta}, {"beta", o.adversarial.beta},
+                          {"trades_beta", o.adversarial.tradesBeta},
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
                           {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
@@ -128,10 +125,10 @@ struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   Random random;
   int epoch = 0;  // completed epochs
-  MarginState margins;       // "ima" only; sized when the training set is known
-  std::string marginsJson;   // from a checkpoint, applied once the training set is known
+  TrainingMethod method;
 
-  State(Model m, TrainingOptions o) : model(std::move(m)), options(std::move(o)), random(options.seed) {}
+  State(Model m, TrainingOptions o)
+      : model(std::move(m)), options(std::move(o)), random(options.seed), method(options.method, options.adversarial) {}
 };
 
 Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique<State>(std::move(model), std::move(options))) {
@@ -157,20 +154,6 @@ Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique
         parameters, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
   else
     throw Error("unknown optimizer '" + o.optimizer + "' (expected sgd or adam)");
-  if (o.method != "standard" && o.method != "pgd" && o.method != "ima")
-    throw Error("unknown training method '" + o.method + "' (expected standard, pgd or ima)");
-  const AdversarialOptions& a = o.adversarial;
-  if (o.method != "standard") {
-    if (a.norm != "l2" && a.norm != "linf") throw Error("unknown norm '" + a.norm + "' (expected l2 or linf)");
-    if (a.pgdSteps < 1 || a.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
-    if (!(a.beta >= 0 && a.beta <= 1)) throw Error("beta must be in [0, 1]");
-    if (a.adversarialSamples != "all" && a.adversarialSamples != "crossed")
-      throw Error("adversarial samples must be all or crossed, got '" + a.adversarialSamples + "'");
-    parseCriterion(a.criterion);
-    parseBisectionReturn(a.bisection);
-    if (o.method == "pgd" && !(a.eps > 0)) throw Error("PGD training needs eps > 0");
-    if (o.method == "ima") MarginState(1, MarginOptions{a.delta, a.epsMax, a.resetMisclassified});  // validates
-  }
   s.model.metadata().trainingMethod = o.method;
   s.model.metadata().trainingSettingsJson = trainingOptionsJson(o);
 }
@@ -210,7 +193,7 @@ void Trainer::resumeFrom(const std::string& path) {
     std::istringstream rngIn(rng.toStringRef());
     rngIn >> s.random.engine();
     c10::IValue margins;
-    if (archive.try_read("margins", margins)) s.marginsJson = margins.toStringRef();
+    if (archive.try_read("margins", margins)) s.method.restoreState(margins.toStringRef());
     if (!s.options.logPath.empty()) truncateLog(s.options.logPath, s.epoch);
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
@@ -246,25 +229,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     return cells;
   };
   for (size_t i = 0; i < cases.size(); ++i) firstId[i + 1] = firstId[i] + cellsOf(cases[i]);
-  const AdversarialOptions& adv = o.adversarial;
-  if (o.method == "ima") {
-    if (!s.marginsJson.empty()) {
-      s.margins = MarginState::fromJson(s.marginsJson);
-      if (s.margins.size() != firstId.back())
-        throw Error("the checkpoint's margins cover " + std::to_string(s.margins.size()) + " samples but this training set has " +
-                    std::to_string(firstId.back()) + "; resume with the same training data");
-    } else if (s.margins.size() != firstId.back()) {
-      s.margins = MarginState(firstId.back(), MarginOptions{adv.delta, adv.epsMax, adv.resetMisclassified});
-    }
-  }
-  ImaStepOptions imaOptions;
-  imaOptions.pgdSteps = adv.pgdSteps;
-  imaOptions.alpha = adv.alpha;
-  imaOptions.norm = adv.norm;
-  imaOptions.bisectionSteps = adv.bisectionSteps;
-  imaOptions.bisection = parseBisectionReturn(adv.bisection);
-  imaOptions.criterion = parseCriterion(adv.criterion);
-  imaOptions.tau = adv.tau;
+  s.method.setSampleCount(firstId.back());
 
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
@@ -324,44 +289,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
         y = y.squeeze(1);
       }
       s.optimizer->zero_grad();
-      torch::Tensor loss;
-      if (o.method == "standard") {
-        loss = diceCrossEntropy(net.forward(x), y);
-      } else if (o.method == "pgd") {
-        // Madry et al.: train on the worst case inside a fixed ball (attacked in eval mode).
-        AttackOptions attackOptions;
-        attackOptions.norm = adv.norm;
-        attackOptions.steps = adv.pgdSteps;
-        attackOptions.stepFraction = adv.alpha / adv.pgdSteps;
-        attackOptions.seed = s.random.engine()();
-        torch::Tensor xAdv;
-        {
-          EvalModeGuard evalMode(net);
-          xAdv = attack(net, x, y, adv.eps, attackOptions);
-        }
-        loss = diceCrossEntropy(net.forward(xAdv), y);
-      } else {
-        // IMA (DESIGN.md §5): clean loss, adversarial samples on or within each sample's margin.
-        std::vector<float> epsValues;
-        for (int64_t id : ids) epsValues.push_back(static_cast<float>(s.margins.eps(id)));
-        const torch::Tensor eps = torch::tensor(epsValues).to(s.device);
-        const torch::Tensor logits = net.forward(x);
-        imaOptions.seed = s.random.engine()();
-        const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaOptions, logits.detach());
-        const torch::Tensor clean = diceCrossEntropy(logits, y);
-        torch::Tensor adversarial = torch::zeros({}, clean.options());
-        if (adv.adversarialSamples == "all") {
-          adversarial = diceCrossEntropy(net.forward(r.adversarial), y);
-        } else if (r.found.any().item<bool>()) {
-          const torch::Tensor chosen = r.found.nonzero().squeeze(1);
-          adversarial = diceCrossEntropy(net.forward(r.adversarial.index_select(0, chosen)), y.index_select(0, chosen));
-        }
-        loss = (1 - adv.beta) * clean + adv.beta * adversarial;
-        const torch::Tensor correct = r.cleanCorrect.cpu(), found = r.found.cpu(), distance = r.distance.cpu();
-        for (int b = 0; b < o.batchSize; ++b)
-          s.margins.recordVisit(ids[static_cast<size_t>(b)], correct[b].item<bool>(), found[b].item<bool>(),
-                                distance[b].item<double>());
-      }
+      const torch::Tensor loss = s.method.loss(net, x, y, ids, s.random.engine()());
       loss.backward();
       torch::nn::utils::clip_grad_norm_(net.parameters(), kGradientClip);
       s.optimizer->step();
@@ -375,7 +303,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.epoch = s.epoch;
     report.loss = lossSum / o.iterationsPerEpoch;
     report.learningRate = lr;
-    if (o.method == "ima") report.marginStatisticsJson = s.margins.endEpoch().toJson();
+    report.marginStatisticsJson = s.method.endEpoch();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
       // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
@@ -416,7 +344,8 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       archive.write("optimizer", optimizerArchive);
       archive.write("epoch", c10::IValue(static_cast<int64_t>(s.epoch)));
       archive.write("rng", c10::IValue(rngState(s.random)));
-      if (o.method == "ima") archive.write("margins", c10::IValue(s.margins.toJson()));
+      const std::string methodState = s.method.stateJson();
+      if (!methodState.empty()) archive.write("margins", c10::IValue(methodState));
       std::ostringstream out;
       archive.save_to(out);
       writeFileAtomically(o.checkpointPath, out.str());

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -244,13 +245,24 @@ TEST_F(Training, ImaResumeRestoresTheMarginsExactly) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
 }
 
-TEST_F(Training, PgdTrainingRunsAndBadAdversarialOptionsAreErrors) {
+TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
   auto options = imaOptions();
   options.method = "pgd";
   options.adversarial.eps = 0.3;
   options.epochs = 1;
   ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   EXPECT_EQ(trainer.run(phantoms(1, 0, 16), {}).metadata().trainingMethod, "pgd");
+  options.method = "trades";
+  std::vector<double> losses;
+  ima::Trainer trades(ima::Model::create(slice2DMetadata(16), 5), options);
+  const auto tradesModel = trades.run(phantoms(1, 0, 16), {}, [&](const ima::EpochReport& r) {
+    losses.push_back(r.loss);
+    return true;
+  });
+  EXPECT_EQ(tradesModel.metadata().trainingMethod, "trades");
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_TRUE(std::isfinite(losses[0]) && losses[0] > 0);
+  EXPECT_NE(tradesModel.metadata().trainingSettingsJson.find("\"trades_beta\":6"), std::string::npos);
   auto bad = imaOptions();
   bad.method = "fgsm-at";
   EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);

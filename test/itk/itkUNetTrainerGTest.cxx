@@ -241,3 +241,29 @@ TEST_F(UNetTrainerTest, ImaMethodReportsMarginsPerEpoch)
   bad->SetMethod("trades-v2");
   EXPECT_THROW(bad->Update(), itk::ExceptionObject);
 }
+
+// TRADES through the ITK trainer: its settings reach the model's training settings; a negative
+// TRADES beta is reported as an ITK exception.
+TEST_F(UNetTrainerTest, TradesMethodCarriesItsSettingsIntoTheModel)
+{
+  auto trainer = MakeTrainer();
+  trainer->SetMethod("trades");
+  trainer->SetPgdEps(0.4);
+  trainer->SetTradesBeta(2.5);
+  trainer->SetPgdSteps(2);
+  trainer->SetEpochs(1);
+  ASSERT_NO_THROW(trainer->Update());
+  const auto & metadata = trainer->GetModel()->metadata();
+  EXPECT_EQ(metadata.trainingMethod, "trades");
+  const auto settings = nlohmann::json::parse(metadata.trainingSettingsJson);
+  EXPECT_DOUBLE_EQ(settings.at("adversarial").at("trades_beta").get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(settings.at("adversarial").at("eps").get<double>(), 0.4);
+  std::ostringstream out;
+  trainer->Print(out);
+  EXPECT_NE(out.str().find("TradesBeta: 2.5"), std::string::npos) << out.str();
+
+  auto bad = MakeTrainer();
+  bad->SetMethod("trades");
+  bad->SetTradesBeta(-1);
+  EXPECT_THROW(bad->Update(), itk::ExceptionObject);
+}

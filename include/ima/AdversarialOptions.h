@@ -1,0 +1,27 @@
+// The options of the adversarial training methods (DESIGN.md §5), torch-free so that the ITK
+// layer and the command line can fill them in. Budgets are in normalised intensity units.
+#pragma once
+#include <string>
+
+namespace ima {
+
+struct AdversarialOptions {
+  double eps = 0.5;          // "pgd", "trades": the fixed budget
+  double epsMax = 1.0;       // "ima": margins are clamped to [0, epsMax]
+  double delta = 0.05;       // "ima": initial margin and growth per epoch (default epsMax/20)
+  double beta = 0.5;         // "ima": loss = (1 - beta) * clean + beta * adversarial
+  double tradesBeta = 6.0;   // "trades": loss = clean + tradesBeta * KL(clean || adversarial)
+  int pgdSteps = 20;         // K
+  double alpha = 4.0;        // PGD step = alpha * eps / K
+  int bisectionSteps = 10;   // B
+  std::string bisection = "midpoint";  // midpoint | inside | outside
+  std::string norm = "l2";   // l2 | linf
+  std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy
+  double tau = 0.6;
+  // Which samples enter IMA's adversarial loss: "all" (segmentation default) or "crossed" (those
+  // whose attack found the boundary; the classification default). "auto" picks by task.
+  std::string adversarialSamples = "auto";
+  bool resetMisclassified = false;  // misclassified samples: margin back to delta
+};
+
+}  // namespace ima

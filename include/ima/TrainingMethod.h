@@ -1,0 +1,65 @@
+// The minibatch loss of each training method, shared by the segmentation trainer (patches of
+// volumes) and the classification trainer (whole images):
+//   standard  the task loss on clean samples;
+//   pgd       Madry et al.: the task loss on PGD samples inside a fixed ball;
+//   trades    Zhang et al.: clean task loss + tradesBeta * KL(clean || adversarial), the
+//             adversarial sample maximising that KL inside a fixed ball;
+//   ima       DESIGN.md §5: (1 - beta) * clean + beta * adversarial loss, adversarial samples on
+//             or within each sample's own margin, margins updated at the end of every epoch.
+// The task loss is cross-entropy for [N, K] logits and Dice+CE for segmentation logits.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ima/AdversarialOptions.h"
+#include "ima/ImaStep.h"
+#include "ima/MarginState.h"
+#include "ima/Network.h"
+
+namespace ima {
+
+// Cross-entropy for [N, K] logits (classification), nnU-Net's Dice+CE otherwise.
+torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target);
+
+class TrainingMethod {
+public:
+  // Throws ima::Error for an unknown method or out-of-range options.
+  TrainingMethod(std::string method, AdversarialOptions options);
+
+  const std::string& name() const { return method_; }
+  const AdversarialOptions& options() const { return options_; }
+
+  // IMA: the number of samples with stable ids 0..samples-1. Margins restored from a checkpoint
+  // must cover exactly this many samples (ima::Error otherwise); fresh margins start at delta.
+  void setSampleCount(int64_t samples);
+
+  // The loss of one minibatch, to be back-propagated by the caller. net in training mode (the
+  // attacks run in eval mode and restore it); x [N, C, ...] normalised, y the labels, ids [N] the
+  // samples' stable ids (used by IMA only), seed for the attacks' random numbers.
+  torch::Tensor loss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
+                     uint64_t seed);
+
+  // End of an epoch: IMA's margin update; returns the margin statistics as JSON ("" otherwise).
+  std::string endEpoch();
+
+  // Checkpoint state (IMA margins, exact); "" when the method has none.
+  std::string stateJson() const;
+  void restoreState(const std::string& json);
+  const MarginState& margins() const { return margins_; }
+
+private:
+  torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
+                        uint64_t seed);
+  torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);
+
+  std::string method_;
+  AdversarialOptions options_;
+  ImaStepOptions imaStep_;
+  MarginState margins_;
+  std::string pendingMargins_;  // restored before the sample count is known
+};
+
+}  // namespace ima

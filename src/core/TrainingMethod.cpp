@@ -1,0 +1,139 @@
+#include "ima/TrainingMethod.h"
+
+#include "ima/Attacks.h"
+#include "ima/Error.h"
+#include "internal/EvalModeGuard.h"
+#include "internal/Losses.h"
+
+namespace ima {
+namespace {
+
+AttackOptions fixedBallAttack(const AdversarialOptions& a, uint64_t seed) {
+  AttackOptions o;
+  o.method = "pgd";
+  o.norm = a.norm;
+  o.steps = a.pgdSteps;
+  o.stepFraction = a.alpha / a.pgdSteps;
+  o.seed = seed;
+  return o;
+}
+
+}  // namespace
+
+torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target) {
+  if (logits.dim() == 2) return torch::nn::functional::cross_entropy(logits, target);
+  return diceCrossEntropy(logits, target);
+}
+
+TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : method_(std::move(method)), options_(std::move(a)) {
+  if (method_ != "standard" && method_ != "pgd" && method_ != "trades" && method_ != "ima")
+    throw Error("unknown training method '" + method_ + "' (expected standard, pgd, trades or ima)");
+  if (method_ == "standard") return;
+  if (options_.norm != "l2" && options_.norm != "linf") throw Error("unknown norm '" + options_.norm + "' (expected l2 or linf)");
+  if (options_.pgdSteps < 1 || options_.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
+  if (!(options_.alpha > 0)) throw Error("alpha must be > 0");
+  if (!(options_.beta >= 0 && options_.beta <= 1)) throw Error("beta must be in [0, 1]");
+  if (!(options_.tradesBeta >= 0)) throw Error("the TRADES beta must be >= 0");
+  const std::string& samples = options_.adversarialSamples;
+  if (samples != "all" && samples != "crossed" && samples != "auto")
+    throw Error("adversarial samples must be all, crossed or auto, got '" + samples + "'");
+  imaStep_.pgdSteps = options_.pgdSteps;
+  imaStep_.alpha = options_.alpha;
+  imaStep_.norm = options_.norm;
+  imaStep_.bisectionSteps = options_.bisectionSteps;
+  imaStep_.bisection = parseBisectionReturn(options_.bisection);
+  imaStep_.criterion = parseCriterion(options_.criterion);
+  imaStep_.tau = options_.tau;
+  if ((method_ == "pgd" || method_ == "trades") && !(options_.eps > 0)) throw Error(method_ + " training needs eps > 0");
+  if (method_ == "ima") MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
+}
+
+void TrainingMethod::setSampleCount(int64_t samples) {
+  if (method_ != "ima") return;
+  if (!pendingMargins_.empty()) {
+    margins_ = MarginState::fromJson(pendingMargins_);
+    pendingMargins_.clear();
+  }
+  if (margins_.size() == samples) return;
+  if (margins_.size() > 0)
+    throw Error("the checkpoint's margins cover " + std::to_string(margins_.size()) + " samples but this training set has " +
+                std::to_string(samples) + "; resume with the same training data");
+  margins_ = MarginState(samples, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});
+}
+
+torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
+                                   const std::vector<int64_t>& ids, uint64_t seed) {
+  if (method_ == "standard") return taskLoss(net.forward(x), y);
+  if (method_ == "ima") return imaLoss(net, x, y, ids, seed);
+  if (method_ == "trades") return tradesLoss(net, x, y, seed);
+  // Madry et al.: the worst case inside a fixed ball, attacked in eval mode.
+  torch::Tensor xAdv;
+  {
+    EvalModeGuard evalMode(net);
+    xAdv = attack(net, x, y, options_.eps, fixedBallAttack(options_, seed));
+  }
+  return taskLoss(net.forward(xAdv), y);
+}
+
+torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed) {
+  AttackOptions o = fixedBallAttack(options_, seed);
+  o.loss = "kl";
+  torch::Tensor xAdv;
+  {
+    // As in TRADES' reference code: the clean distribution and the attack in eval mode. The
+    // random start matters here: at x itself the KL's gradient is zero.
+    EvalModeGuard evalMode(net);
+    {
+      torch::NoGradGuard noGrad;
+      o.referenceLogits = net.forward(x);
+    }
+    xAdv = attack(net, x, y, options_.eps, o);
+  }
+  const torch::Tensor clean = net.forward(x);
+  const torch::Tensor adversarial = net.forward(xAdv);
+  // KL(p_clean || p_adv), summed over classes, averaged over samples and pixels.
+  const torch::Tensor logClean = torch::log_softmax(clean, 1);
+  const torch::Tensor kl = (logClean.exp() * (logClean - torch::log_softmax(adversarial, 1))).sum(1).mean();
+  return taskLoss(clean, y) + options_.tradesBeta * kl;
+}
+
+torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
+                                      const std::vector<int64_t>& ids, uint64_t seed) {
+  if (static_cast<int64_t>(ids.size()) != x.size(0)) throw Error("IMA needs one sample id per sample of the minibatch");
+  std::vector<float> epsValues;
+  for (int64_t id : ids) epsValues.push_back(static_cast<float>(margins_.eps(id)));
+  const torch::Tensor eps = torch::tensor(epsValues).to(x.device());
+  const torch::Tensor logits = net.forward(x);
+  imaStep_.seed = seed;
+  const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach());
+  const torch::Tensor clean = taskLoss(logits, y);
+  const bool classification = logits.dim() == 2;
+  const std::string& samples = options_.adversarialSamples;
+  const bool all = samples == "all" || (samples == "auto" && !classification);
+  torch::Tensor adversarial = torch::zeros({}, clean.options());
+  if (all) {
+    adversarial = taskLoss(net.forward(r.adversarial), y);
+  } else if (r.found.any().item<bool>()) {
+    const torch::Tensor chosen = r.found.nonzero().squeeze(1);
+    adversarial = taskLoss(net.forward(r.adversarial.index_select(0, chosen)), y.index_select(0, chosen));
+  }
+  const torch::Tensor correct = r.cleanCorrect.cpu(), found = r.found.cpu(), distance = r.distance.cpu().to(torch::kDouble);
+  const auto* c = correct.data_ptr<bool>();
+  const auto* f = found.data_ptr<bool>();
+  const auto* d = distance.data_ptr<double>();
+  for (size_t b = 0; b < ids.size(); ++b) margins_.recordVisit(ids[b], c[b], f[b], d[b]);
+  return (1 - options_.beta) * clean + options_.beta * adversarial;
+}
+
+std::string TrainingMethod::endEpoch() { return method_ == "ima" ? margins_.endEpoch().toJson() : std::string(); }
+
+std::string TrainingMethod::stateJson() const { return method_ == "ima" ? margins_.toJson() : std::string(); }
+
+void TrainingMethod::restoreState(const std::string& json) {
+  if (method_ == "ima" && !json.empty()) {
+    pendingMargins_ = json;
+    margins_ = MarginState();
+  }
+}
+
+}  // namespace ima

@@ -1,0 +1,154 @@
+// The per-minibatch losses of the training methods against closed forms on a linear classifier:
+// in one input dimension the TRADES attack (Linf, one step longer than the ball) ends on one of
+// the two ends of the ball, so the loss is one of two hand-computed values; IMA's classification
+// default keeps only samples whose attack crossed the boundary.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "TestModels.h"
+#include "ima/Attacks.h"
+#include "ima/Error.h"
+#include "ima/TrainingMethod.h"
+
+namespace {
+
+using imatest::LinearNetwork;
+
+// Two classes, one input: logits (2x, 0.5 - x).
+LinearNetwork oneDimensional() {
+  return LinearNetwork(torch::tensor({{2.0}, {-1.0}}, torch::kDouble), torch::tensor({0.0, 0.5}, torch::kDouble));
+}
+
+struct Probabilities {
+  double p0, p1;
+};
+Probabilities softmaxAt(double x) {
+  const double z0 = 2 * x, z1 = 0.5 - x;
+  const double e0 = std::exp(z0), e1 = std::exp(z1);
+  return {e0 / (e0 + e1), e1 / (e0 + e1)};
+}
+double kl(const Probabilities& p, const Probabilities& q) {
+  return p.p0 * std::log(p.p0 / q.p0) + p.p1 * std::log(p.p1 / q.p1);
+}
+
+TEST(AttackLossKL, MatchesTheHandComputedDivergence) {
+  // reference (0, 0): p = (1/2, 1/2); logits (ln 3, 0): q = (3/4, 1/4).
+  // KL(p || q) = 1/2 ln(2/3) + 1/2 ln 2 = 1/2 ln(4/3).
+  const auto logits = torch::tensor({{std::log(3.0), 0.0}}, torch::kDouble);
+  const auto reference = torch::zeros({1, 2}, torch::kDouble);
+  const auto target = torch::zeros({1}, torch::kLong);
+  EXPECT_NEAR(ima::attackLoss(logits, target, "kl", reference).item<double>(), 0.5 * std::log(4.0 / 3.0), 1e-12);
+  // Segmentation logits: averaged over pixels (one pixel with that divergence, one with 0).
+  const auto seg = torch::stack({logits, reference}, 2);  // [1, 2, 2]
+  const auto segReference = torch::zeros({1, 2, 2}, torch::kDouble);
+  EXPECT_NEAR(ima::attackLoss(seg, torch::zeros({1, 2}, torch::kLong), "kl", segReference).item<double>(),
+              0.25 * std::log(4.0 / 3.0), 1e-12);
+  EXPECT_THROW(ima::attackLoss(logits, target, "kl", torch::zeros({1, 3}, torch::kDouble)), ima::Error);
+  ima::AttackOptions noReference;
+  noReference.loss = "kl";
+  LinearNetwork net = oneDimensional();
+  EXPECT_THROW(ima::attack(net, torch::ones({1, 1}, torch::kDouble), target, 0.1, noReference), ima::Error);
+}
+
+TEST(TrainingMethod, StandardIsTheCleanCrossEntropy) {
+  LinearNetwork net = oneDimensional();
+  const auto x = torch::tensor({{0.3}, {-0.4}}, torch::kDouble);
+  const auto y = torch::tensor({0, 1}, torch::kLong);
+  ima::TrainingMethod standard("standard", {});
+  const double expected = -(std::log(softmaxAt(0.3).p0) + std::log(softmaxAt(-0.4).p1)) / 2;
+  EXPECT_NEAR(standard.loss(net, x, y, {0, 1}, 1).item<double>(), expected, 1e-12);
+}
+
+TEST(TrainingMethod, TradesLossIsCleanLossPlusBetaTimesKLAtAnEndOfTheBall) {
+  LinearNetwork net = oneDimensional();
+  const double x0 = 0.3, eps = 0.2;
+  const auto x = torch::tensor({{x0}}, torch::kDouble);
+  const auto y = torch::tensor({0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.eps = eps;
+  a.norm = "linf";
+  a.pgdSteps = 1;  // one step of alpha * eps = 4 eps from the random start, projected: an end of the ball
+  a.tradesBeta = 6.0;
+  const Probabilities p = softmaxAt(x0);
+  const double clean = -std::log(p.p0);
+  const double up = clean + 6.0 * kl(p, softmaxAt(x0 + eps)), down = clean + 6.0 * kl(p, softmaxAt(x0 - eps));
+  int upSeen = 0, downSeen = 0;
+  for (uint64_t seed = 0; seed < 8; ++seed) {
+    ima::TrainingMethod trades("trades", a);
+    const double loss = trades.loss(net, x, y, {0}, seed).item<double>();
+    // In one dimension the KL grows in both directions away from x, so the step goes on the way
+    // the random start went.
+    const bool isUp = std::abs(loss - up) < 1e-9, isDown = std::abs(loss - down) < 1e-9;
+    EXPECT_TRUE(isUp || isDown) << "seed " << seed << ": " << loss << " vs " << up << " / " << down;
+    upSeen += isUp;
+    downSeen += isDown;
+  }
+  EXPECT_GT(upSeen, 0);
+  EXPECT_GT(downSeen, 0);
+  a.tradesBeta = 0;
+  ima::TrainingMethod cleanOnly("trades", a);
+  EXPECT_NEAR(cleanOnly.loss(net, x, y, {0}, 3).item<double>(), clean, 1e-12);
+  EXPECT_TRUE(net.isTraining());  // the attack's eval mode is restored
+}
+
+TEST(TrainingMethod, ImaOnClassificationUsesOnlySamplesWhoseAttackCrossed) {
+  LinearNetwork net = oneDimensional();
+  // The boundary 2x = 0.5 - x is at x = 1/6. Sample 0 (x = 1/6 + 0.05, class 0) is within its
+  // margin 0.1 of it; sample 1 (x = 2, class 0) is far from it.
+  const double near = 1.0 / 6 + 0.05;
+  const auto x = torch::tensor({{near}, {2.0}}, torch::kDouble);
+  const auto y = torch::tensor({0, 0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.delta = 0.1;
+  a.epsMax = 1.0;
+  a.beta = 0.5;
+  a.pgdSteps = 10;
+  a.bisectionSteps = 20;
+  ima::TrainingMethod ima("ima", a);
+  ima.setSampleCount(2);
+  const double loss = ima.loss(net, x, y, {0, 1}, 7).item<double>();
+  // Clean: mean CE of both. Adversarial: only sample 0, moved onto the boundary where both
+  // classes have probability 1/2 (up to the bisection's bracket).
+  const double clean = -(std::log(softmaxAt(near).p0) + std::log(softmaxAt(2.0).p0)) / 2;
+  EXPECT_NEAR(loss, 0.5 * clean + 0.5 * std::log(2.0), 1e-4);
+  const std::string stats = ima.endEpoch();
+  EXPECT_NEAR(ima.margins().eps(0), 0.05, 1e-4);  // set to the boundary distance
+  EXPECT_DOUBLE_EQ(ima.margins().eps(1), 0.2);     // grown by delta
+  EXPECT_NE(stats.find("fraction_to_boundary"), std::string::npos);
+}
+
+TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {
+  ima::AdversarialOptions a;
+  a.delta = 0.1;
+  ima::TrainingMethod first("ima", a);
+  first.setSampleCount(3);
+  first.restoreState("");  // nothing to restore: margins stay
+  EXPECT_EQ(first.margins().size(), 3);
+  ima::TrainingMethod second("ima", a);
+  second.restoreState(first.stateJson());
+  EXPECT_THROW(second.setSampleCount(4), ima::Error);
+  ima::TrainingMethod third("ima", a);
+  third.restoreState(first.stateJson());
+  third.setSampleCount(3);
+  EXPECT_EQ(third.stateJson(), first.stateJson());
+  EXPECT_EQ(ima::TrainingMethod("trades", a).stateJson(), "");
+}
+
+TEST(TrainingMethod, BadOptionsAreErrors) {
+  ima::AdversarialOptions a;
+  EXPECT_THROW(ima::TrainingMethod("mart", a), ima::Error);
+  a.tradesBeta = -1;
+  EXPECT_THROW(ima::TrainingMethod("trades", a), ima::Error);
+  a = {};
+  a.eps = 0;
+  EXPECT_THROW(ima::TrainingMethod("trades", a), ima::Error);
+  a = {};
+  a.adversarialSamples = "some";
+  EXPECT_THROW(ima::TrainingMethod("ima", a), ima::Error);
+  a = {};
+  a.norm = "l1";
+  EXPECT_THROW(ima::TrainingMethod("pgd", a), ima::Error);
+}
+
+}  // namespace
