@@ -122,7 +122,9 @@ public:
   itkSetMacro(Seed, uint64_t);
   itkGetConstMacro(Seed, uint64_t);
 
-  /** Patches per forward pass (and per progress report). Default 8. */
+  /** Patches per forward pass (and per progress report). Default 8. The core draws the random
+   * start of "pgd" and the "noise" per batch from Seed, so for those attacks the image depends on
+   * BatchSize. */
   itkSetMacro(BatchSize, int);
   itkGetConstMacro(BatchSize, int);
 
