@@ -12,4 +12,12 @@
 #  define imaITKTypeMacro(thisClass, superclass) itkTypeMacro(thisClass, superclass)
 #endif
 
+// ITK 5 declares VerifyInputInformation() with ITKv5_CONST (const, except under ITK 5's
+// ITKV4_COMPATIBILITY); later versions declare it const and may drop the macro.
+#if defined(ITKv5_CONST)
+#  define imaITKv5Const ITKv5_CONST
+#else
+#  define imaITKv5Const const
+#endif
+
 #endif // itkIMACompatibility_h

@@ -34,7 +34,7 @@ ArgumentParser attackParser() {
       .option("threads", "N", "CPU threads (0 = all cores)", "0")
       .option("seed", "K", "random seed of the attack", "0")
       .flag("force", "overwrite an existing output")
-      .flag("quiet", "no summary")
+      .flag("quiet", "no progress or summary")
       .epilog("example:\n  ima attack --model model.imamodel --input case.nii.gz --label case_labels.nii.gz \\\n"
               "             --attack pgd --eps 2 --output case_adv.nii.gz");
   return p;
@@ -60,9 +60,15 @@ int runAttack(const ArgumentParser& args) {
 
   const Model model = Model::load(args.get("model"));
   const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")});
-  const Volume adversarial = adversarialVolume(model, c, args.get("attack"), eps, o);
+  const bool quiet = args.flagSet("quiet");
+  Volume adversarial;
+  {
+    Progress progress("attack", quiet);
+    adversarial = adversarialVolume(model, c, args.get("attack"), eps, o, progress.callback());
+    progress.finish();
+  }
   writeVolume(adversarial, output, args.flagSet("force"));
-  if (!args.flagSet("quiet"))
+  if (!quiet)
     std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps << " per patch)\n";
   return 0;
 }

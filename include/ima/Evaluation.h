@@ -34,8 +34,11 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
 // The adversarial version of one case (raw intensity units, the case's geometry): every patch of
 // the grid attacked with `method` at budget eps (per patch, normalised units, options.norm) and
 // the perturbation added to the raw image. Where the last tile of an axis overlaps its
-// neighbour, the later tile's perturbation wins.
+// neighbour, the later tile's perturbation wins. `options.pgdSteps` / `ifgsmSteps`, `restarts`,
+// `norm`, `batchSize` (patches per forward pass), `seed` and `runtime` apply; `attacks` and
+// `budgets` do not. Progress is the fraction of patches attacked, reported before the first batch
+// and after every batch; the callback can cancel between batches (ima::Cancelled).
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
-                         const EvaluationOptions& options);
+                         const EvaluationOptions& options, const ProgressCallback& progress = {});
 
 }  // namespace ima

@@ -24,8 +24,12 @@ std::vector<int64_t> tileStarts(int64_t size, int64_t patch) {
 
 // Runs `f(tiles, x, y)` over the case's patch grid in batches: x [n, C, ...] normalised and y
 // [n, ...] labels on the network's device, shaped for the network (depth squeezed in 2D).
+// Reports the fraction of tiles done to `progress` before the first batch and after every batch
+// (ima::Cancelled when it asks to stop).
 template <typename F>
-void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, const torch::Device& device, F f) {
+void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, const torch::Device& device, F f,
+                      const ProgressCallback& progress = {}) {
+  if (batchSize < 1) throw Error("the batch size must be >= 1, got " + std::to_string(batchSize));
   const ModelMetadata& meta = model.metadata();
   const Box patch = patchExtent(meta.patchSize);
   const Box extent = volumeExtent(c.image.shape);
@@ -34,6 +38,7 @@ void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, 
   for (int64_t z : tileStarts(extent[0], patch[0]))
     for (int64_t y : tileStarts(extent[1], patch[1]))
       for (int64_t x : tileStarts(extent[2], patch[2])) tiles.push_back({z, y, x});
+  reportProgress(progress, 0.0);
   for (size_t first = 0; first < tiles.size(); first += static_cast<size_t>(batchSize)) {
     const size_t n = std::min(tiles.size() - first, static_cast<size_t>(batchSize));
     const std::vector<Box> batch(tiles.begin() + static_cast<std::ptrdiff_t>(first),
@@ -50,6 +55,7 @@ void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, 
       y = y.squeeze(1);
     }
     f(batch, x, y);
+    reportProgress(progress, static_cast<double>(first + n) / static_cast<double>(tiles.size()));
   }
 }
 
@@ -91,9 +97,11 @@ std::string describe(const std::string& method, const AttackOptions& a) {
 }  // namespace
 
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
-                         const EvaluationOptions& o) {
+                         const EvaluationOptions& o, const ProgressCallback& progress) {
   if (method != "fgsm" && method != "ifgsm" && method != "pgd" && method != "noise")
     throw Error("unknown attack '" + method + "' (expected fgsm, ifgsm, pgd or noise)");
+  // Checked here too: with eps 0 the attack (which checks it) never runs.
+  if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (!(eps >= 0)) throw Error("the budget must be >= 0, got " + std::to_string(eps));
   checkTrainingCases({c}, model.metadata());
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));
@@ -110,7 +118,7 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
     const torch::Tensor d = (eps > 0 ? attack(net, x, y, eps, a) - x : torch::zeros_like(x)).to(torch::kCPU);
     for (int ch = 0; ch < c.image.channels; ++ch)
       writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
-  });
+  }, progress);
   // Added to the raw intensities in raw units, so voxels outside a CT window keep their values.
   Volume out = c.image;
   for (int ch = 0; ch < c.image.channels; ++ch) {
