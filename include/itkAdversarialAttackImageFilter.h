@@ -122,9 +122,9 @@ public:
   itkSetMacro(Seed, uint64_t);
   itkGetConstMacro(Seed, uint64_t);
 
-  /** Patches per forward pass (and per progress report). Default 8. The core draws the random
-   * start of "pgd" and the "noise" per batch from Seed, so for those attacks the image depends on
-   * BatchSize. */
+  /** Patches per forward pass (and per progress report). Default 8. Every batch draws the random
+   * start of "pgd" and the "noise" from its own stream, derived from Seed and the batch's first
+   * patch, so for those attacks the image depends on BatchSize. */
   itkSetMacro(BatchSize, int);
   itkGetConstMacro(BatchSize, int);
 

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # The main job on the embedded default data (README command one): install and build when needed,
-# generate phantoms, train a 2D U-Net on their slices, segment held-out phantoms and print the
-# Dice per structure. Outputs go to ./out (override with OUT=...). Times each part.
+# generate phantoms, train a standard 2D U-Net on their slices, harden it with IMA (fine-tuning
+# with --init, the paper's "apply IMA to a pretrained model"), segment held-out phantoms with
+# both, evaluate both under PGD and IFGSM at several L2 budgets, and print the comparison.
+# Outputs go to ./out (override with OUT=...). Times each part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
-EPOCHS=${EPOCHS:-16}
+EPOCHS=${EPOCHS:-16}            # standard training
 ITERATIONS=${ITERATIONS:-40}
+IMA_EPOCHS=${IMA_EPOCHS:-6}     # IMA fine-tuning
+IMA_ITERATIONS=${IMA_ITERATIONS:-20}
+EPS_MAX=${EPS_MAX:-4}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
+BUDGETS=${BUDGETS:-0,1,2,4}     # evaluation budgets (L2, normalised units, per 64x64 slice)
+THREADS=${THREADS:-0}           # 0 = all cores
 
 t0=$(date +%s)
 scripts/build.sh > "${TMPDIR:-/tmp}/ima-build.log" 2>&1 || { tail -40 "${TMPDIR:-/tmp}/ima-build.log"; exit 1; }
@@ -19,37 +26,58 @@ mkdir -p "$OUT"
 "$ima" phantoms --out "$OUT/heldout" --count 4 --size 64 --seed 2
 t2=$(date +%s)
 
-"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/model.imamodel" \
+"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/standard.imamodel" \
   --dims 2 --patch 64,64 --features 16 --stages 4 --batch 16 --epochs "$EPOCHS" --iterations "$ITERATIONS" \
-  --optimizer adam --val-fraction 0.2 --labels-names organ,lesion --seed 1
+  --optimizer adam --val-fraction 0.2 --labels-names organ,lesion --seed 1 --threads "$THREADS"
 t3=$(date +%s)
 
-mkdir -p "$OUT/segmentations"
-mkdir -p "$OUT/dice"
-for image in "$OUT"/heldout/images/*.nii.gz; do
-  name=$(basename "$image")
-  "$ima" segment --model "$OUT/model.imamodel" --input "$image" --output "$OUT/segmentations/$name" --quiet
-  "$ima" dice --prediction "$OUT/segmentations/$name" --reference "$OUT/heldout/labels/$name" --classes 3 --json \
-    > "$OUT/dice/${name%.nii.gz}.json"
-done
+"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/ima.imamodel" \
+  --init "$OUT/standard.imamodel" --method ima --eps-max "$EPS_MAX" --pgd-steps 5 --bisection-steps 6 \
+  --batch 16 --epochs "$IMA_EPOCHS" --iterations "$IMA_ITERATIONS" --optimizer adam --lr 0.0003 \
+  --val-fraction 0.2 --seed 2 --threads "$THREADS"
 t4=$(date +%s)
 
+for model in standard ima; do
+  mkdir -p "$OUT/segmentations/$model" "$OUT/dice/$model"
+  for image in "$OUT"/heldout/images/*.nii.gz; do
+    name=$(basename "$image")
+    "$ima" segment --model "$OUT/$model.imamodel" --input "$image" --output "$OUT/segmentations/$model/$name" \
+      --quiet --threads "$THREADS"
+    "$ima" dice --prediction "$OUT/segmentations/$model/$name" --reference "$OUT/heldout/labels/$name" \
+      --classes 3 --json > "$OUT/dice/$model/${name%.nii.gz}.json"
+  done
+done
+t5=$(date +%s)
+
+for model in standard ima; do
+  "$ima" evaluate --model "$OUT/$model.imamodel" --images "$OUT/heldout/images" --labels "$OUT/heldout/labels" \
+    --attack pgd,ifgsm --norm l2 --eps "$BUDGETS" --pgd-steps 10 --ifgsm-steps 10 --batch 16 \
+    --out "$OUT/robustness-$model.json" --quiet --threads "$THREADS"
+done
+t6=$(date +%s)
+
 echo
-echo "Held-out phantoms, Dice per structure:"
-/usr/bin/env python3 - "$OUT"/dice/*.json <<'PY'
+echo "Held-out phantoms, Dice per structure (sliding-window segmentation):"
+/usr/bin/env python3 - "$OUT/dice" <<'PY'
 import json, os, sys
-organ, lesion = [], []
-for path in sys.argv[1:]:
-    name = os.path.basename(path)[:-5]
-    dice = {l["label"]: l["dice"] for l in json.load(open(path))["labels"]}
-    organ.append(dice[1]); lesion.append(dice[2])
-    print(f"  {name:20s} organ {dice[1]:.3f}  lesion {dice[2]:.3f}")
-mean = lambda v: sum(v) / len(v)
-m = (mean(organ) + mean(lesion)) / 2
-print(f"  {'mean':20s} organ {mean(organ):.3f}  lesion {mean(lesion):.3f}  overall {m:.3f}")
-print("  target: mean Dice >= 0.85 ->", "reached" if m >= 0.85 else "NOT reached")
+root = sys.argv[1]
+for model in ("standard", "ima"):
+    organ, lesion = [], []
+    for name in sorted(os.listdir(os.path.join(root, model))):
+        dice = {l["label"]: l["dice"] for l in json.load(open(os.path.join(root, model, name)))["labels"]}
+        organ.append(dice[1]); lesion.append(dice[2])
+    mean = lambda v: sum(v) / len(v)
+    m = (mean(organ) + mean(lesion)) / 2
+    verdict = "reached" if m >= 0.85 else "NOT reached"
+    print(f"  {model:9s} organ {mean(organ):.3f}  lesion {mean(lesion):.3f}  mean {m:.3f}  (target >= 0.85: {verdict})")
 PY
 echo
-echo "Times: install+build $((t1 - t0)) s, phantoms $((t2 - t1)) s, training $((t3 - t2)) s, segmentation $((t4 - t3)) s"
-echo "       main job (phantoms + training + segmentation) $((t4 - t1)) s"
-echo "Outputs: $OUT/model.imamodel (+ .log.jsonl training log), $OUT/segmentations/, $OUT/dice/*.json (Dice per held-out case)"
+echo "Robustness on the held-out phantoms (patch-level L2 attacks; mean voxel Dice per budget, AUC):"
+"$ima" compare --reports "$OUT/robustness-standard.json,$OUT/robustness-ima.json" --names standard,ima \
+  --out "$OUT/robustness.json" --csv "$OUT/robustness.csv" --plot "$OUT/robustness.svg" --force
+echo
+echo "Times: install+build $((t1 - t0)) s, phantoms $((t2 - t1)) s, standard training $((t3 - t2)) s," \
+  "IMA fine-tuning $((t4 - t3)) s, segmentation $((t5 - t4)) s, robustness evaluation $((t6 - t5)) s"
+echo "       main job (everything after the build) $((t6 - t1)) s"
+echo "Outputs: $OUT/standard.imamodel and $OUT/ima.imamodel (+ .log.jsonl training logs), $OUT/segmentations/,"
+echo "         $OUT/dice/, $OUT/robustness-{standard,ima}.json, $OUT/robustness.{json,csv,svg} (the comparison)"

@@ -28,6 +28,8 @@ ArgumentParser attackParser();
 int runAttack(const ArgumentParser& args);
 ArgumentParser evaluateParser();
 int runEvaluate(const ArgumentParser& args);
+ArgumentParser compareParser();
+int runCompare(const ArgumentParser& args);
 ArgumentParser diceParser();
 int runDice(const ArgumentParser& args);
 

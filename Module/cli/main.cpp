@@ -38,6 +38,8 @@ const std::vector<Command>& commands() {
       {"info", "print the metadata of a model file", infoParser, runInfo},
       {"attack", "writes the adversarial version of an image (per-patch attack)", attackParser, runAttack},
       {"evaluate", "robustness under attacks at several budgets: JSON, CSV and a plot", evaluateParser, runEvaluate},
+      {"compare", "several models' robustness reports side by side: table, plot, AUC differences", compareParser,
+       runCompare},
       {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
   };
   return list;

@@ -96,6 +96,15 @@ struct RobustnessReport {
 std::string toJson(const RobustnessReport& report);
 RobustnessReport robustnessReportFromJson(const std::string& json);
 
+// Reads a JSON report file; ima::Error names the file when it is missing or not a report.
+RobustnessReport readRobustnessReport(const std::string& path);
+
+// Several models' reports as one, for a side-by-side table and one plot: every attack is renamed
+// "<name> <attack>" (names[i] for reports[i]). The reports must agree on task, what was attacked,
+// norm and labels, and attacks of the same name must use the same budgets (otherwise their AUCs
+// are not comparable); ima::Error names the report and the difference.
+RobustnessReport combineReports(const std::vector<RobustnessReport>& reports, const std::vector<std::string>& names);
+
 // CSV: a header, then one row per attack x budget (columns in docs/evaluation.md); the
 // attack's AUC is repeated on each of its rows.
 std::string toCsv(const RobustnessReport& report);

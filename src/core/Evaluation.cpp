@@ -22,7 +22,7 @@ std::vector<int64_t> tileStarts(int64_t size, int64_t patch) {
   return starts;
 }
 
-// Runs `f(tiles, x, y)` over the case's patch grid in batches: x [n, C, ...] normalised and y
+// Runs `f(tiles, x, y, firstTile)` over the case's patch grid in batches: x [n, C, ...] normalised and y
 // [n, ...] labels on the network's device, shaped for the network (depth squeezed in 2D).
 // Reports the fraction of tiles done to `progress` before the first batch and after every batch
 // (ima::Cancelled when it asks to stop).
@@ -54,7 +54,7 @@ void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, 
       x = x.squeeze(2);
       y = y.squeeze(1);
     }
-    f(batch, x, y);
+    f(batch, x, y, first);
     reportProgress(progress, static_cast<double>(first + n) / static_cast<double>(tiles.size()));
   }
 }
@@ -85,6 +85,15 @@ AttackOptions attackOptionsFor(const std::string& method, const EvaluationOption
   return a;
 }
 
+// A different random stream for every batch of every case (random starts, noise), so that no two
+// batches share their random numbers; splitmix64's finaliser spreads neighbouring inputs apart.
+uint64_t batchSeed(uint64_t seed, size_t caseIndex, size_t firstTile) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (1 + caseIndex * 0x100000001B3ull + firstTile);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 std::string describe(const std::string& method, const AttackOptions& a) {
   if (method == "pgd")
     return "PGD-" + std::to_string(a.steps) + ", random start, step 4*eps/" + std::to_string(a.steps) + ", " +
@@ -112,9 +121,10 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   const auto transforms = normalizationFor(model.metadata().normalization, c.image);
   // The perturbation in normalised units, per channel, assembled from the attacked tiles.
   Volume delta(c.image.shape, c.image.channels, c.image.geometry);
-  const AttackOptions a = attackOptionsFor(method, o);
+  AttackOptions a = attackOptionsFor(method, o);
   forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
-                                                      const torch::Tensor& y) {
+                                                      const torch::Tensor& y, size_t firstTile) {
+    a.seed = batchSeed(o.seed, 0, firstTile);
     const torch::Tensor d = (eps > 0 ? attack(net, x, y, eps, a) - x : torch::zeros_like(x)).to(torch::kCPU);
     for (int ch = 0; ch < c.image.channels; ++ch)
       writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
@@ -163,13 +173,15 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   const double total = static_cast<double>(o.attacks.size() * budgets.size() * cases.size());
   double done = 0;
   for (const std::string& method : o.attacks) {
-    const AttackOptions a = attackOptionsFor(method, o);
+    AttackOptions a = attackOptionsFor(method, o);
     report.attack(method).description = describe(method, a);
     for (double eps : budgets) {
-      for (const TrainingCase& c : cases) {
+      for (size_t caseIndex = 0; caseIndex < cases.size(); ++caseIndex) {
+        const TrainingCase& c = cases[caseIndex];
         LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
         forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
-                                                             const torch::Tensor& y) {
+                                                             const torch::Tensor& y, size_t firstTile) {
+          a.seed = batchSeed(o.seed, caseIndex, firstTile);
           const torch::Tensor attacked = eps > 0 ? attack(net, x, y, eps, a) : x;
           torch::NoGradGuard noGrad;
           writeTiles(tiles, patch, volumeExtent(c.labels.shape),

@@ -557,6 +557,57 @@ std::string toSvgPlot(const RobustnessReport& report) {
   return svg.str();
 }
 
+RobustnessReport readRobustnessReport(const std::string& path) {
+  const std::string text = readFileBytes(path, "robustness report");
+  try {
+    return robustnessReportFromJson(text);
+  } catch (const Error& e) {
+    throw Error("robustness report '" + path + "': " + e.what());
+  }
+}
+
+RobustnessReport combineReports(const std::vector<RobustnessReport>& reports, const std::vector<std::string>& names) {
+  if (reports.empty()) throw Error("combining reports: no reports given");
+  if (names.size() != reports.size())
+    throw Error("combining reports: " + std::to_string(reports.size()) + " reports but " + std::to_string(names.size()) +
+                " names");
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) throw Error("combining reports: report " + std::to_string(i + 1) + " has an empty name");
+    for (size_t k = 0; k < i; ++k)
+      if (names[k] == names[i]) throw Error("combining reports: the name '" + names[i] + "' is given twice");
+  }
+  const RobustnessReport& first = reports.front();
+  RobustnessReport combined;
+  combined.task = first.task;
+  combined.attacked = first.attacked;
+  combined.norm = first.norm;
+  combined.labelNames = first.labelNames;
+  combined.data = first.data;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const RobustnessReport& r = reports[i];
+    const std::string which = "combining reports: '" + names[i] + "'";
+    r.validate();
+    if (r.task != first.task || r.attacked != first.attacked || r.norm != first.norm)
+      throw Error(which + " is a " + r.task + " report (" + r.attacked + ", " + r.norm + ") but '" + names[0] +
+                  "' is " + first.task + " (" + first.attacked + ", " + first.norm + ")");
+    if (r.labels() != first.labels()) throw Error(which + " has other labels than '" + names[0] + "'");
+    for (const AttackResult& a : r.attacks) {
+      for (size_t k = 0; k < i; ++k)
+        for (const AttackResult& earlier : reports[k].attacks)
+          if (earlier.name == a.name && earlier.epsilons() != a.epsilons())
+            throw Error(which + ": attack " + a.name + " has other budgets than in '" + names[k] +
+                        "'; robustness AUCs are comparable only over the same budgets");
+      AttackResult renamed = a;
+      renamed.name = names[i] + " " + a.name;
+      combined.attacks.push_back(std::move(renamed));
+    }
+    combined.title += (i == 0 ? "" : " vs ") + names[i];
+  }
+  combined.title += ": " + std::string(combined.task == "segmentation" ? "mean Dice" : "accuracy") + " against budget";
+  combined.validate();
+  return combined;
+}
+
 void writeReportFiles(const RobustnessReport& report, const std::string& jsonPath, const std::string& csvPath,
                       const std::string& svgPath) {
   const std::vector<std::string> paths{jsonPath, csvPath, svgPath};

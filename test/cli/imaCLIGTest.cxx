@@ -537,6 +537,20 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(work_ / "x.json"));
   EXPECT_FALSE(fs::exists(work_ / "y.json"));
+
+  // ima compare: a report against itself differs by 0 in AUC; the combined report holds both.
+  r = run("compare --reports r.json,r.json --names a,b --out both.json --plot both.svg");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("b vs a, pgd: AUC +0.0000"), std::string::npos) << r.out;
+  const auto both = nlohmann::json::parse(readText(work_ / "both.json"));
+  EXPECT_EQ(both.at("attacks").size(), 4u);
+  EXPECT_EQ(both.at("attacks")[2].at("name").get<std::string>(), "b pgd");
+  r = run("compare --reports r.json,r.csv --names a,b --out bad.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("r.csv"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "bad.json"));
+  r = run("compare --reports r.json --names a,b");
+  EXPECT_EQ(r.code, 2);
 }
 
 // ima attack: eps 0 returns the image unchanged; L2 noise of budget eps gives every patch a

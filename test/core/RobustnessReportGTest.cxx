@@ -238,3 +238,54 @@ TEST(RobustnessReport, WritesFilesAtomicallyAndTheSvgIsXml) {
 }
 
 }  // namespace
+
+namespace {
+
+// Two models' reports combined: attacks renamed per model, curves and AUCs carried over unchanged
+// (the hand-computed values of segmentationReport), and incompatible reports refused.
+TEST(CombineReports, RenamesAttacksPerModelAndKeepsTheirCurves) {
+  const ima::RobustnessReport a = segmentationReport();
+  ima::RobustnessReport b = segmentationReport();
+  b.attacks.pop_back();  // only pgd-20
+  const ima::RobustnessReport c = ima::combineReports({a, b}, {"standard", "ima"});
+  ASSERT_EQ(c.attacks.size(), 3u);
+  EXPECT_EQ(c.attacks[0].name, "standard pgd-20");
+  EXPECT_EQ(c.attacks[1].name, "standard noise");
+  EXPECT_EQ(c.attacks[2].name, "ima pgd-20");
+  EXPECT_EQ(c.curve(c.attacks[2]), a.curve(a.attacks[0]));
+  EXPECT_DOUBLE_EQ(c.auc(c.attacks[0]), a.auc(a.attacks[0]));
+  EXPECT_NE(c.title.find("standard vs ima"), std::string::npos) << c.title;
+  EXPECT_EQ(ima::robustnessReportFromJson(ima::toJson(c)).attacks.size(), 3u);
+
+  EXPECT_THROW(ima::combineReports({a, b}, {"same", "same"}), ima::Error);
+  EXPECT_THROW(ima::combineReports({a, b}, {"one"}), ima::Error);
+  EXPECT_THROW(ima::combineReports({}, {}), ima::Error);
+  ima::RobustnessReport linf = segmentationReport();
+  linf.norm = "linf";
+  EXPECT_THROW(ima::combineReports({a, linf}, {"l2", "linf"}), ima::Error);
+  EXPECT_THROW(ima::combineReports({a, classificationReport()}, {"seg", "cls"}), ima::Error);
+  ima::RobustnessReport otherBudgets = segmentationReport();
+  otherBudgets.attacks[0].budget(3).addCase({{1, 1, 1}, {0, 0, 0}});
+  otherBudgets.attacks[0].budget(3).addCase({{1, 1, 1}, {0, 0, 0}});
+  try {
+    ima::combineReports({a, otherBudgets}, {"a", "b"});
+    FAIL() << "different budgets must be refused";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pgd-20"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CombineReports, ReadingANonReportNamesTheFile) {
+  const fs::path path = fs::temp_directory_path() / ("ima-not-a-report-" + std::to_string(getpid()) + ".json");
+  std::ofstream(path) << "{\"format\": \"something else\"}";
+  try {
+    ima::readRobustnessReport(path.string());
+    FAIL() << "not a report";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+  }
+  fs::remove(path);
+  EXPECT_THROW(ima::readRobustnessReport(path.string()), ima::Error);
+}
+
+}  // namespace

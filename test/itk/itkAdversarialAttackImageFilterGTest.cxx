@@ -295,6 +295,31 @@ TEST_F(AdversarialAttackImageFilterTest, EqualsTheCoreOnTheSameCase)
   }
 }
 
+// Each batch of patches draws its own random numbers: with one patch per batch the noise of the
+// two 8x8x8 patches of a 16x16x8 image differs (a shared stream would give identical noise).
+TEST_F(AdversarialAttackImageFilterTest, BatchesDrawDifferentRandomNumbers)
+{
+  const auto image = RandomImage<ImageType>(ImageType::SizeType{ { 16, 8, 8 } }, ImageType::IndexType{ { 0, 0, 0 } }, 3);
+  image->FillBuffer(5.0f); // constant intensities: the perturbation alone differs between patches
+  image->SetPixel(ImageType::IndexType{ { 0, 0, 0 } }, 6.0f); // a non-zero standard deviation
+  const auto labels = BallLabels<LabelImageType>(image.GetPointer());
+  auto       filter = MakeFilter(image, labels);
+  filter->SetAttack("noise");
+  filter->SetBatchSize(1);
+  ASSERT_NO_THROW(filter->Update());
+  const ImageType * output = filter->GetOutput();
+  int same = 0;
+  for (int z = 0; z < 8; ++z)
+    for (int y = 0; y < 8; ++y)
+      for (int x = 1; x < 8; ++x) // x = 0 of the first patch holds the outlier voxel
+      {
+        const float first = output->GetPixel(ImageType::IndexType{ { x, y, z } }) - 5.0f;
+        const float second = output->GetPixel(ImageType::IndexType{ { x + 8, y, z } }) - 5.0f;
+        same += first == second;
+      }
+  EXPECT_LT(same, 8 * 8 * 7 / 2) << "the two patches got the same noise";
+}
+
 TEST_F(AdversarialAttackImageFilterTest, TwoDimensionalImageEqualsTheCore)
 {
   using Image2Type = itk::Image<float, 2>;
