@@ -11,6 +11,8 @@
 #include "itkNumericTraits.h"
 #include "itkIMACompatibility.h"
 
+#include "itkIMAModelSource.h"
+
 #include "ima/Model.h"
 
 namespace itk
@@ -82,7 +84,11 @@ public:
   /** Path of an .imamodel file. Setting it replaces a model given by SetModel(). */
   virtual void
   SetModelFileName(const std::string & fileName);
-  itkGetConstReferenceMacro(ModelFileName, std::string);
+  const std::string &
+  GetModelFileName() const
+  {
+    return m_ModelSource.GetFileName();
+  }
 
   /** Use an in-memory model (e.g. from itk::UNetTrainer); clears ModelFileName. The model is
    * shared, not copied. */
@@ -93,7 +99,7 @@ public:
   const ModelPointer &
   GetModel() const
   {
-    return m_Model;
+    return m_ModelSource.GetModel();
   }
 
   /** "pgd" (random start, step 4 * Epsilon / Steps, Restarts restarts; default), "ifgsm" (Steps
@@ -155,14 +161,9 @@ protected:
   void
   GenerateData() override;
 
-  /** Loads the model file when no model is held or the name changed since the last load. */
-  const ima::Model &
-  EnsureModel();
 
 private:
-  std::string  m_ModelFileName;
-  std::string  m_LoadedModelFileName; // file m_Model came from; empty for SetModel()
-  ModelPointer m_Model;
+  IMAModelSource m_ModelSource;
   std::string  m_Attack{ "pgd" };
   std::string  m_Norm{ "l2" };
   double       m_Epsilon{ 1.0 };

@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "itkIMACoreCall.h"
-#include "itkIMAModelObject.h"
 #include "itkIMAImageConversion.h"
 
 #include "ima/Evaluation.h"
@@ -40,9 +39,8 @@ template <typename TInputImage, typename TLabelImage, typename TOutputImage>
 void
 AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::SetModelFileName(const std::string & fileName)
 {
-  if (fileName != m_ModelFileName)
+  if (m_ModelSource.SetFileName(fileName))
   {
-    m_ModelFileName = fileName;
     this->Modified();
   }
 }
@@ -51,30 +49,10 @@ template <typename TInputImage, typename TLabelImage, typename TOutputImage>
 void
 AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::SetModel(ModelPointer model)
 {
-  if (model != m_Model || !m_ModelFileName.empty())
+  if (m_ModelSource.SetModel(std::move(model)))
   {
-    m_Model = std::move(model);
-    m_ModelFileName.clear();
-    m_LoadedModelFileName.clear();
     this->Modified();
   }
-}
-
-template <typename TInputImage, typename TLabelImage, typename TOutputImage>
-const ima::Model &
-AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::EnsureModel()
-{
-  if (!m_ModelFileName.empty() && (!m_Model || m_LoadedModelFileName != m_ModelFileName))
-  {
-    m_Model.reset(); // a failed load must not leave the previous file's model in use
-    m_Model = std::make_shared<ima::Model>(CallIMACore(this, [this] { return ima::Model::load(m_ModelFileName); }));
-    m_LoadedModelFileName = m_ModelFileName;
-  }
-  if (!m_Model)
-  {
-    itkExceptionMacro(<< "no model: call SetModelFileName() or SetModel() before Update()");
-  }
-  return *m_Model;
 }
 
 template <typename TInputImage, typename TLabelImage, typename TOutputImage>
@@ -140,7 +118,7 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateOu
   Superclass::GenerateOutputInformation(); // the output takes input 0's grid
 
   // Loading here (not in GenerateData) reports a bad model before any upstream work runs.
-  const ima::NetworkSpec & network = this->EnsureModel().metadata().network;
+  const ima::NetworkSpec & network = m_ModelSource.Ensure(this).metadata().network;
   const InputImageType *   input = this->GetInput();
   OutputImageType *        output = this->GetOutput();
   if (input == nullptr || output == nullptr)
@@ -189,7 +167,7 @@ template <typename TInputImage, typename TLabelImage, typename TOutputImage>
 void
 AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateData()
 {
-  const ima::Model &     model = this->EnsureModel();
+  const ima::Model &     model = m_ModelSource.Ensure(this);
   const InputImageType * input = this->GetInput();
   const LabelImageType * labels = this->GetLabelImage();
   OutputImageType *      output = this->GetOutput();
@@ -204,11 +182,7 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateDa
   options.runtime.device = m_Device;
   options.runtime.threads = m_Threads;
 
-  // Called between batches of patches: report, then tell the core whether to go on.
-  const ima::ProgressCallback progress = [this](double fraction) {
-    this->UpdateProgress(static_cast<float>(fraction));
-    return !this->GetAbortGenerateData();
-  };
+  const ima::ProgressCallback progress = IMAProgressCallback(this);
 
   // Both inputs' buffered regions are their (equal) largest regions, requested above and
   // checked in VerifyInputInformation().
@@ -244,9 +218,7 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::PrintSelf(
                                                                                 Indent         indent) const
 {
   Superclass::PrintSelf(os, indent);
-  os << indent << "ModelFileName: " << m_ModelFileName << std::endl;
-  os << indent << "Model: ";
-  PrintIMAModelSummary(os, m_Model.get(), "(not loaded)");
+  m_ModelSource.Print(os, indent);
   os << indent << "Attack: " << m_Attack << std::endl;
   os << indent << "Norm: " << m_Norm << std::endl;
   os << indent << "Epsilon: " << m_Epsilon << " (per patch, normalised intensity units)" << std::endl;

@@ -11,6 +11,8 @@
 #include "itkVectorImage.h"
 #include "itkIMACompatibility.h"
 
+#include "itkIMAModelSource.h"
+
 #include "ima/Model.h"
 
 namespace itk
@@ -64,7 +66,11 @@ public:
   /** Path of an .imamodel file. Setting it replaces a model given by SetModel(). */
   virtual void
   SetModelFileName(const std::string & fileName);
-  itkGetConstReferenceMacro(ModelFileName, std::string);
+  const std::string &
+  GetModelFileName() const
+  {
+    return m_ModelSource.GetFileName();
+  }
 
   /** Use an in-memory model (e.g. from itk::UNetTrainer); clears ModelFileName. The model is
    * shared, not copied. */
@@ -75,7 +81,7 @@ public:
   const ModelPointer &
   GetModel() const
   {
-    return m_Model;
+    return m_ModelSource.GetModel();
   }
 
   /** Fraction of a patch shared by neighbouring windows, in [0, 1). Default 0.5. */
@@ -149,14 +155,9 @@ protected:
   void
   GenerateData() override;
 
-  /** Loads the model file when no model is held or the name changed since the last load. */
-  const ima::Model &
-  EnsureModel();
 
 private:
-  std::string   m_ModelFileName;
-  std::string   m_LoadedModelFileName; // file m_Model came from; empty for SetModel()
-  ModelPointer  m_Model;
+  IMAModelSource m_ModelSource;
   double        m_Overlap{ 0.5 };
   bool          m_Gaussian{ true };
   int           m_BatchSize{ 2 };

@@ -4,7 +4,6 @@
 #include "itkUNetSegmentationImageFilter.h"
 
 #include "itkIMACoreCall.h"
-#include "itkIMAModelObject.h"
 #include "itkIMAImageConversion.h"
 
 #include "ima/Runtime.h"
@@ -24,9 +23,8 @@ template <typename TInputImage, typename TOutputImage>
 void
 UNetSegmentationImageFilter<TInputImage, TOutputImage>::SetModelFileName(const std::string & fileName)
 {
-  if (fileName != m_ModelFileName)
+  if (m_ModelSource.SetFileName(fileName))
   {
-    m_ModelFileName = fileName;
     this->Modified();
   }
 }
@@ -35,11 +33,8 @@ template <typename TInputImage, typename TOutputImage>
 void
 UNetSegmentationImageFilter<TInputImage, TOutputImage>::SetModel(ModelPointer model)
 {
-  if (model != m_Model || !m_ModelFileName.empty())
+  if (m_ModelSource.SetModel(std::move(model)))
   {
-    m_Model = std::move(model);
-    m_ModelFileName.clear();
-    m_LoadedModelFileName.clear();
     this->Modified();
   }
 }
@@ -82,23 +77,6 @@ UNetSegmentationImageFilter<TInputImage, TOutputImage>::MakeOutput(DataObjectPoi
 }
 
 template <typename TInputImage, typename TOutputImage>
-const ima::Model &
-UNetSegmentationImageFilter<TInputImage, TOutputImage>::EnsureModel()
-{
-  if (!m_ModelFileName.empty() && (!m_Model || m_LoadedModelFileName != m_ModelFileName))
-  {
-    m_Model.reset(); // a failed load must not leave the previous file's model in use
-    m_Model = std::make_shared<ima::Model>(CallIMACore(this, [this] { return ima::Model::load(m_ModelFileName); }));
-    m_LoadedModelFileName = m_ModelFileName;
-  }
-  if (!m_Model)
-  {
-    itkExceptionMacro(<< "no model: call SetModelFileName() or SetModel() before Update()");
-  }
-  return *m_Model;
-}
-
-template <typename TInputImage, typename TOutputImage>
 void
 UNetSegmentationImageFilter<TInputImage, TOutputImage>::GenerateOutputInformation()
 {
@@ -106,7 +84,7 @@ UNetSegmentationImageFilter<TInputImage, TOutputImage>::GenerateOutputInformatio
 
   // Loading here (not in GenerateData) reports a bad model before any upstream work runs and
   // gives downstream filters the number of probability components.
-  const ima::NetworkSpec & network = this->EnsureModel().metadata().network;
+  const ima::NetworkSpec & network = m_ModelSource.Ensure(this).metadata().network;
   const InputImageType *   input = this->GetInput();
   if (input != nullptr && input->GetNumberOfComponentsPerPixel() != static_cast<unsigned int>(network.inChannels))
   {
@@ -145,7 +123,7 @@ template <typename TInputImage, typename TOutputImage>
 void
 UNetSegmentationImageFilter<TInputImage, TOutputImage>::GenerateData()
 {
-  const ima::Model &     model = this->EnsureModel();
+  const ima::Model &     model = m_ModelSource.Ensure(this);
   const InputImageType * input = this->GetInput();
   OutputImageType *      output = this->GetOutput();
 
@@ -159,11 +137,7 @@ UNetSegmentationImageFilter<TInputImage, TOutputImage>::GenerateData()
   options.runtime.device = m_Device;
   options.runtime.threads = m_Threads;
 
-  // Called between patches: report, then tell the core whether to go on.
-  const ima::ProgressCallback progress = [this](double fraction) {
-    this->UpdateProgress(static_cast<float>(fraction));
-    return !this->GetAbortGenerateData();
-  };
+  const ima::ProgressCallback progress = IMAProgressCallback(this);
 
   ima::Segmentation result = CallIMACore(this, [&] {
     return ima::segment(model, ImageToIMAVolume(input), options, progress, m_ComputeProbabilities);
@@ -209,9 +183,7 @@ void
 UNetSegmentationImageFilter<TInputImage, TOutputImage>::PrintSelf(std::ostream & os, Indent indent) const
 {
   Superclass::PrintSelf(os, indent);
-  os << indent << "ModelFileName: " << m_ModelFileName << std::endl;
-  os << indent << "Model: ";
-  PrintIMAModelSummary(os, m_Model.get(), "(not loaded)");
+  m_ModelSource.Print(os, indent);
   os << indent << "Overlap: " << m_Overlap << std::endl;
   os << indent << "Gaussian: " << (m_Gaussian ? "On" : "Off") << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;

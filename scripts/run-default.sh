@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # The main job on the embedded default data (README command one): install and build when needed,
-# generate phantoms, train a standard 2D U-Net on their slices, harden it with IMA (fine-tuning
-# with --init, the paper's "apply IMA to a pretrained model"), segment held-out phantoms with
-# both, evaluate both under PGD and IFGSM at several L2 budgets, and print the comparison.
-# Outputs go to ./out (override with OUT=...). Times each part.
+# generate phantoms, train a 2D U-Net on their slices (standard method), then fine-tune it twice
+# on the same schedule: with IMA (the paper's "apply IMA to a pretrained model") and, as the
+# baseline, with the standard method, so that both final models had the same training. Segment
+# held-out phantoms with both, evaluate both under PGD and IFGSM at several L2 budgets, and print
+# the comparison. Outputs go to ./out (override with OUT=...). Times each part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
-EPOCHS=${EPOCHS:-16}            # standard training
+EPOCHS=${EPOCHS:-16}            # pretraining (standard)
 ITERATIONS=${ITERATIONS:-40}
-IMA_EPOCHS=${IMA_EPOCHS:-6}     # IMA fine-tuning
-IMA_ITERATIONS=${IMA_ITERATIONS:-20}
+TUNE_EPOCHS=${TUNE_EPOCHS:-4}   # fine-tuning, IMA and standard alike
+TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}
 EPS_MAX=${EPS_MAX:-4}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
+DELTA=${DELTA:-1}               # IMA's initial margin and growth per epoch
 BUDGETS=${BUDGETS:-0,1,2,4}     # evaluation budgets (L2, normalised units, per 64x64 slice)
 THREADS=${THREADS:-0}           # 0 = all cores
 
@@ -26,15 +28,17 @@ mkdir -p "$OUT"
 "$ima" phantoms --out "$OUT/heldout" --count 4 --size 64 --seed 2
 t2=$(date +%s)
 
-"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/standard.imamodel" \
+"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/pretrained.imamodel" \
   --dims 2 --patch 64,64 --features 16 --stages 4 --batch 16 --epochs "$EPOCHS" --iterations "$ITERATIONS" \
   --optimizer adam --val-fraction 0.2 --labels-names organ,lesion --seed 1 --threads "$THREADS"
 t3=$(date +%s)
 
-"$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/ima.imamodel" \
-  --init "$OUT/standard.imamodel" --method ima --eps-max "$EPS_MAX" --pgd-steps 5 --bisection-steps 6 \
-  --batch 16 --epochs "$IMA_EPOCHS" --iterations "$IMA_ITERATIONS" --optimizer adam --lr 0.0003 \
-  --val-fraction 0.2 --seed 2 --threads "$THREADS"
+tune=(--images "$OUT/train/images" --labels "$OUT/train/labels" --init "$OUT/pretrained.imamodel" --batch 16
+      --epochs "$TUNE_EPOCHS" --iterations "$TUNE_ITERATIONS" --optimizer adam --lr 0.0003 --val-fraction 0.2
+      --seed 2 --threads "$THREADS")
+"$ima" train "${tune[@]}" --out "$OUT/standard.imamodel" --method standard
+"$ima" train "${tune[@]}" --out "$OUT/ima.imamodel" --method ima --eps-max "$EPS_MAX" --delta "$DELTA" \
+  --pgd-steps 5 --bisection-steps 6
 t4=$(date +%s)
 
 for model in standard ima; do
@@ -76,8 +80,9 @@ echo "Robustness on the held-out phantoms (patch-level L2 attacks; mean voxel Di
 "$ima" compare --reports "$OUT/robustness-standard.json,$OUT/robustness-ima.json" --names standard,ima \
   --out "$OUT/robustness.json" --csv "$OUT/robustness.csv" --plot "$OUT/robustness.svg" --force
 echo
-echo "Times: install+build $((t1 - t0)) s, phantoms $((t2 - t1)) s, standard training $((t3 - t2)) s," \
-  "IMA fine-tuning $((t4 - t3)) s, segmentation $((t5 - t4)) s, robustness evaluation $((t6 - t5)) s"
+echo "Times: install+build $((t1 - t0)) s, phantoms $((t2 - t1)) s, pretraining $((t3 - t2)) s," \
+  "fine-tuning (standard + IMA) $((t4 - t3)) s, segmentation $((t5 - t4)) s, robustness evaluation $((t6 - t5)) s"
 echo "       main job (everything after the build) $((t6 - t1)) s"
-echo "Outputs: $OUT/standard.imamodel and $OUT/ima.imamodel (+ .log.jsonl training logs), $OUT/segmentations/,"
+echo "Outputs: $OUT/pretrained.imamodel, $OUT/standard.imamodel, $OUT/ima.imamodel (+ .log.jsonl training logs),"
+echo "         $OUT/segmentations/,"
 echo "         $OUT/dice/, $OUT/robustness-{standard,ima}.json, $OUT/robustness.{json,csv,svg} (the comparison)"
