@@ -28,18 +28,19 @@ IMADicomSeriesReader<TOutputImage>::GenerateOutputInformation()
   {
     itkExceptionMacro(<< "no DICOM directory set (SetDirectory)");
   }
+  typename TOutputImage::Pointer prototype;
   try
   {
     m_SeriesInfo = ima::dicom::findSeries(m_Directory, this->Options());
+    // The geometry and size without decoding pixels: a 1-voxel volume carries them through the
+    // same conversion as the data will (which also checks the channel count against the pixel type).
+    ima::Volume shapeOnly(ima::Shape{ { 1, 1, 1 } }, m_SeriesInfo.channels, m_SeriesInfo.geometry);
+    prototype = IMAVolumeToImage<TOutputImage>(shapeOnly);
   }
   catch (const ima::Error & e)
   {
-    itkExceptionMacro(<< e.what());
+    itkExceptionMacro(<< "DICOM series in '" << m_Directory << "': " << e.what());
   }
-  // The geometry and size without decoding pixels: a 1-voxel volume carries them through the
-  // same conversion as the data will.
-  ima::Volume shapeOnly(ima::Shape{ { 1, 1, 1 } }, m_SeriesInfo.channels, m_SeriesInfo.geometry);
-  auto prototype = IMAVolumeToImage<TOutputImage>(shapeOnly);
   TOutputImage * output = this->GetOutput();
   typename TOutputImage::RegionType region;
   region.SetSize(0, static_cast<SizeValueType>(m_SeriesInfo.columns));

@@ -97,4 +97,9 @@ SeriesInfo findSeries(const std::string& directory, const ReadOptions& options =
 // True when `path` is a directory (the CLI then reads it as a DICOM series).
 bool isSeriesDirectory(const std::string& path);
 
+// DCMTK logs its own warnings and errors to stderr (e.g. "E: DcmElement: PixelData ... premature
+// end of stream"); the errors of this API already carry the reason. A host that wants only those
+// calls this (it sets DCMTK's process-wide log level to FATAL; the library never does so itself).
+void silenceDcmtkLogging();
+
 }  // namespace ima::dicom

@@ -19,6 +19,7 @@
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/dcmjpeg/djdecode.h"
 #include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/oflog/oflog.h"
 
 #include "ima/Error.h"
 
@@ -602,6 +603,8 @@ Volume readDirectory(const std::string& directory, const ReadOptions& options) {
   quiet.warn = nullptr;  // warned once above
   return readSeries(series, quiet, directory);
 }
+
+void silenceDcmtkLogging() { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); }
 
 bool isSeriesDirectory(const std::string& path) {
   std::error_code ec;
