@@ -13,7 +13,12 @@
 #include "dcmtk/config/osconfig.h"
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcrleerg.h"
 #include "dcmtk/dcmdata/dcuid.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+#include "dcmtk/dcmjpeg/djencode.h"
+#include "dcmtk/dcmjpeg/djrplol.h"
+#include "dcmtk/dcmjpls/djencode.h"
 
 namespace ima::dicomtest {
 
@@ -39,6 +44,17 @@ inline std::string ds(const double* v, int n) {
 
 inline void check(const OFCondition& c, const std::string& what) {
   if (c.bad()) throw std::runtime_error(what + ": " + c.text());
+}
+
+// Encoders for writing compressed test series (JPEG lossless, JPEG-LS, RLE), registered once.
+inline void registerEncoders() {
+  static const bool registered = [] {
+    DJEncoderRegistration::registerCodecs();
+    DJLSEncoderRegistration::registerCodecs();
+    DcmRLEEncoderRegistration::registerCodecs();
+    return true;
+  }();
+  (void)registered;
 }
 
 // A CT series: `slices` slices of columns x rows, row/column directions from a rotation, stored
@@ -123,6 +139,13 @@ struct CtPhantom {
     for (int y = 0; y < rows; ++y)
       for (int x = 0; x < columns; ++x) pixels[static_cast<size_t>(y * columns + x)] = static_cast<Uint16>(stored(x, y, z));
     check(d->putAndInsertUint16Array(DCM_PixelData, pixels.data(), static_cast<unsigned long>(pixels.size())), "PixelData");
+    if (DcmXfer(transferSyntax).isEncapsulated()) {
+      registerEncoders();
+      const DJ_RPLossless losslessParameters;  // JPEG lossless: predictor 1, no point transform
+      check(d->chooseRepresentation(transferSyntax, transferSyntax == EXS_JPEGProcess14SV1 ? &losslessParameters : nullptr),
+            "compress to " + std::string(DcmXfer(transferSyntax).getXferName()));
+      if (!d->canWriteXfer(transferSyntax)) throw std::runtime_error("cannot compress the phantom");
+    }
     check(file.saveFile(path.string().c_str(), transferSyntax), "save " + path.string());
   }
 
