@@ -6,7 +6,9 @@ packages=(
   build-essential cmake pkg-config
   libtorch-dev            # libtorch 1.13 (CPU)
   libinsighttoolkit5-dev  # ITK 5.2
+  libdcmtk-dev            # DCMTK 3.6.7: DICOM reading
   libgtest-dev nlohmann-json3-dev zlib1g-dev
+  python3-pydicom         # test data: the DICOM files it ships (tests skip without it)
 )
 missing=()
 for p in "${packages[@]}"; do

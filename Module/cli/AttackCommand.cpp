@@ -19,7 +19,7 @@ ArgumentParser attackParser() {
                    "and the perturbation is added to the image in its own intensity units. The budget is per\n"
                    "patch, in normalised intensity units.");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
-      .option("input", "FILE", "image to attack", "", true)
+      .option("input", "FILE|DIR", "image to attack, or a DICOM series (directory or .dcm file)", "", true)
       .option("label", "FILE", "its reference label map (same grid)", "", true)
       .option("output", "FILE", "adversarial image to write (float32, the input's geometry)", "", true)
       .option("attack", "NAME", "attack", "pgd")
@@ -37,6 +37,7 @@ ArgumentParser attackParser() {
       .flag("quiet", "no progress or summary")
       .epilog("example:\n  ima attack --model model.imamodel --input case.nii.gz --label case_labels.nii.gz \\\n"
               "             --attack pgd --eps 2 --output case_adv.nii.gz");
+  addDicomOptions(p, true);
   return p;
 }
 
@@ -59,7 +60,7 @@ int runAttack(const ArgumentParser& args) {
   checkOutputPath(output, args.flagSet("force"), "output");
 
   const Model model = Model::load(args.get("model"));
-  const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")});
+  const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")}, dicomInput(args, true));
   const bool quiet = args.flagSet("quiet");
   Volume adversarial;
   {

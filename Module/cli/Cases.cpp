@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "ima/Error.h"
@@ -17,13 +18,20 @@ namespace fs = std::filesystem;
 namespace ima::cli {
 namespace {
 
-std::vector<std::string> imageFilesIn(const std::string& dir, const std::string& what) {
+// Image files (by extension) in `dir`, and, with `seriesDirectories`, its subdirectories (each a
+// DICOM series); hidden entries are skipped. Sorted by name.
+std::vector<std::string> imageFilesIn(const std::string& dir, const std::string& what, bool seriesDirectories) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(what + " directory '" + dir + "' does not exist");
   std::vector<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.empty() || name[0] == '.' || imageExtension(name).empty()) continue;
+    if (name.empty() || name[0] == '.') continue;
+    if (seriesDirectories && entry.is_directory(ec)) {
+      names.push_back(name);
+      continue;
+    }
+    if (imageExtension(name).empty() && !(seriesDirectories && isDicomInput(entry.path().string()))) continue;
     if (!entry.is_regular_file(ec)) continue;
     names.push_back(name);
   }
@@ -32,29 +40,55 @@ std::vector<std::string> imageFilesIn(const std::string& dir, const std::string&
   return names;
 }
 
+// The case id of an entry of an images directory: a file's name without its image extension, a
+// DICOM series directory's (or .dcm file's) name without ".dcm".
+std::string caseIdOfEntry(const std::string& dir, const std::string& name) {
+  const fs::path path = fs::path(dir) / name;
+  if (isDicomInput(path.string())) {
+    std::error_code ec;
+    return fs::is_directory(path, ec) ? name : path.stem().string();  // "case_001.dcm" -> "case_001"
+  }
+  return caseIdOf(name);
+}
+
 }  // namespace
 
 std::vector<CasePair> pairCases(const std::string& imageDir, const std::string& labelDir) {
-  const auto images = imageFilesIn(imageDir, "images");
-  const auto labels = imageFilesIn(labelDir, "labels");
+  const auto images = imageFilesIn(imageDir, "images", true);
+  const auto labels = imageFilesIn(labelDir, "labels", false);
   if (images.empty())
-    throw Error("no images (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd) found in '" + imageDir + "'");
+    throw Error("no images (.nii.gz, .nii, .nrrd, .nhdr, .mha, .mhd, or DICOM series directories) found in '" +
+                imageDir + "'");
+  // Labels by case id; an image file pairs with the label file of the same name, a DICOM series
+  // (directory or .dcm file) with the label file whose name without extension is the series name.
+  std::map<std::string, std::string> labelById;
+  for (const auto& name : labels) labelById.emplace(caseIdOf(name), name);
   std::vector<CasePair> pairs;
   std::map<std::string, std::string> ids;
+  std::set<std::string> usedLabels;
   for (const auto& name : images) {
-    const std::string label = (fs::path(labelDir) / name).string();
     const std::string image = (fs::path(imageDir) / name).string();
-    if (!std::binary_search(labels.begin(), labels.end(), name))
-      throw Error("image '" + image + "' has no label image '" + label + "'");
-    const std::string id = caseIdOf(name);
+    const std::string id = caseIdOfEntry(imageDir, name);
+    std::string labelName = name;
+    if (isDicomInput(image)) {
+      const auto found = labelById.find(id);
+      if (found == labelById.end())
+        throw Error("DICOM series '" + image + "' has no label image '" + (fs::path(labelDir) / id).string() +
+                    ".nii.gz' (or .nii, .nrrd, .nhdr, .mha, .mhd)");
+      labelName = found->second;
+    } else if (!std::binary_search(labels.begin(), labels.end(), name)) {
+      throw Error("image '" + image + "' has no label image '" + (fs::path(labelDir) / name).string() + "'");
+    }
     if (ids.count(id)) throw Error("images '" + ids[id] + "' and '" + image + "' have the same case id '" + id + "'");
     ids[id] = image;
-    pairs.push_back({id, image, label});
+    usedLabels.insert(labelName);
+    pairs.push_back({id, image, (fs::path(labelDir) / labelName).string()});
   }
   for (const auto& name : labels)
-    if (!std::binary_search(images.begin(), images.end(), name))
+    if (!usedLabels.count(name))
       throw Error("label image '" + (fs::path(labelDir) / name).string() + "' has no image '" +
-                  (fs::path(imageDir) / name).string() + "'");
+                  (fs::path(imageDir) / name).string() + "' (or DICOM series '" +
+                  (fs::path(imageDir) / caseIdOf(name)).string() + "')");
   return pairs;
 }
 
@@ -72,10 +106,10 @@ std::string describeGeometry(const Geometry& g, int dims) {
   return s.str();
 }
 
-TrainingCase loadCase(const CasePair& p) {
+TrainingCase loadCase(const CasePair& p, const DicomInput& dicom) {
   TrainingCase c;
   c.id = p.id;
-  c.image = readVolume(p.image);
+  c.image = readVolume(p.image, dicom);
   checkFinite(c.image, "image '" + p.image + "'");
   c.labels = readLabelMap(p.label);
   if (!(c.image.shape == c.labels.shape))
@@ -88,12 +122,13 @@ TrainingCase loadCase(const CasePair& p) {
   return c;
 }
 
-std::vector<TrainingCase> loadCases(const std::vector<CasePair>& pairs, const std::string& label, bool quiet) {
+std::vector<TrainingCase> loadCases(const std::vector<CasePair>& pairs, const std::string& label, bool quiet,
+                                    const DicomInput& dicom) {
   std::vector<TrainingCase> cases;
   Progress progress(label, quiet);
   for (size_t i = 0; i < pairs.size(); ++i) {
     if (interruptRequested()) throw Cancelled();
-    cases.push_back(loadCase(pairs[i]));
+    cases.push_back(loadCase(pairs[i], dicom));
     progress.update(static_cast<double>(i + 1) / static_cast<double>(pairs.size()));
   }
   progress.finish();

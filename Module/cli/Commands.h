@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ArgumentParser.h"
+#include "ImageIO.h"
 
 namespace ima::cli {
 
@@ -38,6 +39,10 @@ const std::vector<Command>& commands();
 // --device after a format check (cpu, cuda, cuda:N, auto): a malformed name is a usage error,
 // an unavailable device is reported later by the core (exit code 1).
 std::string checkedDevice(const ArgumentParser& args);
+
+// DICOM input options: --allow-uneven, and --series (withSeries) for commands reading one input.
+void addDicomOptions(ArgumentParser& parser, bool withSeries);
+DicomInput dicomInput(const ArgumentParser& args, bool withSeries);
 
 // "IMASegmentation 0.1.0".
 std::string versionString();

@@ -22,7 +22,8 @@ ArgumentParser evaluateParser() {
                    "label maps: voxel Dice per label (TP/FP/FN summed over the cases), mean per-case Dice,\n"
                    "and the robustness AUC (area under mean Dice vs budget / largest budget).");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
-      .option("images", "DIR", "test images", "", true)
+      .option("images", "DIR", "test images (files, or DICOM series directories: case_001/ pairs with case_001.nii.gz)",
+              "", true)
       .option("labels", "DIR", "reference label maps, paired with the images by file name", "", true)
       .option("attack", "LIST", "attacks, comma separated: fgsm, ifgsm, pgd, noise", "pgd,ifgsm")
       .option("norm", "NORM", "norm of the budgets", "l2")
@@ -43,6 +44,7 @@ ArgumentParser evaluateParser() {
       .epilog("example:\n  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
               "               --attack pgd,ifgsm --norm l2 --eps 0,0.5,1,2 --out report.json \\\n"
               "               --csv report.csv --plot report.svg");
+  addDicomOptions(p, false);
   return p;
 }
 
@@ -89,7 +91,8 @@ int runEvaluate(const ArgumentParser& args) {
   checkReportPath(plot, "plot");
 
   const Model model = Model::load(args.get("model"));
-  const std::vector<TrainingCase> cases = loadCases(pairCases(args.get("images"), args.get("labels")), "load", quiet);
+  const std::vector<TrainingCase> cases = loadCases(pairCases(args.get("images"), args.get("labels")), "load", quiet,
+                                                        dicomInput(args, false));
   RobustnessReport report;
   {
     Progress progress("evaluate", quiet);

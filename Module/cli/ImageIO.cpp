@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 
 #include <zlib.h>
 
@@ -19,6 +20,7 @@
 
 #include "itkIMAImageConversion.h"
 
+#include "ima/DicomSeries.h"
 #include "ima/Error.h"
 
 namespace fs = std::filesystem;
@@ -271,9 +273,40 @@ void checkOutputPath(const std::string& path, bool overwrite, const std::string&
     throw Error(what + " " + quoted(path) + " already exists (use --force to overwrite)");
 }
 
-ImageFileInfo readImageInfo(const std::string& path) { return openImage(path, "image").info; }
+bool isDicomInput(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return true;
+  return lower(fs::path(path).extension().string()) == ".dcm";
+}
 
-Volume readVolume(const std::string& path) {
+namespace {
+
+dicom::ReadOptions dicomOptions(const DicomInput& dicom) {
+  // Our messages name the file and the reason; DCMTK's own log lines would only repeat them.
+  static const bool silenced = (dicom::silenceDcmtkLogging(), true);
+  (void)silenced;
+  dicom::ReadOptions options;
+  options.series = dicom.series;
+  options.allowUneven = dicom.allowUneven;
+  options.warn = [](const std::string& message) { std::cerr << message << "\n"; };
+  return options;
+}
+
+}  // namespace
+
+ImageFileInfo readImageInfo(const std::string& path, const DicomInput& dicom) {
+  if (!isDicomInput(path)) return openImage(path, "image").info;
+  const dicom::SeriesInfo series = dicom::findSeries(path, dicomOptions(dicom));
+  ImageFileInfo info;
+  info.dims = 3;
+  info.components = series.channels;
+  info.size = {series.columns, series.rows, static_cast<int64_t>(series.slices.size())};
+  info.componentType = "float (DICOM series " + series.id + ")";
+  return info;
+}
+
+Volume readVolume(const std::string& path, const DicomInput& dicom) {
+  if (isDicomInput(path)) return dicom::readDirectory(path, dicomOptions(dicom));
   const OpenedImage opened = openImage(path, "image");
   rejectNonFiniteNifti(path, "image");
   return opened.info.dims == 2 ? readVolumeOfDimension<2>(opened, path)

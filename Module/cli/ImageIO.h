@@ -1,6 +1,7 @@
 // Image files for the command line, through ITK's readers and writers (NIfTI .nii/.nii.gz, NRRD
-// .nrrd/.nhdr, MetaImage .mha/.mhd). The only CLI unit that includes ITK headers, so the others
-// compile quickly. Errors are ima::Error naming the file.
+// .nrrd/.nhdr, MetaImage .mha/.mhd), and DICOM series (a directory, or a .dcm file) through the
+// core's DICOM reader (ima::dicom, DCMTK). The only CLI unit that includes ITK or DICOM headers, so
+// the others compile quickly. Errors are ima::Error naming the file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,10 +18,20 @@ struct ImageFileInfo {
   std::string componentType;   // "float", "unsigned_char", ...
 };
 
-// Reads only the header.
-ImageFileInfo readImageInfo(const std::string& path);
-// Any scalar or multi-component image as float channels (2D or 3D).
-Volume readVolume(const std::string& path);
+// How DICOM inputs are read (--series, --allow-uneven); ignored for image files.
+struct DicomInput {
+  std::string series;        // series id or UID when a directory holds several; "" = the only one
+  bool allowUneven = false;  // uneven slice distances are a warning instead of an error
+};
+
+// True when `path` is read as DICOM: an existing directory, or a file named *.dcm.
+bool isDicomInput(const std::string& path);
+
+// Reads only the header (of a DICOM input: scans the series, decodes no pixels).
+ImageFileInfo readImageInfo(const std::string& path, const DicomInput& dicom = {});
+// Any scalar or multi-component image as float channels (2D or 3D); a DICOM series as a 3D volume
+// of modality values (rescale applied) with its DICOM geometry. Warnings go to stderr.
+Volume readVolume(const std::string& path, const DicomInput& dicom = {});
 // A scalar image whose values are integers 0..255.
 LabelMap readLabelMap(const std::string& path);
 

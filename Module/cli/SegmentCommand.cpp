@@ -22,7 +22,8 @@ ArgumentParser segmentParser() {
                    "The label map (uint8) is written with the input's origin, spacing and direction.\n"
                    "A 2D model segments a 3D image slice by slice.");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
-      .option("input", "FILE", "image to segment (NIfTI, NRRD or MetaImage; vector images give channels)", "", true)
+      .option("input", "FILE|DIR", "image to segment (NIfTI, NRRD, MetaImage; or DICOM: a directory or .dcm)", "",
+              true)
       .option("output", "FILE", "label map to write", "", true)
       .option("probabilities", "FILE", "also write the class probabilities (float32, one component per class)")
       .option("overlap", "F", "fraction of a patch shared by neighbouring windows, in [0, 1)", "0.5")
@@ -35,7 +36,10 @@ ArgumentParser segmentParser() {
       .flag("force", "overwrite existing output files")
       .flag("quiet", "no progress output")
       .epilog("example:\n  ima segment --model model.imamodel --input data/images/case_000.nii.gz \\\n"
-              "              --output case_000_seg.nii.gz");
+              "              --output case_000_seg.nii.gz\n"
+              "  ima segment --model model.imamodel --input dicom/CT_study --series 1.2.840.113619.2.55.3 \\\n"
+              "              --output ct_seg.nii.gz");
+  addDicomOptions(p, true);
   return p;
 }
 
@@ -79,7 +83,7 @@ int runSegment(const ArgumentParser& args) {
   applyRuntime(options.runtime);
 
   const Model model = Model::load(modelPath);
-  const Volume volume = readVolume(input);
+  const Volume volume = readVolume(input, dicomInput(args, true));
   checkFinite(volume, "image '" + input + "'");
   const NetworkSpec& spec = model.metadata().network;
   if (volume.channels != spec.inChannels)

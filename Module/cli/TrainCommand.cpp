@@ -30,9 +30,11 @@ ArgumentParser trainParser() {
   ArgumentParser p("train",
                    "Train a U-Net segmentation model (nnU-Net-style: Dice+CE loss, random patches with\n"
                    "foreground oversampling, flips). Images and labels are paired by file name: the same\n"
-                   "name in --images and --labels. Writes MODEL, MODEL.ckpt (after every epoch, for\n"
-                   "--resume) and MODEL.log.jsonl (one JSON line per epoch).");
-  p.option("images", "DIR", "training images", "", true)
+                   "name in --images and --labels; a subdirectory of --images (or a .dcm file) is a DICOM\n"
+                   "series, paired with the label file named after it (case_001/ with case_001.nii.gz).\n"
+                   "Writes MODEL, MODEL.ckpt (after every epoch, for --resume) and MODEL.log.jsonl (one\n"
+                   "JSON line per epoch).");
+  p.option("images", "DIR", "training images (files, or DICOM series directories)", "", true)
       .option("labels", "DIR", "label images (uint8-compatible: 0 background, 1..K structures)", "", true)
       .option("out", "MODEL", "model file to write (e.g. model.imamodel)", "", true)
       .option("dims", "D", "network dimensions (2 trains on slices; default: the image dimensions)")
@@ -94,6 +96,7 @@ ArgumentParser trainParser() {
       .epilog("example:\n  ima phantoms --out data --count 12 --size 64 --dims 2\n"
               "  ima train --images data/images --labels data/labels --out model.imamodel \\\n"
               "            --epochs 10 --labels-names organ,lesion");
+  addDicomOptions(p, false);
   return p;
 }
 
@@ -270,8 +273,8 @@ int runTrain(const ArgumentParser& args) {
     std::sort(trainPairs.begin(), trainPairs.end(), byId);
     std::sort(valPairs.begin(), valPairs.end(), byId);
   }
-  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", quiet || json);
-  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", quiet || json);
+  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", quiet || json, dicomInput(args, false));
+  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", quiet || json, dicomInput(args, false));
 
   // Consistency across cases, reported with file names.
   auto pairAt = [&](size_t i) -> const CasePair& {

@@ -30,6 +30,19 @@ std::string checkedDevice(const ArgumentParser& args) {
   throw UsageError("invalid value '" + device + "' for --device (expected cpu, cuda, cuda:N or auto)");
 }
 
+void addDicomOptions(ArgumentParser& parser, bool withSeries) {
+  if (withSeries)
+    parser.option("series", "UID", "DICOM input holding several series: the one to read (UID, or UID.partK)");
+  parser.flag("allow-uneven", "DICOM input: accept uneven slice distances (missing slices) with a warning");
+}
+
+DicomInput dicomInput(const ArgumentParser& args, bool withSeries) {
+  DicomInput input;
+  if (withSeries && args.given("series")) input.series = args.get("series");
+  input.allowUneven = args.flagSet("allow-uneven");
+  return input;
+}
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> list = {
       {"phantoms", "write the synthetic phantom data set (images + labels)", phantomsParser, runPhantoms},

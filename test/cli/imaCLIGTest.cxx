@@ -2,7 +2,7 @@
 // checks the exit code (0 success, 1 failure, 2 usage), the error text on stderr, and that a
 // failed run leaves no output or temporary file behind. Inputs are written here with ITK directly
 // (not through the CLI's own IO code) and models are created through the core API, so the tests
-// need no data files and stay fast.
+// need no data files and stay fast. DICOM series are written with DCMTK (test/dicom/DicomTestData.h).
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -24,6 +24,8 @@
 #include "itkImageIOFactory.h"
 
 #include "ima/Model.h"
+
+#include "DicomTestData.h"  // test/dicom: DICOM series written with DCMTK
 
 #ifndef IMA_EXECUTABLE
 #error "IMA_EXECUTABLE must name the ima binary"
@@ -689,3 +691,131 @@ TEST_F(ImaCLI, DiceMatchesAHandComputedValue) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- DICOM input
+
+namespace {
+
+using Image3F = itk::Image<float, 3>;
+using Label3 = itk::Image<uint8_t, 3>;
+
+// An ITK image on the phantom series' grid (oblique direction), filled by `value(x, y, z)`.
+template <typename TImage>
+typename TImage::Pointer onPhantomGrid(const ima::dicomtest::CtPhantom& p,
+                                       const std::function<typename TImage::PixelType(int, int, int)>& value) {
+  auto image = TImage::New();
+  typename TImage::RegionType region;
+  region.SetSize({{static_cast<itk::SizeValueType>(p.columns), static_cast<itk::SizeValueType>(p.rows),
+                   static_cast<itk::SizeValueType>(p.slices)}});
+  image->SetRegions(region);
+  typename TImage::DirectionType direction;
+  typename TImage::PointType origin;
+  for (unsigned r = 0; r < 3; ++r) {
+    direction(r, 0) = p.rowDir[r];
+    direction(r, 1) = p.colDir[r];
+    direction(r, 2) = p.normal[r];
+    origin[r] = p.position(0)[r];
+  }
+  const double spacing[3] = {p.spacingX, p.spacingY, p.sliceDistance};
+  image->SetDirection(direction);
+  image->SetOrigin(origin);
+  image->SetSpacing(spacing);
+  image->Allocate();
+  for (int z = 0; z < p.slices; ++z)
+    for (int y = 0; y < p.rows; ++y)
+      for (int x = 0; x < p.columns; ++x) image->SetPixel({{x, y, z}}, value(x, y, z));
+  return image;
+}
+
+}  // namespace
+
+// The same image read from a DICOM series directory and from an NRRD file (written here with ITK
+// on the series' grid) gives the same segmentation, on the series' grid.
+TEST_F(ImaCLI, SegmentsADicomSeriesDirectoryLikeTheSameImageAsAFile) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom phantom;
+  phantom.write(work_ / "series");
+  writeImage(onPhantomGrid<Image3F>(phantom, [&](int x, int y, int z) { return phantom.value(x, y, z); }).GetPointer(),
+             work_ / "same.nrrd");
+  RunResult r = run("segment --model m.imamodel --input series --output seg.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("segment --model m.imamodel --input same.nrrd --output seg_nrrd.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto seg = readImage<Label3>(work_ / "seg.nii.gz");
+  const auto reference = readImage<Label3>(work_ / "seg_nrrd.nii.gz");
+  ASSERT_EQ(seg->GetLargestPossibleRegion().GetSize(), reference->GetLargestPossibleRegion().GetSize());
+  EXPECT_EQ(seg->GetLargestPossibleRegion().GetSize()[2], 10u);
+  for (unsigned r3 = 0; r3 < 3; ++r3) {
+    // NIfTI stores the grid in single precision.
+    EXPECT_NEAR(seg->GetOrigin()[r3], phantom.position(0)[r3], 1e-4);
+    EXPECT_NEAR(seg->GetDirection()(r3, 2), phantom.normal[r3], 1e-5);
+  }
+  EXPECT_NEAR(seg->GetSpacing()[2], phantom.sliceDistance, 1e-5);
+  const size_t n = seg->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_TRUE(std::equal(seg->GetBufferPointer(), seg->GetBufferPointer() + n, reference->GetBufferPointer()));
+}
+
+TEST_F(ImaCLI, BadDicomSeriesFailsWithoutOutput) {
+  makeModel("m.imamodel");
+  ima::dicomtest::CtPhantom phantom;
+  const auto paths = phantom.write(work_ / "series");
+  fs::remove(paths[4]);  // a missing slice
+  const std::set<std::string> before = listing();
+  RunResult r = run("segment --model m.imamodel --input series --output seg.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("ima: error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(phantom.seriesUid), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("uneven slice distances"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--allow-uneven"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), before);
+
+  r = run("segment --model m.imamodel --input series --output seg.nii.gz --quiet --allow-uneven");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning"), std::string::npos) << r.err;
+  EXPECT_EQ(readImage<Label3>(work_ / "seg.nii.gz")->GetLargestPossibleRegion().GetSize()[2], 9u);
+}
+
+TEST_F(ImaCLI, SeveralDicomSeriesNeedSeries) {
+  makeModel("m.imamodel");
+  ima::dicomtest::CtPhantom a, b;
+  b.slices = 4;
+  a.write(work_ / "study" / "a");
+  b.write(work_ / "study" / "b");
+  RunResult r = run("segment --model m.imamodel --input study --output seg.nii.gz --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(a.seriesUid), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(b.seriesUid), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--series"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "seg.nii.gz"));
+  r = run("segment --model m.imamodel --input study --series " + b.seriesUid + " --output seg.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(readImage<Label3>(work_ / "seg.nii.gz")->GetLargestPossibleRegion().GetSize()[2], 4u);
+}
+
+// A series directory in --images pairs with the label file named after it.
+TEST_F(ImaCLI, EvaluatesAndAttacksDicomSeries) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom phantom;
+  phantom.write(work_ / "images" / "case_a");
+  fs::create_directories(work_ / "labels");
+  const auto labels = onPhantomGrid<Label3>(phantom, [](int x, int y, int) { return static_cast<uint8_t>(x > 8 && y > 5); });
+  writeImage(labels.GetPointer(), work_ / "labels" / "case_a.nrrd");
+  RunResult r = run("evaluate --model m.imamodel --images images --labels labels --attack noise --eps 0,0.5 "
+                    "--out r.json --device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(readText(work_ / "r.json"));
+  EXPECT_EQ(report.at("attacks").size(), 1u);
+
+  r = run("attack --model m.imamodel --input images/case_a --label labels/case_a.nrrd --attack noise --eps 0.5 "
+          "--output adv.nrrd --device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(readImage<Image3F>(work_ / "adv.nrrd")->GetLargestPossibleRegion().GetSize()[2], 10u);
+
+  // A series without its label file is named.
+  fs::remove(work_ / "labels" / "case_a.nrrd");
+  writeImage(labels.GetPointer(), work_ / "labels" / "case_b.nrrd");
+  r = run("evaluate --model m.imamodel --images images --labels labels --out r2.json --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("case_a"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "r2.json"));
+}

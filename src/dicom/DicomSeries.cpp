@@ -1,0 +1,614 @@
+// DICOM series reading with DCMTK (see include/ima/DicomSeries.h). The only place that includes
+// DCMTK's dcmdata and codec headers for reading; no torch and no ITK here.
+#include "ima/DicomSeries.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "dcmtk/config/osconfig.h"  // must come first
+#include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfilefo.h"
+#include "dcmtk/dcmdata/dcpixel.h"
+#include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcxfer.h"
+#include "dcmtk/dcmjpeg/djdecode.h"
+#include "dcmtk/dcmjpls/djdecode.h"
+#include "dcmtk/oflog/oflog.h"
+
+#include "ima/Error.h"
+
+namespace fs = std::filesystem;
+
+namespace ima::dicom {
+namespace {
+
+using Vec3 = std::array<double, 3>;
+
+Vec3 cross(const Vec3& a, const Vec3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
+double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+std::string formatNumber(double v, int precision = 6) {
+  std::ostringstream s;
+  s.precision(precision);
+  s << v;
+  return s.str();
+}
+
+// JPEG baseline/extended/lossless (dcmjpeg), JPEG-LS (dcmjpls) and RLE (dcmdata) decoders,
+// registered once per process; a function-local static is initialised thread-safely (C++11).
+// Deflated explicit VR little endian needs no codec (dcmdata inflates with zlib while reading).
+void registerCodecs() {
+  static const bool registered = [] {
+    DJDecoderRegistration::registerCodecs();
+    DJLSDecoderRegistration::registerCodecs();
+    DcmRLEDecoderRegistration::registerCodecs();
+    return true;
+  }();
+  (void)registered;
+}
+
+bool isJpeg2000(E_TransferSyntax xfer) {
+  return xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 ||
+         xfer == EXS_JPEG2000MulticomponentLosslessOnly || xfer == EXS_JPEG2000Multicomponent;
+}
+
+std::string xferName(E_TransferSyntax xfer) {
+  DcmXfer x(xfer);
+  return std::string(x.getXferName()) + " (" + x.getXferID() + ")";
+}
+
+std::string getString(DcmItem* item, const DcmTagKey& tag) {
+  OFString value;
+  if (item && item->findAndGetOFStringArray(tag, value).good()) return std::string(value.c_str());
+  return "";
+}
+
+// Reads `n` numbers of `tag` into `out`; false when the attribute is absent or too short.
+bool getNumbers(DcmItem* item, const DcmTagKey& tag, double* out, int n) {
+  if (!item) return false;
+  for (int i = 0; i < n; ++i)
+    if (item->findAndGetFloat64(tag, out[i], static_cast<unsigned long>(i)).bad()) return false;
+  return true;
+}
+
+long getInteger(DcmItem* item, const DcmTagKey& tag, long fallback) {
+  if (!item) return fallback;
+  Uint16 u16;
+  if (item->findAndGetUint16(tag, u16).good()) return u16;
+  Sint32 s32;
+  if (item->findAndGetSint32(tag, s32).good()) return s32;
+  return fallback;
+}
+
+DcmItem* sequenceItem(DcmItem* item, const DcmTagKey& sequence, unsigned long index) {
+  DcmItem* result = nullptr;
+  if (item && item->findAndGetSequenceItem(sequence, result, static_cast<signed long>(index)).good()) return result;
+  return nullptr;
+}
+
+// An attribute of frame `frame` of an enhanced (functional-group) multi-frame object: looked up in
+// the frame's Per-frame Functional Groups item, then in the Shared Functional Groups, then (legacy
+// objects) at the top level of the dataset.
+bool frameNumbers(DcmDataset* ds, unsigned long frame, const DcmTagKey& macro, const DcmTagKey& tag, double* out,
+                  int n) {
+  DcmItem* perFrame = sequenceItem(ds, DCM_PerFrameFunctionalGroupsSequence, frame);
+  if (getNumbers(sequenceItem(perFrame, macro, 0), tag, out, n)) return true;
+  DcmItem* shared = sequenceItem(ds, DCM_SharedFunctionalGroupsSequence, 0);
+  if (getNumbers(sequenceItem(shared, macro, 0), tag, out, n)) return true;
+  return getNumbers(ds, tag, out, n);
+}
+
+// What one file contributes to scanning.
+struct FileSlices {
+  std::string seriesUid, modality, description, photometric;
+  bool hasPixelData = false;
+  std::string sopClass;
+  long rows = 0, columns = 0, samples = 1, frames = 1;
+  Vec3 rowDir{1, 0, 0}, colDir{0, 1, 0};
+  double pixelSpacing[2] = {1, 1};  // between rows (y), between columns (x)
+  double sliceSpacingHint = 0;      // SpacingBetweenSlices or SliceThickness, 0 when absent
+  std::vector<SliceRef> slices;
+};
+
+bool hasDicomPreamble(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char buffer[132];
+  if (!in.read(buffer, sizeof buffer)) return false;
+  return std::memcmp(buffer + 128, "DICM", 4) == 0;
+}
+
+// Loads the header of `path` (pixel data and other large values are read lazily later). Returns
+// false for a file that is not DICOM when `mustBeDicom` is false; throws for a damaged DICOM file.
+bool loadHeader(const std::string& path, DcmFileFormat& file, bool mustBeDicom) {
+  const bool preamble = hasDicomPreamble(path);
+  const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+  if (status.bad()) {
+    if (!preamble && !mustBeDicom) return false;
+    throw Error("cannot read DICOM file " + quoted(path) + ": " + status.text() +
+                " (truncated or damaged file?)");
+  }
+  DcmDataset* ds = file.getDataset();
+  if (!preamble && !mustBeDicom && !ds->tagExists(DCM_SOPClassUID) && !ds->tagExists(DCM_SeriesInstanceUID))
+    return false;  // something else that happened to parse
+  return true;
+}
+
+FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
+  DcmDataset* ds = file.getDataset();
+  FileSlices f;
+  f.seriesUid = getString(ds, DCM_SeriesInstanceUID);
+  f.sopClass = getString(ds, DCM_SOPClassUID);
+  f.modality = getString(ds, DCM_Modality);
+  f.description = getString(ds, DCM_SeriesDescription);
+  f.photometric = getString(ds, DCM_PhotometricInterpretation);
+  f.hasPixelData = ds->tagExists(DCM_PixelData);
+  if (!f.hasPixelData) return f;
+  if (f.seriesUid.empty()) throw Error("DICOM file " + quoted(path) + " has no Series Instance UID (0020,000E)");
+  f.rows = getInteger(ds, DCM_Rows, 0);
+  f.columns = getInteger(ds, DCM_Columns, 0);
+  f.samples = getInteger(ds, DCM_SamplesPerPixel, 1);
+  f.frames = getInteger(ds, DCM_NumberOfFrames, 1);
+  if (f.rows <= 0 || f.columns <= 0 || f.frames <= 0)
+    throw Error("DICOM file " + quoted(path) + " has an invalid image size (Rows " + std::to_string(f.rows) +
+                ", Columns " + std::to_string(f.columns) + ", Number of Frames " + std::to_string(f.frames) + ")");
+
+  double iop[6];
+  const bool oriented = frameNumbers(ds, 0, DCM_PlaneOrientationSequence, DCM_ImageOrientationPatient, iop, 6);
+  if (oriented) {
+    f.rowDir = {iop[0], iop[1], iop[2]};
+    f.colDir = {iop[3], iop[4], iop[5]};
+    const double rn = norm(f.rowDir), cn = norm(f.colDir);
+    if (rn < 1e-6 || cn < 1e-6 || std::abs(dot(f.rowDir, f.colDir)) > 1e-3 * rn * cn)
+      throw Error("DICOM file " + quoted(path) + " has an invalid Image Orientation (Patient) (row and column "
+                  "directions must be non-zero and perpendicular)");
+    for (auto& v : f.rowDir) v /= rn;
+    for (auto& v : f.colDir) v /= cn;
+  }
+  if (!frameNumbers(ds, 0, DCM_PixelMeasuresSequence, DCM_PixelSpacing, f.pixelSpacing, 2) &&
+      !getNumbers(ds, DCM_ImagerPixelSpacing, f.pixelSpacing, 2)) {
+    f.pixelSpacing[0] = f.pixelSpacing[1] = 1;
+  }
+  if (!(f.pixelSpacing[0] > 0) || !(f.pixelSpacing[1] > 0))
+    throw Error("DICOM file " + quoted(path) + " has a non-positive Pixel Spacing");
+  double hint = 0;
+  if (frameNumbers(ds, 0, DCM_PixelMeasuresSequence, DCM_SpacingBetweenSlices, &hint, 1) && hint > 0)
+    f.sliceSpacingHint = hint;
+  else if (frameNumbers(ds, 0, DCM_PixelMeasuresSequence, DCM_SliceThickness, &hint, 1) && hint > 0)
+    f.sliceSpacingHint = hint;
+
+  const Vec3 normal = cross(f.rowDir, f.colDir);
+  const bool enhanced = ds->tagExists(DCM_PerFrameFunctionalGroupsSequence);
+  for (long frame = 0; frame < f.frames; ++frame) {
+    SliceRef s;
+    s.file = path;
+    s.frame = static_cast<int>(frame);
+    const auto fr = static_cast<unsigned long>(frame);
+    double ipp[3];
+    if (enhanced && frameNumbers(ds, fr, DCM_PlanePositionSequence, DCM_ImagePositionPatient, ipp, 3)) {
+      double frameIop[6];
+      if (frameNumbers(ds, fr, DCM_PlaneOrientationSequence, DCM_ImageOrientationPatient, frameIop, 6)) {
+        const Vec3 r{frameIop[0], frameIop[1], frameIop[2]}, c{frameIop[3], frameIop[4], frameIop[5]};
+        if (norm(cross(r, f.rowDir)) > 1e-4 * norm(r) || norm(cross(c, f.colDir)) > 1e-4 * norm(c))
+          throw Error("DICOM file " + quoted(path) + ": frame " + std::to_string(frame + 1) +
+                      " has another orientation than frame 1; frames of different orientations cannot form "
+                      "one volume");
+      }
+      s.position = {ipp[0], ipp[1], ipp[2]};
+    } else if (getNumbers(ds, DCM_ImagePositionPatient, ipp, 3)) {
+      // Legacy multi-frame: frames stacked along the normal from the one position given, at the
+      // offsets of Grid Frame Offset Vector (RT dose) or else at the slice spacing.
+      // Offsets whose first value is not 0 are absolute (relative to the z of the position).
+      double offset = 0, first = 0;
+      if (f.frames > 1 && ds->findAndGetFloat64(DCM_GridFrameOffsetVector, offset, fr).good() &&
+          ds->findAndGetFloat64(DCM_GridFrameOffsetVector, first, 0).good())
+        offset -= first;
+      else
+        offset = static_cast<double>(frame) * (f.sliceSpacingHint > 0 ? f.sliceSpacingHint : 1.0);
+      for (int i = 0; i < 3; ++i) s.position[static_cast<size_t>(i)] = ipp[i] + offset * normal[static_cast<size_t>(i)];
+    } else {
+      // No geometry at all (secondary capture, ...): frames stacked at unit distance from 0.
+      s.position = {0, 0, static_cast<double>(frame)};
+    }
+    double rescale[2];
+    if (frameNumbers(ds, fr, DCM_PixelValueTransformationSequence, DCM_RescaleSlope, &rescale[0], 1))
+      s.rescaleSlope = rescale[0];
+    else if (getNumbers(ds, DCM_DoseGridScaling, &rescale[0], 1))
+      s.rescaleSlope = rescale[0];  // RT dose: stored value x Dose Grid Scaling = dose in Gy
+    if (frameNumbers(ds, fr, DCM_PixelValueTransformationSequence, DCM_RescaleIntercept, &rescale[1], 1))
+      s.rescaleIntercept = rescale[1];
+    f.slices.push_back(s);
+  }
+  return f;
+}
+
+// Slices of one series group: what must agree for them to form one volume.
+struct GroupKey {
+  std::string uid;
+  long rows, columns, samples;
+  std::array<long long, 8> rounded;  // orientation (1e-4) and pixel spacing (1e-4 mm)
+  bool operator<(const GroupKey& o) const {
+    return std::tie(uid, rows, columns, samples, rounded) < std::tie(o.uid, o.rows, o.columns, o.samples, o.rounded);
+  }
+};
+
+GroupKey keyOf(const FileSlices& f) {
+  GroupKey k{f.seriesUid, f.rows, f.columns, f.samples, {}};
+  for (int i = 0; i < 3; ++i) {
+    k.rounded[static_cast<size_t>(i)] = std::llround(f.rowDir[static_cast<size_t>(i)] * 1e4);
+    k.rounded[static_cast<size_t>(3 + i)] = std::llround(f.colDir[static_cast<size_t>(i)] * 1e4);
+  }
+  k.rounded[6] = std::llround(f.pixelSpacing[0] * 1e4);
+  k.rounded[7] = std::llround(f.pixelSpacing[1] * 1e4);
+  return k;
+}
+
+// Builds a SeriesInfo (grid from the first file, slices sorted along the normal).
+SeriesInfo makeSeries(const std::vector<const FileSlices*>& files) {
+  const FileSlices& first = *files.front();
+  SeriesInfo s;
+  s.seriesInstanceUid = s.id = first.seriesUid;
+  s.modality = first.modality;
+  s.description = first.description;
+  s.rows = first.rows;
+  s.columns = first.columns;
+  s.channels = static_cast<int>(first.samples);
+  const Vec3 normal = cross(first.rowDir, first.colDir);
+  for (int i = 0; i < 3; ++i) {
+    const auto r = static_cast<size_t>(i);
+    s.geometry.direction[3 * r + 0] = first.rowDir[r];
+    s.geometry.direction[3 * r + 1] = first.colDir[r];
+    s.geometry.direction[3 * r + 2] = normal[r];
+  }
+  s.geometry.spacing = {first.pixelSpacing[1], first.pixelSpacing[0],
+                        first.sliceSpacingHint > 0 ? first.sliceSpacingHint : 1.0};
+  for (const FileSlices* f : files) s.slices.insert(s.slices.end(), f->slices.begin(), f->slices.end());
+  std::stable_sort(s.slices.begin(), s.slices.end(), [&](const SliceRef& a, const SliceRef& b) {
+    const double da = dot(a.position, normal), db = dot(b.position, normal);
+    if (da != db) return da < db;
+    return std::tie(a.file, a.frame) < std::tie(b.file, b.frame);
+  });
+  s.geometry.origin = s.slices.front().position;
+  if (s.slices.size() > 1) {
+    const double extent = dot(s.slices.back().position, normal) - dot(s.slices.front().position, normal);
+    const double mean = extent / static_cast<double>(s.slices.size() - 1);
+    if (mean > 0) s.geometry.spacing[2] = mean;
+    for (size_t k = 0; k + 1 < s.slices.size() && mean > 0; ++k) {
+      const double d = dot(s.slices[k + 1].position, normal) - dot(s.slices[k].position, normal);
+      s.spacingDeviation = std::max(s.spacingDeviation, std::abs(d - mean) / mean);
+    }
+  }
+  return s;
+}
+
+struct ScanResult {
+  std::vector<SeriesInfo> series;
+  std::vector<std::string> nonImages;  // "'file' (SOP class ...)" of DICOM files without pixel data
+  size_t nonDicom = 0;
+};
+
+ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom) {
+  ScanResult result;
+  std::vector<FileSlices> described;
+  for (const auto& path : paths) {
+    DcmFileFormat file;
+    if (!loadHeader(path, file, mustBeDicom)) {
+      ++result.nonDicom;
+      continue;
+    }
+    FileSlices f = describeFile(path, file);
+    if (!f.hasPixelData) {
+      result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
+      continue;
+    }
+    described.push_back(std::move(f));
+  }
+  // Group by key; a UID with several keys is split into parts named UID.part1, UID.part2, ...
+  std::map<GroupKey, std::vector<const FileSlices*>> groups;
+  for (const auto& f : described) groups[keyOf(f)].push_back(&f);
+  std::map<std::string, std::vector<SeriesInfo>> byUid;
+  for (const auto& [key, files] : groups) byUid[key.uid].push_back(makeSeries(files));
+  for (auto& [uid, parts] : byUid) {
+    if (parts.size() > 1) {
+      // Deterministic part numbers: by number of slices (largest first), then first file name.
+      std::stable_sort(parts.begin(), parts.end(), [](const SeriesInfo& a, const SeriesInfo& b) {
+        if (a.slices.size() != b.slices.size()) return a.slices.size() > b.slices.size();
+        return a.slices.front().file < b.slices.front().file;
+      });
+      for (size_t i = 0; i < parts.size(); ++i) parts[i].id = uid + ".part" + std::to_string(i + 1);
+    }
+    for (auto& p : parts) result.series.push_back(std::move(p));
+  }
+  return result;
+}
+
+std::string listSeries(const std::vector<SeriesInfo>& series) {
+  std::string list;
+  for (const auto& s : series) list += "\n  " + s.describe();
+  return list;
+}
+
+void checkGeometry(const SeriesInfo& s, const ReadOptions& options, const std::string& what) {
+  const std::string name = "series " + s.id + (what.empty() ? "" : " in " + quoted(what));
+  if (s.slices.empty()) throw Error(name + " has no slices");
+  Vec3 normal;
+  for (int i = 0; i < 3; ++i) normal[static_cast<size_t>(i)] = s.geometry.direction[3 * static_cast<size_t>(i) + 2];
+  auto where = [](const SliceRef& r) {
+    return quoted(r.file) + (r.frame > 0 ? " frame " + std::to_string(r.frame + 1) : "");
+  };
+  for (size_t k = 0; k + 1 < s.slices.size(); ++k) {
+    const SliceRef &a = s.slices[k], &b = s.slices[k + 1];
+    const Vec3 d{b.position[0] - a.position[0], b.position[1] - a.position[1], b.position[2] - a.position[2]};
+    const double along = dot(d, normal);
+    const double across = norm({d[0] - along * normal[0], d[1] - along * normal[1], d[2] - along * normal[2]});
+    if (along < 1e-4 * std::max(1.0, s.geometry.spacing[0]))
+      throw Error(name + " has two slices at the same position along the slice normal (" + where(a) + " and " +
+                  where(b) + "); several echoes, phases or time points in one series cannot form one volume");
+    if (across > kTiltTolerance * along + 1e-4)
+      throw Error(name + " is not stacked along its slice normal (gantry tilt or sheared stack: " +
+                  formatNumber(std::atan2(across, along) * 180.0 / M_PI, 3) + " degrees between " + where(a) +
+                  " and " + where(b) + "); resample it to an orthogonal grid first");
+  }
+  if (s.spacingDeviation > kSpacingTolerance) {
+    double smallest = 1e300, largest = 0;
+    size_t gap = 0;
+    for (size_t k = 0; k + 1 < s.slices.size(); ++k) {
+      const double d = dot(s.slices[k + 1].position, normal) - dot(s.slices[k].position, normal);
+      smallest = std::min(smallest, d);
+      if (d > largest) largest = d, gap = k;
+    }
+    const std::string message = name + " has uneven slice distances (" + formatNumber(smallest) + " to " +
+                                formatNumber(largest) + " mm; largest gap between " + where(s.slices[gap]) +
+                                " and " + where(s.slices[gap + 1]) + "): missing slices?";
+    if (!options.allowUneven)
+      throw Error(message + " Allow it (--allow-uneven) to read it on a grid with the mean distance " +
+                  formatNumber(s.geometry.spacing[2]) + " mm");
+    if (options.warn) options.warn("warning: " + message + " Reading it with the mean distance " +
+                                   formatNumber(s.geometry.spacing[2]) + " mm");
+  }
+}
+
+// Decodes every frame of `path` that `series` uses into `volume`.
+void readFileInto(const std::string& path, const std::vector<std::pair<int, size_t>>& frames,  // (frame, z)
+                  const SeriesInfo& series, Volume& volume) {
+  registerCodecs();
+  DcmFileFormat file;
+  loadHeader(path, file, true);
+  DcmDataset* ds = file.getDataset();
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  if (isJpeg2000(xfer))
+    throw Error("DICOM file " + quoted(path) + " is compressed with " + xferName(xfer) +
+                ", which DCMTK cannot decode; convert the series to an uncompressed or JPEG-LS transfer syntax "
+                "first (e.g. with gdcmconv --raw)");
+  if (DcmXfer(xfer).isEncapsulated()) {
+    const OFCondition status = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    if (status.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+      throw Error("cannot decode the pixel data of DICOM file " + quoted(path) + " (transfer syntax " +
+                  xferName(xfer) + "): " + (status.bad() ? status.text() : "no decoder for it in DCMTK"));
+  }
+  const long rows = getInteger(ds, DCM_Rows, 0), columns = getInteger(ds, DCM_Columns, 0);
+  const long samples = getInteger(ds, DCM_SamplesPerPixel, 1), frameCount = getInteger(ds, DCM_NumberOfFrames, 1);
+  const long bitsAllocated = getInteger(ds, DCM_BitsAllocated, 0);
+  const long bitsStored = getInteger(ds, DCM_BitsStored, bitsAllocated);
+  const bool isSigned = getInteger(ds, DCM_PixelRepresentation, 0) == 1;
+  const bool planar = getInteger(ds, DCM_PlanarConfiguration, 0) == 1;
+  const std::string photometric = getString(ds, DCM_PhotometricInterpretation);
+  if (rows != series.rows || columns != series.columns || samples != series.channels)
+    throw Error("DICOM file " + quoted(path) + " changed while it was read (its size differs from the scan)");
+  const bool mono = photometric == "MONOCHROME1" || photometric == "MONOCHROME2";
+  if (!((mono && samples == 1) || (photometric == "RGB" && samples == 3)))
+    throw Error("DICOM file " + quoted(path) + " has photometric interpretation '" + photometric + "' with " +
+                std::to_string(samples) + " samples per pixel; only MONOCHROME1, MONOCHROME2 and RGB are supported");
+  if (bitsAllocated != 8 && bitsAllocated != 16 && bitsAllocated != 32)
+    throw Error("DICOM file " + quoted(path) + " has " + std::to_string(bitsAllocated) +
+                " bits allocated per sample; 8, 16 and 32 are supported");
+  if (bitsStored < 1 || bitsStored > bitsAllocated)
+    throw Error("DICOM file " + quoted(path) + " has an invalid Bits Stored (" + std::to_string(bitsStored) + ")");
+
+  DcmElement* element = nullptr;
+  if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element)
+    throw Error("DICOM file " + quoted(path) + " has no Pixel Data (not an image object)");
+  const size_t samplesPerFrame = static_cast<size_t>(rows) * static_cast<size_t>(columns) * static_cast<size_t>(samples);
+  const size_t bytesPerSample = static_cast<size_t>(bitsAllocated / 8);
+  const size_t expected = samplesPerFrame * static_cast<size_t>(frameCount) * bytesPerSample;
+  const void* raw = nullptr;
+  OFCondition status;
+  if (bitsAllocated == 8) {
+    Uint8* p = nullptr;
+    status = element->getUint8Array(p);
+    raw = p;
+  } else if (bitsAllocated == 16) {
+    Uint16* p = nullptr;
+    status = element->getUint16Array(p);
+    raw = p;
+  } else {
+    // Pixel Data is OB or OW, never OL: 32-bit samples come as pairs of 16-bit words (already in
+    // local byte order word by word; a big endian file also needs the two words swapped).
+    Uint16* p = nullptr;
+    status = element->getUint16Array(p);
+    raw = p;
+    if (status.good() && p && DcmXfer(ds->getOriginalXfer()).isBigEndian() && gLocalByteOrder == EBO_LittleEndian) {
+      const size_t words = static_cast<size_t>(element->getLength()) / 2;
+      for (size_t i = 0; i + 1 < words; i += 2) std::swap(p[i], p[i + 1]);
+    }
+  }
+  if (status.bad() || !raw)
+    throw Error("cannot read the pixel data of DICOM file " + quoted(path) + ": " +
+                (status.bad() ? status.text() : "empty") + " (truncated or damaged file?)");
+  if (static_cast<size_t>(element->getLength()) < expected)
+    throw Error("DICOM file " + quoted(path) + " is truncated: its pixel data has " +
+                std::to_string(element->getLength()) + " bytes, " + std::to_string(expected) + " expected for " +
+                std::to_string(frameCount) + " frame(s) of " + std::to_string(columns) + "x" + std::to_string(rows));
+
+  const uint32_t mask = bitsStored >= 32 ? 0xffffffffu : ((1u << bitsStored) - 1u);
+  const uint32_t signBit = 1u << (bitsStored - 1);
+  auto sampleAt = [&](size_t i) -> double {
+    uint32_t v = bitsAllocated == 8    ? static_cast<const Uint8*>(raw)[i]
+                 : bitsAllocated == 16 ? static_cast<const Uint16*>(raw)[i]
+                                       : static_cast<const Uint32*>(raw)[i];
+    v &= mask;
+    if (isSigned && (v & signBit)) return static_cast<double>(static_cast<int64_t>(v) - (int64_t{1} << bitsStored));
+    return static_cast<double>(v);
+  };
+
+  const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(columns);
+  for (const auto& [frame, z] : frames) {
+    const SliceRef& slice = series.slices[z];
+    const size_t frameStart = static_cast<size_t>(frame) * samplesPerFrame;
+    for (int c = 0; c < static_cast<int>(samples); ++c) {
+      float* out = volume.channel(c) + z * plane;
+      for (size_t i = 0; i < plane; ++i) {
+        const size_t index = planar ? frameStart + static_cast<size_t>(c) * plane + i
+                                    : frameStart + i * static_cast<size_t>(samples) + static_cast<size_t>(c);
+        out[i] = static_cast<float>(sampleAt(index) * slice.rescaleSlope + slice.rescaleIntercept);
+      }
+    }
+  }
+}
+
+// Regular files under `directory`, recursively, sorted; hidden files and directories are skipped.
+std::vector<std::string> filesUnder(const std::string& directory) {
+  std::error_code ec;
+  std::vector<std::string> paths;
+  auto it = fs::recursive_directory_iterator(directory, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec)) paths.push_back(it->path().string());
+  }
+  if (ec) throw Error("cannot list DICOM directory " + quoted(directory) + ": " + ec.message());
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+SeriesInfo chooseSeries(const std::string& directory, const ReadOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
+  ScanResult scan;
+  if (!fs::is_directory(directory, ec)) {
+    scan = groupFiles({directory}, true);  // a single file
+  } else {
+    const std::vector<std::string> paths = filesUnder(directory);
+    scan = groupFiles(paths, false);
+  }
+  if (options.warn && (scan.nonDicom > 0 || !scan.nonImages.empty()))
+    options.warn("skipped " + std::to_string(scan.nonDicom) + " non-DICOM file(s) and " +
+                 std::to_string(scan.nonImages.size()) + " DICOM file(s) without pixel data in " + quoted(directory));
+  if (scan.series.empty()) {
+    std::string detail;
+    if (!scan.nonImages.empty())
+      detail = "; DICOM objects without Pixel Data (not images): " + scan.nonImages.front() +
+               (scan.nonImages.size() > 1 ? " and " + std::to_string(scan.nonImages.size() - 1) + " more" : "");
+    throw Error("no DICOM image series in " + quoted(directory) + detail);
+  }
+  std::sort(scan.series.begin(), scan.series.end(),
+            [](const SeriesInfo& a, const SeriesInfo& b) { return a.id < b.id; });
+  if (options.series.empty()) {
+    if (scan.series.size() == 1) return scan.series.front();
+    bool split = true;
+    for (const auto& s : scan.series) split = split && s.seriesInstanceUid == scan.series.front().seriesInstanceUid;
+    if (split)
+      throw Error("DICOM series " + scan.series.front().seriesInstanceUid + " in " + quoted(directory) +
+                  " mixes slices of different orientations or sizes, which cannot form one volume; it was split "
+                  "into " + std::to_string(scan.series.size()) + " parts; choose one with --series:" +
+                  listSeries(scan.series));
+    throw Error(quoted(directory) + " holds " + std::to_string(scan.series.size()) +
+                " DICOM series; choose one with --series:" + listSeries(scan.series));
+  }
+  std::vector<SeriesInfo> parts;
+  for (const auto& s : scan.series) {
+    if (s.id == options.series) return s;
+    if (s.seriesInstanceUid == options.series) parts.push_back(s);
+  }
+  if (parts.size() == 1) return parts.front();
+  if (parts.size() > 1)
+    throw Error("DICOM series " + options.series + " in " + quoted(directory) +
+                " mixes slices of different orientations or sizes, which cannot form one volume; choose one part "
+                "with --series:" + listSeries(parts));
+  throw Error("DICOM series " + options.series + " is not in " + quoted(directory) + "; it holds:" +
+              listSeries(scan.series));
+}
+
+}  // namespace
+
+std::vector<std::string> SeriesInfo::files() const {
+  std::vector<std::string> result;
+  for (const auto& s : slices)
+    if (std::find(result.begin(), result.end(), s.file) == result.end()) result.push_back(s.file);
+  return result;
+}
+
+std::string SeriesInfo::describe() const {
+  std::ostringstream s;
+  s << id << " (" << (modality.empty() ? "?" : modality);
+  if (!description.empty()) s << ", '" << description << "'";
+  s << ", " << columns << "x" << rows << "x" << slices.size() << ")";
+  return s.str();
+}
+
+std::vector<SeriesInfo> scanDirectory(const std::string& directory) {
+  std::error_code ec;
+  if (!fs::is_directory(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
+  const std::vector<std::string> paths = filesUnder(directory);
+  auto series = groupFiles(paths, false).series;
+  std::sort(series.begin(), series.end(), [](const SeriesInfo& a, const SeriesInfo& b) { return a.id < b.id; });
+  return series;
+}
+
+SeriesInfo describeFiles(const std::vector<std::string>& files) {
+  if (files.empty()) throw Error("no DICOM files given");
+  ScanResult scan = groupFiles(files, true);
+  if (!scan.nonImages.empty())
+    throw Error("DICOM file " + scan.nonImages.front() + " is not an image: it has no Pixel Data");
+  if (scan.series.size() != 1)
+    throw Error("the " + std::to_string(files.size()) + " DICOM files given (" + quoted(files.front()) +
+                ", ...) do not form one series: they hold " + std::to_string(scan.series.size()) +
+                " series or parts of different orientations or sizes:" + listSeries(scan.series));
+  return scan.series.front();
+}
+
+Volume readSeries(const SeriesInfo& series, const ReadOptions& options, const std::string& what) {
+  checkGeometry(series, options, what);
+  Shape shape{{series.columns, series.rows, static_cast<int64_t>(series.slices.size())}};
+  Volume volume(shape, series.channels, series.geometry);
+  std::map<std::string, std::vector<std::pair<int, size_t>>> byFile;
+  for (size_t z = 0; z < series.slices.size(); ++z) byFile[series.slices[z].file].push_back({series.slices[z].frame, z});
+  for (const auto& [file, frames] : byFile) readFileInto(file, frames, series, volume);
+  return volume;
+}
+
+SeriesInfo findSeries(const std::string& directory, const ReadOptions& options) {
+  SeriesInfo series = chooseSeries(directory, options);
+  checkGeometry(series, options, directory);
+  return series;
+}
+
+Volume readDirectory(const std::string& directory, const ReadOptions& options) {
+  const SeriesInfo series = chooseSeries(directory, options);
+  ReadOptions quiet = options;
+  checkGeometry(series, options, directory);
+  quiet.warn = nullptr;  // warned once above
+  return readSeries(series, quiet, directory);
+}
+
+void silenceDcmtkLogging() { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); }
+
+bool isSeriesDirectory(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+}  // namespace ima::dicom
