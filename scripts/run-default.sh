@@ -15,6 +15,7 @@ TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}
 EPS_MAX=${EPS_MAX:-4}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
 DELTA=${DELTA:-1}               # IMA's initial margin and growth per epoch
 BUDGETS=${BUDGETS:-0,1,2,4}     # evaluation budgets (L2, normalised units, per 64x64 slice)
+ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the evaluation
 THREADS=${THREADS:-0}           # 0 = all cores
 
 t0=$(date +%s)
@@ -53,11 +54,16 @@ for model in standard ima; do
 done
 t5=$(date +%s)
 
+# The two evaluations run side by side, one thread each: two single-threaded processes keep both
+# cores busy without libtorch's busy-waiting OpenMP threads competing.
+pids=()
 for model in standard ima; do
   "$ima" evaluate --model "$OUT/$model.imamodel" --images "$OUT/heldout/images" --labels "$OUT/heldout/labels" \
-    --attack pgd,ifgsm --norm l2 --eps "$BUDGETS" --pgd-steps 10 --ifgsm-steps 10 --batch 16 \
-    --out "$OUT/robustness-$model.json" --quiet --threads "$THREADS"
+    --attack pgd,ifgsm --norm l2 --eps "$BUDGETS" --pgd-steps "$ATTACK_STEPS" --ifgsm-steps "$ATTACK_STEPS" \
+    --batch 16 --out "$OUT/robustness-$model.json" --quiet --threads 1 &
+  pids+=($!)
 done
+for pid in "${pids[@]}"; do wait "$pid"; done
 t6=$(date +%s)
 
 echo
