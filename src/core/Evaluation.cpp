@@ -79,15 +79,6 @@ AttackOptions attackOptionsFor(const std::string& method, const EvaluationOption
   return a;
 }
 
-std::string describe(const std::string& method, const AttackOptions& a) {
-  if (method == "pgd")
-    return "PGD-" + std::to_string(a.steps) + ", random start, step 4*eps/" + std::to_string(a.steps) + ", " +
-           std::to_string(a.restarts) + " restart(s)";
-  if (method == "ifgsm") return "IFGSM-" + std::to_string(a.steps) + ", step eps/4";
-  if (method == "fgsm") return "FGSM, one step of eps";
-  return "white noise of norm eps";
-}
-
 }  // namespace
 
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
@@ -156,7 +147,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   double done = 0;
   for (const std::string& method : o.attacks) {
     const AttackOptions a = attackOptionsFor(method, o);
-    report.attack(method).description = describe(method, a);
+    report.attack(method).description = describeAttack(a);
     for (double eps : budgets) {
       for (const TrainingCase& c : cases) {
         LabelMap predicted(c.labels.shape, 1, c.labels.geometry);

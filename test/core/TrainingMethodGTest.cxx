@@ -112,10 +112,12 @@ TEST(TrainingMethod, ImaOnClassificationUsesOnlySamplesWhoseAttackCrossed) {
   // classes have probability 1/2 (up to the bisection's bracket).
   const double clean = -(std::log(softmaxAt(near).p0) + std::log(softmaxAt(2.0).p0)) / 2;
   EXPECT_NEAR(loss, 0.5 * clean + 0.5 * std::log(2.0), 1e-4);
-  const std::string stats = ima.endEpoch();
+  const auto stats = ima.endEpoch();
   EXPECT_NEAR(ima.margins().eps(0), 0.05, 1e-4);  // set to the boundary distance
   EXPECT_DOUBLE_EQ(ima.margins().eps(1), 0.2);     // grown by delta
-  EXPECT_NE(stats.find("fraction_to_boundary"), std::string::npos);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_DOUBLE_EQ(stats->fractionToBoundary, 0.5);
+  EXPECT_DOUBLE_EQ(stats->fractionExpanded, 0.5);
 }
 
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {
