@@ -120,6 +120,22 @@ TEST(TrainingMethod, ImaOnClassificationUsesOnlySamplesWhoseAttackCrossed) {
   EXPECT_DOUBLE_EQ(stats->fractionExpanded, 0.5);
 }
 
+TEST(TrainingMethod, ClampKeepsTheTrainingAttackInsideThePixelRange) {
+  // PGD-AT, one step of 4 eps from the random start: the attack ends at the ball's lower end
+  // x - eps = -0.2 (lower x raises class 0's loss), or at the range's end 0.2 when clamped.
+  LinearNetwork net = oneDimensional();
+  const auto x = torch::tensor({{0.3}}, torch::kDouble);
+  const auto y = torch::tensor({0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.eps = 0.5;
+  a.norm = "linf";
+  a.pgdSteps = 1;
+  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(-0.2).p0), 1e-12);
+  a.clamp = true;
+  a.clampLow = 0.2;
+  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(0.2).p0), 1e-12);
+}
+
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {
   ima::AdversarialOptions a;
   a.delta = 0.1;
