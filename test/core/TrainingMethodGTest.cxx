@@ -136,6 +136,45 @@ TEST(TrainingMethod, ClampKeepsTheTrainingAttackInsideThePixelRange) {
   EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(0.2).p0), 1e-12);
 }
 
+// Counts forward passes and the forward outputs a gradient reached (backward passes).
+class CountingNetwork : public LinearNetwork {
+public:
+  CountingNetwork() : LinearNetwork(oneDimensional()) {}
+  torch::Tensor forward(const torch::Tensor& x) override {
+    ++forwards;
+    torch::Tensor out = LinearNetwork::forward(x);
+    if (out.requires_grad()) out.register_hook([this](const torch::Tensor&) { ++backwards; });
+    return out;
+  }
+  int forwards = 0, backwards = 0;
+};
+
+TEST(TrainingMethod, EachMethodRunsTheMinimumNumberOfPasses) {
+  // Sample 0 lies within its margin of the boundary (the bisection runs), sample 1 far from it.
+  const auto x = torch::tensor({{1.0 / 6 + 0.05}, {2.0}}, torch::kDouble);
+  const auto y = torch::tensor({0, 0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.eps = a.delta = 0.1;
+  a.pgdSteps = 10;
+  a.bisectionSteps = 20;
+  struct Expected {
+    std::string method;
+    int forwards, inputBackwards, weightBackwardOutputs;
+  };
+  // IMA: 1 clean + (K + 1) PGD iterates + B bisection + 1 adversarial forwards, K input gradients,
+  // one weight backward through the clean and the adversarial output. PGD-AT: K + 1 forwards.
+  for (const Expected& e : {Expected{"standard", 1, 0, 1}, Expected{"pgd", 11, 10, 1}, Expected{"ima", 33, 10, 2}}) {
+    CountingNetwork net;
+    ima::TrainingMethod method(e.method, a);
+    method.setSampleCount(2);
+    const torch::Tensor loss = method.loss(net, x, y, {0, 1}, 1);
+    EXPECT_EQ(net.forwards, e.forwards) << e.method;
+    EXPECT_EQ(net.backwards, e.inputBackwards) << e.method;
+    loss.backward();
+    EXPECT_EQ(net.backwards - e.inputBackwards, e.weightBackwardOutputs) << e.method;
+  }
+}
+
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {
   ima::AdversarialOptions a;
   a.delta = 0.1;
