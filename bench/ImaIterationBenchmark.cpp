@@ -6,13 +6,15 @@
 // the minimum: 1 clean + (K + 1) PGD + B bisection + 1 adversarial forwards, K input-gradient
 // backwards + 1 weight backward (which reaches the clean and the adversarial forward outputs).
 //
-// The batch: 16 slices of 64 x 64 with two disc-shaped structures (labels 1 and 2) on a noisy
+// The batch: 16 (--batch) slices of 64 x 64 with two disc-shaped structures (labels 1 and 2) on a noisy
 // background, roughly z-scored; the network is briefly pre-trained on it so that clean samples are
 // correct (max-Dice >= 0.6) and IMA's bisection has boundaries to find. bench/ima_iteration.py is
 // the same iteration in plain PyTorch.
 //
 // Usage: imaBenchImaIteration [--repeats R] [--threads T] [--pgd-steps K] [--bisection-steps B]
-//          [--eps EPS]
+//          [--eps EPS] [--batch N] [--features F]
+// A small batch and few features (e.g. --batch 1 --features 4) make the kernels cheap, so that the
+// per-operation overhead of the framework (C++ against Python) shows.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -95,19 +97,21 @@ int main(int argc, char** argv) {
   const int K = static_cast<int>(argument(argc, argv, "--pgd-steps", 10));
   const int B = static_cast<int>(argument(argc, argv, "--bisection-steps", 10));
   const double eps = argument(argc, argv, "--eps", 12);
+  const int64_t n = static_cast<int64_t>(argument(argc, argv, "--batch", 16));
+  const int features = static_cast<int>(argument(argc, argv, "--features", 16));
   torch::set_num_threads(threads);
 
   ima::ModelMetadata meta;
   meta.network.dims = 2;
   meta.network.classes = 3;
-  meta.network.baseFeatures = 16;
+  meta.network.baseFeatures = features;
   meta.network.stages = 4;
   meta.patchSize = {64, 64};
   const ima::Model model = ima::Model::create(meta, 1);
   CountingNetwork net(model.network());
-  const auto [x, y] = discBatch(16, 64);
-  std::vector<int64_t> ids(16);
-  for (int64_t i = 0; i < 16; ++i) ids[static_cast<size_t>(i)] = i;
+  const auto [x, y] = discBatch(n, 64);
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
 
   torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
   auto iteration = [&](ima::TrainingMethod& method, uint64_t seed) {
@@ -126,7 +130,7 @@ int main(int argc, char** argv) {
   a.epsMax = eps;   // IMA: every margin at eps (delta = eps), as in an epoch where all grew to it
   a.delta = eps;
   ima::TrainingMethod standard("standard", a), pgd("pgd", a), ima("ima", a);
-  ima.setSampleCount(16);
+  ima.setSampleCount(n);
 
   net.setTraining(true);
   double pretrainLoss = 0;
@@ -135,13 +139,13 @@ int main(int argc, char** argv) {
     ima::ImaStepOptions o;
     o.pgdSteps = K;
     o.bisectionSteps = B;
-    const torch::Tensor epsPerSample = torch::full({16}, eps);
+    const torch::Tensor epsPerSample = torch::full({n}, eps);
     const ima::ImaStepResult r = ima::imaAdversarialStep(net, x, y, epsPerSample, o);
-    std::printf("batch 16 x 1 x 64 x 64, 2D U-Net 16 features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",
-                threads, K, B, eps);
-    std::printf("after 40 standard iterations: loss %.3f, clean correct %lld / 16, adversarial found %lld / 16\n",
+    std::printf("batch %lld x 1 x 64 x 64, 2D U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",
+                static_cast<long long>(n), features, threads, K, B, eps);
+    std::printf("after 40 standard iterations: loss %.3f, clean correct %lld / %lld, adversarial found %lld / %lld\n",
                 pretrainLoss, static_cast<long long>(r.cleanCorrect.sum().item<int64_t>()),
-                static_cast<long long>(r.found.sum().item<int64_t>()));
+                static_cast<long long>(n), static_cast<long long>(r.found.sum().item<int64_t>()), static_cast<long long>(n));
   }
 
   // Passes of one IMA iteration, and where its time goes.

@@ -193,13 +193,16 @@ def main():
     parser.add_argument("--pgd-steps", type=int, default=10)
     parser.add_argument("--bisection-steps", type=int, default=10)
     parser.add_argument("--eps", type=float, default=12.0)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--features", type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    x, y = disc_batch(16, 64)
+    n = args.batch
+    x, y = disc_batch(n, 64)
     torch.manual_seed(1)
-    model = UNet2d()
+    model = UNet2d(base=args.features)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    eps = torch.full((16,), args.eps)
+    eps = torch.full((n,), args.eps)
     gen = torch.Generator().manual_seed(0)
     margins = []
 
@@ -220,10 +223,11 @@ def main():
         pretrain_loss = iteration("standard")
     iteration("ima")
     clean_correct, found, _ = margins[-1]
-    print(f"batch 16 x 1 x 64 x 64, 2D U-Net 16 features 4 stages, {args.threads} thread(s), K {args.pgd_steps}, "
+    print(f"batch {n} x 1 x 64 x 64, 2D U-Net {args.features} features 4 stages, {args.threads} thread(s), "
+          f"K {args.pgd_steps}, "
           f"B {args.bisection_steps}, L2 eps {args.eps:.2f} (PyTorch {torch.__version__})")
-    print(f"after 40 standard iterations: loss {pretrain_loss:.3f}, clean correct {int(clean_correct.sum())} / 16, "
-          f"adversarial found {int(found.sum())} / 16")
+    print(f"after 40 standard iterations: loss {pretrain_loss:.3f}, clean correct {int(clean_correct.sum())} / {n}, "
+          f"adversarial found {int(found.sum())} / {n}")
     times = {"standard": [], "pgd": [], "ima": []}
     for r in range(args.repeats):
         for kind in times:
