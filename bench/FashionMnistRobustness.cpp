@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -110,7 +111,7 @@ int main(int argc, char** argv) {
               "training PGD %d steps; %d thread(s)\n",
               static_cast<long long>(train.size()), static_cast<long long>(test.size()), s.features, s.hidden, s.epochs,
               s.pgdSteps, s.threads);
-  std::system(("mkdir -p '" + s.out + "'").c_str());
+  std::filesystem::create_directories(s.out);
 
   const std::map<std::string, std::vector<double>> budgets{{"linf", {0, 0.05, 0.1, 0.2}}, {"l2", {0, 0.5, 1, 2}}};
   std::ostringstream table;
