@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Runs the issue-2 benchmarks on a built tree (scripts/build.sh) and prints their results:
+# Runs the benchmarks on a built tree (scripts/build.sh) and prints their results:
 #  1. sliding-window inference against the raw forward passes over the same patches (ratio);
-#  2. peak resident memory of `ima segment` on a 512x512x200 float32 volume against its size.
+#  2. peak resident memory of `ima segment` on a 512x512x200 float32 volume against its size;
+#  3. one IMA training iteration against standard and PGD-AT (C++), passes counted, and the same
+#     iteration in plain PyTorch (Debian's python3-torch);
+#  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes).
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
+# THREADS (default 1) sets the thread count of parts 3 and 4.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
@@ -26,3 +30,11 @@ for dims in 2 3; do
     printf "peak RSS %.0f MiB, volume %.0f MiB, model %.1f MiB, ratio peak/volume %.2f (target <= 4 + model), %.0f s\n",
       peak / 1024, vol / 1048576, model / 1048576, peak * 1024 / vol, s }'
 done
+
+threads=${THREADS:-1}
+echo "== one IMA iteration vs standard and PGD-AT, 2D U-Net, batch 16 of 64x64 (C++, then PyTorch)"
+"$build/bench/imaBenchImaIteration" --repeats 7 --threads "$threads"
+/usr/bin/python3 bench/ima_iteration.py --repeats 7 --threads "$threads"
+
+echo "== Fashion-MNIST robustness of the training methods (reports in $work/fashion)"
+"$build/bench/imaBenchFashionMnist" --threads "$threads" --out "$work/fashion"

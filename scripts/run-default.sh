@@ -12,8 +12,8 @@ EPOCHS=${EPOCHS:-16}            # pretraining (standard)
 ITERATIONS=${ITERATIONS:-40}
 TUNE_EPOCHS=${TUNE_EPOCHS:-4}   # fine-tuning, IMA and standard alike
 TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}
-EPS_MAX=${EPS_MAX:-4}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
-DELTA=${DELTA:-1}               # IMA's initial margin and growth per epoch
+EPS_MAX=${EPS_MAX:-6}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
+DELTA=${DELTA:-2}               # IMA's initial margin and growth per epoch
 BUDGETS=${BUDGETS:-0,1,2,4}     # evaluation budgets (L2, normalised units, per 64x64 slice)
 ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the evaluation
 THREADS=${THREADS:-0}           # 0 = all cores

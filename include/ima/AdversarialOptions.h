@@ -22,6 +22,10 @@ struct AdversarialOptions {
   // whose attack found the boundary; the classification default). "auto" picks by task.
   std::string adversarialSamples = "auto";
   bool resetMisclassified = false;  // misclassified samples: margin back to delta
+  // Clamp the training attacks' points to a valid intensity range, e.g. [0, 1] pixels
+  // (classification); off for z-scored inputs, which have no such range.
+  bool clamp = false;
+  double clampLow = 0, clampHigh = 1;
 };
 
 }  // namespace ima

@@ -90,5 +90,8 @@ torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& targe
 // The number of gradient steps and the step fraction `options` resolve to (for reports).
 int attackSteps(const AttackOptions& options);
 double attackStepFraction(const AttackOptions& options);
+// A one-line description of the attack's settings for reports, e.g.
+// "PGD-20, random start, step 4*eps/20, 1 restart(s)".
+std::string describeAttack(const AttackOptions& options);
 
 }  // namespace ima

@@ -9,6 +9,7 @@
 // The task loss is cross-entropy for [N, K] logits and Dice+CE for segmentation logits.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,9 @@ public:
   torch::Tensor loss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
                      uint64_t seed);
 
-  // End of an epoch: IMA's margin update; returns the margin statistics as JSON ("" otherwise).
-  std::string endEpoch();
+  // End of an epoch: IMA's margin update and the statistics of the new margins (none for the
+  // other methods).
+  std::optional<MarginStatistics> endEpoch();
 
   // Checkpoint state (IMA margins, exact); "" when the method has none.
   std::string stateJson() const;

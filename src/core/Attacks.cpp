@@ -225,6 +225,15 @@ double attackStepFraction(const AttackOptions& options) {
   return 4.0 / std::max(options.steps, 1);  // pgd: alpha * eps / K, alpha = 4
 }
 
+std::string describeAttack(const AttackOptions& a) {
+  if (a.method == "pgd")
+    return "PGD-" + std::to_string(a.steps) + ", random start, step 4*eps/" + std::to_string(a.steps) + ", " +
+           std::to_string(a.restarts) + " restart(s)";
+  if (a.method == "ifgsm") return "IFGSM-" + std::to_string(a.steps) + ", step eps/4";
+  if (a.method == "fgsm") return "FGSM, one step of eps";
+  return "white noise of norm eps";
+}
+
 torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
                          const torch::Tensor& reference) {
   if (!oneOf(loss, {"ce", "dicece", "auto", "kl"}))

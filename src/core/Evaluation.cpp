@@ -9,6 +9,7 @@
 #include "internal/Device.h"
 #include "internal/EvalModeGuard.h"
 #include "internal/Patches.h"
+#include "internal/Random.h"
 
 namespace ima {
 namespace {
@@ -85,24 +86,6 @@ AttackOptions attackOptionsFor(const std::string& method, const EvaluationOption
   return a;
 }
 
-// A different random stream for every batch of every case (random starts, noise), so that no two
-// batches share their random numbers; splitmix64's finaliser spreads neighbouring inputs apart.
-uint64_t batchSeed(uint64_t seed, size_t caseIndex, size_t firstTile) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (1 + caseIndex * 0x100000001B3ull + firstTile);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-std::string describe(const std::string& method, const AttackOptions& a) {
-  if (method == "pgd")
-    return "PGD-" + std::to_string(a.steps) + ", random start, step 4*eps/" + std::to_string(a.steps) + ", " +
-           std::to_string(a.restarts) + " restart(s)";
-  if (method == "ifgsm") return "IFGSM-" + std::to_string(a.steps) + ", step eps/4";
-  if (method == "fgsm") return "FGSM, one step of eps";
-  return "white noise of norm eps";
-}
-
 }  // namespace
 
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
@@ -124,7 +107,7 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   AttackOptions a = attackOptionsFor(method, o);
   forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
                                                       const torch::Tensor& y, size_t firstTile) {
-    a.seed = batchSeed(o.seed, 0, firstTile);
+    a.seed = streamSeed(o.seed, firstTile);  // every batch its own random numbers
     const torch::Tensor d = (eps > 0 ? attack(net, x, y, eps, a) - x : torch::zeros_like(x)).to(torch::kCPU);
     for (int ch = 0; ch < c.image.channels; ++ch)
       writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
@@ -174,14 +157,14 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   double done = 0;
   for (const std::string& method : o.attacks) {
     AttackOptions a = attackOptionsFor(method, o);
-    report.attack(method).description = describe(method, a);
+    report.attack(method).description = describeAttack(a);
     for (double eps : budgets) {
       for (size_t caseIndex = 0; caseIndex < cases.size(); ++caseIndex) {
         const TrainingCase& c = cases[caseIndex];
         LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
         forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
                                                              const torch::Tensor& y, size_t firstTile) {
-          a.seed = batchSeed(o.seed, caseIndex, firstTile);
+          a.seed = streamSeed(o.seed, (caseIndex << 32) + firstTile);  // every batch its own
           const torch::Tensor attacked = eps > 0 ? attack(net, x, y, eps, a) : x;
           torch::NoGradGuard noGrad;
           writeTiles(tiles, patch, volumeExtent(c.labels.shape),

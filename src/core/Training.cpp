@@ -303,7 +303,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.epoch = s.epoch;
     report.loss = lossSum / o.iterationsPerEpoch;
     report.learningRate = lr;
-    report.marginStatisticsJson = s.method.endEpoch();
+    if (const auto margins = s.method.endEpoch()) report.marginStatisticsJson = margins->toJson();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
       // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));

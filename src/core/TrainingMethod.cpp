@@ -14,6 +14,9 @@ AttackOptions fixedBallAttack(const AdversarialOptions& a, uint64_t seed) {
   o.norm = a.norm;
   o.steps = a.pgdSteps;
   o.stepFraction = a.alpha / a.pgdSteps;
+  o.clamp = a.clamp;
+  o.clampLow = a.clampLow;
+  o.clampHigh = a.clampHigh;
   o.seed = seed;
   return o;
 }
@@ -44,6 +47,9 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   imaStep_.bisection = parseBisectionReturn(options_.bisection);
   imaStep_.criterion = parseCriterion(options_.criterion);
   imaStep_.tau = options_.tau;
+  imaStep_.clamp = options_.clamp;
+  imaStep_.clampLow = options_.clampLow;
+  imaStep_.clampHigh = options_.clampHigh;
   if ((method_ == "pgd" || method_ == "trades") && !(options_.eps > 0)) throw Error(method_ + " training needs eps > 0");
   if (method_ == "ima") MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
 }
@@ -125,7 +131,10 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   return (1 - options_.beta) * clean + options_.beta * adversarial;
 }
 
-std::string TrainingMethod::endEpoch() { return method_ == "ima" ? margins_.endEpoch().toJson() : std::string(); }
+std::optional<MarginStatistics> TrainingMethod::endEpoch() {
+  if (method_ != "ima") return std::nullopt;
+  return margins_.endEpoch();
+}
 
 std::string TrainingMethod::stateJson() const { return method_ == "ima" ? margins_.toJson() : std::string(); }
 

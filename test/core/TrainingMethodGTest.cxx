@@ -112,10 +112,67 @@ TEST(TrainingMethod, ImaOnClassificationUsesOnlySamplesWhoseAttackCrossed) {
   // classes have probability 1/2 (up to the bisection's bracket).
   const double clean = -(std::log(softmaxAt(near).p0) + std::log(softmaxAt(2.0).p0)) / 2;
   EXPECT_NEAR(loss, 0.5 * clean + 0.5 * std::log(2.0), 1e-4);
-  const std::string stats = ima.endEpoch();
+  const auto stats = ima.endEpoch();
   EXPECT_NEAR(ima.margins().eps(0), 0.05, 1e-4);  // set to the boundary distance
   EXPECT_DOUBLE_EQ(ima.margins().eps(1), 0.2);     // grown by delta
-  EXPECT_NE(stats.find("fraction_to_boundary"), std::string::npos);
+  ASSERT_TRUE(stats.has_value());
+  EXPECT_DOUBLE_EQ(stats->fractionToBoundary, 0.5);
+  EXPECT_DOUBLE_EQ(stats->fractionExpanded, 0.5);
+}
+
+TEST(TrainingMethod, ClampKeepsTheTrainingAttackInsideThePixelRange) {
+  // PGD-AT, one step of 4 eps from the random start: the attack ends at the ball's lower end
+  // x - eps = -0.2 (lower x raises class 0's loss), or at the range's end 0.2 when clamped.
+  LinearNetwork net = oneDimensional();
+  const auto x = torch::tensor({{0.3}}, torch::kDouble);
+  const auto y = torch::tensor({0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.eps = 0.5;
+  a.norm = "linf";
+  a.pgdSteps = 1;
+  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(-0.2).p0), 1e-12);
+  a.clamp = true;
+  a.clampLow = 0.2;
+  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(0.2).p0), 1e-12);
+}
+
+// Counts forward passes and the forward outputs a gradient reached (backward passes).
+class CountingNetwork : public LinearNetwork {
+public:
+  CountingNetwork() : LinearNetwork(oneDimensional()) {}
+  torch::Tensor forward(const torch::Tensor& x) override {
+    ++forwards;
+    torch::Tensor out = LinearNetwork::forward(x);
+    if (out.requires_grad()) out.register_hook([this](const torch::Tensor&) { ++backwards; });
+    return out;
+  }
+  int forwards = 0, backwards = 0;
+};
+
+TEST(TrainingMethod, EachMethodRunsTheMinimumNumberOfPasses) {
+  // Sample 0 lies within its margin of the boundary (the bisection runs), sample 1 far from it.
+  const auto x = torch::tensor({{1.0 / 6 + 0.05}, {2.0}}, torch::kDouble);
+  const auto y = torch::tensor({0, 0}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.eps = a.delta = 0.1;
+  a.pgdSteps = 10;
+  a.bisectionSteps = 20;
+  struct Expected {
+    std::string method;
+    int forwards, inputBackwards, weightBackwardOutputs;
+  };
+  // IMA: 1 clean + (K + 1) PGD iterates + B bisection + 1 adversarial forwards, K input gradients,
+  // one weight backward through the clean and the adversarial output. PGD-AT: K + 1 forwards.
+  for (const Expected& e : {Expected{"standard", 1, 0, 1}, Expected{"pgd", 11, 10, 1}, Expected{"ima", 33, 10, 2}}) {
+    CountingNetwork net;
+    ima::TrainingMethod method(e.method, a);
+    method.setSampleCount(2);
+    const torch::Tensor loss = method.loss(net, x, y, {0, 1}, 1);
+    EXPECT_EQ(net.forwards, e.forwards) << e.method;
+    EXPECT_EQ(net.backwards, e.inputBackwards) << e.method;
+    loss.backward();
+    EXPECT_EQ(net.backwards - e.inputBackwards, e.weightBackwardOutputs) << e.method;
+  }
 }
 
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {

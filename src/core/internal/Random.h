@@ -24,4 +24,14 @@ private:
   std::mt19937_64 engine_;
 };
 
+// A seed for one of many independent random streams (e.g. one per batch of an evaluation, so that
+// no two batches share their random starts or noise): splitmix64's finaliser spreads neighbouring
+// (seed, stream) pairs apart.
+inline uint64_t streamSeed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace ima

@@ -1,0 +1,191 @@
+// The cost of one IMA training iteration against standard training and PGD adversarial training
+// on one fixed batch of the 2D U-Net segmentation case, side by side in one process: each
+// repeat runs one iteration (loss + backward + optimiser step) of every method in turn, and the
+// medians give the ratios IMA / standard and IMA / PGD-AT. A counting wrapper around the network
+// also counts the forward passes and the backward passes of one IMA iteration, to compare with
+// the minimum: 1 clean + (K + 1) PGD + B bisection + 1 adversarial forwards, K input-gradient
+// backwards + 1 weight backward (which reaches the clean and the adversarial forward outputs).
+//
+// The batch: 16 (--batch) slices of 64 x 64 with two disc-shaped structures (labels 1 and 2) on a noisy
+// background, roughly z-scored; the network is briefly pre-trained on it so that clean samples are
+// correct (max-Dice >= 0.6) and IMA's bisection has boundaries to find. bench/ima_iteration.py is
+// the same iteration in plain PyTorch.
+//
+// Usage: imaBenchImaIteration [--repeats R] [--threads T] [--pgd-steps K] [--bisection-steps B]
+//          [--eps EPS] [--batch N] [--features F]
+// A small batch and few features (e.g. --batch 1 --features 4) make the kernels cheap, so that the
+// per-operation overhead of the framework (C++ against Python) shows.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "ima/ImaStep.h"
+#include "ima/Model.h"
+#include "ima/Network.h"
+#include "ima/TrainingMethod.h"
+
+namespace {
+
+// Counts forward passes and their time (with and without autograd), and backward passes as the
+// number of forward outputs a gradient reached (a hook on every output that requires grad).
+class CountingNetwork : public ima::Network {
+public:
+  explicit CountingNetwork(std::shared_ptr<ima::Network> inner) : inner_(std::move(inner)) {}
+  torch::Tensor forward(const torch::Tensor& input) override {
+    ++forwards;
+    const auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor out = inner_->forward(input);
+    (out.requires_grad() ? gradForwardSeconds : noGradForwardSeconds) +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (out.requires_grad()) out.register_hook([this](const torch::Tensor&) { ++backwards; });
+    return out;
+  }
+  std::vector<torch::Tensor> parameters() override { return inner_->parameters(); }
+  void setTraining(bool training) override { inner_->setTraining(training); }
+  bool isTraining() const override { return inner_->isTraining(); }
+  void to(const torch::Device& device) override { inner_->to(device); }
+  torch::Device device() const override { return inner_->device(); }
+  void saveWeights(std::ostream& out) override { inner_->saveWeights(out); }
+  void loadWeights(std::istream& in) override { inner_->loadWeights(in); }
+  int64_t forwards = 0, backwards = 0;
+  double gradForwardSeconds = 0, noGradForwardSeconds = 0;
+
+private:
+  std::shared_ptr<ima::Network> inner_;
+};
+
+// Sample i: a disc of label 1 (radius 12) and one of label 2 (radius 7) at positions that vary
+// with i; intensity 1 and 2 on a background of 0, plus Gaussian noise of sd 0.3, minus 0.5.
+std::pair<torch::Tensor, torch::Tensor> discBatch(int64_t n, int64_t size) {
+  const torch::Tensor yy = torch::arange(size).view({size, 1}).to(torch::kFloat);
+  const torch::Tensor xx = torch::arange(size).view({1, size}).to(torch::kFloat);
+  torch::Tensor labels = torch::zeros({n, size, size}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) {
+    const double c1y = 18 + (i * 7) % 20, c1x = 18 + (i * 13) % 20;
+    const double c2y = 46 - (i * 5) % 12, c2x = 46 - (i * 11) % 12;
+    const torch::Tensor d1 = (yy - c1y).pow(2) + (xx - c1x).pow(2), d2 = (yy - c2y).pow(2) + (xx - c2x).pow(2);
+    labels[i].masked_fill_(d1 < 144, 1);
+    labels[i].masked_fill_(d2 < 49, 2);
+  }
+  torch::manual_seed(11);
+  const torch::Tensor image = labels.to(torch::kFloat) + 0.3 * torch::randn({n, size, size}) - 0.5;
+  return {image.unsqueeze(1), labels};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double argument(int argc, char** argv, const std::string& name, double fallback) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (name == argv[i]) return std::atof(argv[i + 1]);
+  return fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = static_cast<int>(argument(argc, argv, "--repeats", 7));
+  const int threads = static_cast<int>(argument(argc, argv, "--threads", 1));
+  const int K = static_cast<int>(argument(argc, argv, "--pgd-steps", 10));
+  const int B = static_cast<int>(argument(argc, argv, "--bisection-steps", 10));
+  const double eps = argument(argc, argv, "--eps", 12);
+  const int64_t n = static_cast<int64_t>(argument(argc, argv, "--batch", 16));
+  const int features = static_cast<int>(argument(argc, argv, "--features", 16));
+  torch::set_num_threads(threads);
+
+  ima::ModelMetadata meta;
+  meta.network.dims = 2;
+  meta.network.classes = 3;
+  meta.network.baseFeatures = features;
+  meta.network.stages = 4;
+  meta.patchSize = {64, 64};
+  const ima::Model model = ima::Model::create(meta, 1);
+  CountingNetwork net(model.network());
+  const auto [x, y] = discBatch(n, 64);
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
+
+  torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
+  auto iteration = [&](ima::TrainingMethod& method, uint64_t seed) {
+    optimizer.zero_grad();
+    const torch::Tensor loss = method.loss(net, x, y, ids, seed);
+    loss.backward();
+    optimizer.step();
+    return loss.item<double>();
+  };
+
+  ima::AdversarialOptions a;
+  a.norm = "l2";
+  a.pgdSteps = K;
+  a.bisectionSteps = B;
+  a.eps = eps;      // PGD-AT's fixed budget
+  a.epsMax = eps;   // IMA: every margin at eps (delta = eps), as in an epoch where all grew to it
+  a.delta = eps;
+  ima::TrainingMethod standard("standard", a), pgd("pgd", a), ima("ima", a);
+  ima.setSampleCount(n);
+
+  net.setTraining(true);
+  double pretrainLoss = 0;
+  for (int i = 0; i < 40; ++i) pretrainLoss = iteration(standard, 0);
+  {
+    ima::ImaStepOptions o;
+    o.pgdSteps = K;
+    o.bisectionSteps = B;
+    const torch::Tensor epsPerSample = torch::full({n}, eps);
+    const ima::ImaStepResult r = ima::imaAdversarialStep(net, x, y, epsPerSample, o);
+    std::printf("batch %lld x 1 x 64 x 64, 2D U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",
+                static_cast<long long>(n), features, threads, K, B, eps);
+    std::printf("after 40 standard iterations: loss %.3f, clean correct %lld / %lld, adversarial found %lld / %lld\n",
+                pretrainLoss, static_cast<long long>(r.cleanCorrect.sum().item<int64_t>()),
+                static_cast<long long>(n), static_cast<long long>(r.found.sum().item<int64_t>()), static_cast<long long>(n));
+  }
+
+  // Passes of one IMA iteration, and where its time goes.
+  net.forwards = net.backwards = 0;
+  net.gradForwardSeconds = net.noGradForwardSeconds = 0;
+  optimizer.zero_grad();
+  const auto t0 = std::chrono::steady_clock::now();
+  const torch::Tensor loss = ima.loss(net, x, y, ids, 1);
+  const auto t1 = std::chrono::steady_clock::now();
+  const int64_t forwards = net.forwards, attackBackwards = net.backwards;
+  loss.backward();
+  const auto t2 = std::chrono::steady_clock::now();
+  const int64_t weightBackwardOutputs = net.backwards - attackBackwards;
+  optimizer.step();
+  const auto t3 = std::chrono::steady_clock::now();
+  auto span = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  std::printf("IMA iteration time %.3f s: forwards with autograd %.3f s, without %.3f s, rest of the loss (input "
+              "gradients, bookkeeping) %.3f s, weight backward %.3f s, optimiser step %.3f s\n",
+              span(t0, t3), net.gradForwardSeconds, net.noGradForwardSeconds,
+              span(t0, t1) - net.gradForwardSeconds - net.noGradForwardSeconds, span(t1, t2), span(t2, t3));
+  std::printf("IMA iteration: %lld forwards (minimum 1 + %d + %d + 1 = %d), %lld input-gradient backwards (minimum "
+              "%d), 1 weight backward reaching %lld forward outputs (clean + adversarial = 2)\n",
+              static_cast<long long>(forwards), K + 1, B, K + B + 3, static_cast<long long>(attackBackwards), K,
+              static_cast<long long>(weightBackwardOutputs));
+
+  std::vector<double> tStandard, tPgd, tIma;
+  auto seconds = [&](ima::TrainingMethod& method, uint64_t seed) {
+    const auto t0 = std::chrono::steady_clock::now();
+    iteration(method, seed);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (int r = 0; r < repeats; ++r) {
+    tStandard.push_back(seconds(standard, r));
+    tPgd.push_back(seconds(pgd, r));
+    tIma.push_back(seconds(ima, r));
+    std::printf("repeat %d: standard %.3f s, pgd %.3f s, ima %.3f s\n", r + 1, tStandard.back(), tPgd.back(),
+                tIma.back());
+    std::fflush(stdout);
+  }
+  const double s = median(tStandard), p = median(tPgd), i = median(tIma);
+  std::printf("median of %d: standard %.3f s, pgd-at %.3f s, ima %.3f s; ima/standard %.2f, ima/pgd-at %.2f\n", repeats,
+              s, p, i, i / s, i / p);
+}
