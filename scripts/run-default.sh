@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
-EPOCHS=${EPOCHS:-16}            # pretraining (standard)
+EPOCHS=${EPOCHS:-14}            # pretraining (standard)
 ITERATIONS=${ITERATIONS:-40}
 TUNE_EPOCHS=${TUNE_EPOCHS:-4}   # fine-tuning, IMA and standard alike
 TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}

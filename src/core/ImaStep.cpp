@@ -62,10 +62,13 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   r.found = r.cleanCorrect & wrongSeen;
   torch::Tensor adversarial = pgd;
   if (r.found.any().item<bool>()) {
+    // Only the samples that crossed are bisected: the others' forwards would be wasted.
+    const torch::Tensor crossed = r.found.nonzero().squeeze(1);
+    const torch::Tensor crossedTarget = target.index_select(0, crossed);
     const torch::Tensor boundary = bisectToBoundary(
-        [&](const torch::Tensor& z) { return correct(net.forward(z)); }, lastCorrect, firstWrong, o.bisectionSteps,
-        o.bisection);
-    adversarial = torch::where(broadcastMask(r.found, pgd), boundary, pgd);
+        [&](const torch::Tensor& z) { return isCorrect(net.forward(z), crossedTarget, o.criterion, o.tau); },
+        lastCorrect.index_select(0, crossed), firstWrong.index_select(0, crossed), o.bisectionSteps, o.bisection);
+    adversarial = pgd.index_copy(0, crossed, boundary);
   }
   r.adversarial = adversarial.detach();
   r.distance = torch::where(r.found, perSampleNorm(r.adversarial - input, o.norm), torch::zeros({n}, eps.options().dtype(torch::kFloat)));
