@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
-EPOCHS=${EPOCHS:-14}            # pretraining (standard)
+EPOCHS=${EPOCHS:-12}            # pretraining (standard)
 ITERATIONS=${ITERATIONS:-40}
 TUNE_EPOCHS=${TUNE_EPOCHS:-4}   # fine-tuning, IMA and standard alike
 TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}
 EPS_MAX=${EPS_MAX:-6}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
 DELTA=${DELTA:-2}               # IMA's initial margin and growth per epoch
-BUDGETS=${BUDGETS:-0,1,2,4}     # evaluation budgets (L2, normalised units, per 64x64 slice)
+BUDGETS=${BUDGETS:-0,2,4}       # evaluation budgets (L2, normalised units, per 64x64 slice)
 ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the evaluation
 THREADS=${THREADS:-0}           # 0 = all cores
 

@@ -96,6 +96,10 @@ struct RobustnessReport {
 std::string toJson(const RobustnessReport& report);
 RobustnessReport robustnessReportFromJson(const std::string& json);
 
+// The budget list of an evaluation: sorted, without repeats, with the clean budget 0 added.
+// ima::Error for a negative or non-finite budget.
+std::vector<double> evaluationBudgets(std::vector<double> budgets);
+
 // Reads a JSON report file; ima::Error names the file when it is missing or not a report.
 RobustnessReport readRobustnessReport(const std::string& path);
 

@@ -23,12 +23,7 @@ RobustnessReport evaluateClassifierRobustness(Network& net, const Classification
     throw Error("an attack is listed twice");
   if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (o.batchSize < 1) throw Error("the batch size must be >= 1");
-  std::vector<double> budgets = o.budgets;
-  for (double b : budgets)
-    if (!(b >= 0)) throw Error("budgets must be >= 0, got " + std::to_string(b));
-  budgets.push_back(0);
-  std::sort(budgets.begin(), budgets.end());
-  budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  const std::vector<double> budgets = evaluationBudgets(o.budgets);
 
   EvalModeGuard evalMode(net);
   const torch::Tensor images = imageTensor(test).to(net.device()), labels = labelTensor(test).to(net.device());

@@ -134,12 +134,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
     if (a != "fgsm" && a != "ifgsm" && a != "pgd" && a != "noise")
       throw Error("unknown attack '" + a + "' (expected fgsm, ifgsm, pgd or noise)");
   if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
-  std::vector<double> budgets = o.budgets;
-  for (double b : budgets)
-    if (!(b >= 0)) throw Error("budgets must be >= 0, got " + std::to_string(b));
-  budgets.push_back(0);
-  std::sort(budgets.begin(), budgets.end());
-  budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  const std::vector<double> budgets = evaluationBudgets(o.budgets);
 
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));
   Network& net = *model.network();

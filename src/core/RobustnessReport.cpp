@@ -557,6 +557,15 @@ std::string toSvgPlot(const RobustnessReport& report) {
   return svg.str();
 }
 
+std::vector<double> evaluationBudgets(std::vector<double> budgets) {
+  for (double b : budgets)
+    if (!(b >= 0) || !std::isfinite(b)) throw Error("budgets must be finite and >= 0, got " + std::to_string(b));
+  budgets.push_back(0);
+  std::sort(budgets.begin(), budgets.end());
+  budgets.erase(std::unique(budgets.begin(), budgets.end()), budgets.end());
+  return budgets;
+}
+
 RobustnessReport readRobustnessReport(const std::string& path) {
   const std::string text = readFileBytes(path, "robustness report");
   try {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -286,6 +287,19 @@ TEST(CombineReports, ReadingANonReportNamesTheFile) {
   }
   fs::remove(path);
   EXPECT_THROW(ima::readRobustnessReport(path.string()), ima::Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(EvaluationBudgets, SortedWithoutRepeatsWithTheCleanBudget) {
+  EXPECT_EQ(ima::evaluationBudgets({2, 0.5, 2}), (std::vector<double>{0, 0.5, 2}));
+  EXPECT_EQ(ima::evaluationBudgets({}), (std::vector<double>{0}));
+  EXPECT_EQ(ima::evaluationBudgets({0, 1}), (std::vector<double>{0, 1}));
+  EXPECT_THROW(ima::evaluationBudgets({1, -0.5}), ima::Error);
+  EXPECT_THROW(ima::evaluationBudgets({std::nan("")}), ima::Error);
+  EXPECT_THROW(ima::evaluationBudgets({INFINITY}), ima::Error);
 }
 
 }  // namespace
