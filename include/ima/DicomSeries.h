@@ -60,7 +60,7 @@ struct ReadOptions {
   // Uneven slice distances (beyond kSpacingTolerance of the mean), e.g. missing slices, are an
   // error by default; with allowUneven they are a warning and the mean distance is used.
   bool allowUneven = false;
-  // Receives warnings (uneven spacing when allowed, skipped non-image files); default: none.
+  // Receives warnings (uneven spacing when allowed, skipped non-image files and SEGs); default: none.
   std::function<void(const std::string&)> warn;
 };
 
@@ -70,7 +70,8 @@ constexpr double kSpacingTolerance = 1e-2;
 constexpr double kTiltTolerance = 1e-3;
 
 // Every image series under `directory` (recursively), sorted by id. Files that are not DICOM or hold
-// no pixel data (structured reports, RT structures, DICOMDIR, ...) are skipped. Geometry problems
+// no pixel data (structured reports, RT structures, DICOMDIR, ...) and DICOM Segmentations (masks
+// over another series, see ima/DicomSeg.h) are skipped. Geometry problems
 // (tilt, uneven spacing, duplicate positions) are not checked here but when a series is read, so a
 // listing works on any directory. Throws when the directory does not exist or a DICOM file cannot
 // be parsed.
