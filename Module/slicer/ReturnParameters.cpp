@@ -1,0 +1,71 @@
+#include "ReturnParameters.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include <unistd.h>
+
+#include "ima/Error.h"
+
+namespace ima::slicer {
+
+std::string formatValue(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.10g", value);
+  return text;
+}
+
+void ReturnParameters::set(const std::string& name, const std::string& value) {
+  const ModuleParameter* p = description_.find(name);
+  if (!p || !p->isReturn()) throw std::logic_error("'" + name + "' is not a return parameter of the module description");
+  for (auto& [n, v] : values_)
+    if (n == name) {
+      v = value;
+      return;
+    }
+  values_.emplace_back(name, value);
+}
+
+void ReturnParameters::set(const std::string& name, double value) { set(name, formatValue(value)); }
+
+void ReturnParameters::set(const std::string& name, const std::vector<double>& values) {
+  std::string text;
+  for (size_t i = 0; i < values.size(); ++i) text += (i ? "," : "") + formatValue(values[i]);
+  set(name, text);
+}
+
+void ReturnParameters::set(const std::string& name, const std::vector<std::string>& values) {
+  std::string text;
+  for (size_t i = 0; i < values.size(); ++i) text += (i ? "," : "") + values[i];
+  set(name, text);
+}
+
+std::string ReturnParameters::text() const {
+  std::string s;
+  for (const auto& [name, value] : values_) s += name + " = " + value + "\n";
+  return s;
+}
+
+void ReturnParameters::write(const std::string& path) const {
+  const std::string temporary = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error("cannot write return parameter file '" + path + "': " + std::strerror(errno));
+    out << text();
+    out.flush();
+    if (!out) {
+      std::remove(temporary.c_str());
+      throw Error("cannot write return parameter file '" + path + "' (disk full?)");
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    throw Error("cannot move the return parameter file into place at '" + path + "': " + reason);
+  }
+}
+
+}  // namespace ima::slicer
