@@ -24,15 +24,20 @@ std::string escaped(const std::string& text) {
 
 }  // namespace
 
-FilterProgress::FilterProgress(std::ostream& out, std::string name, const std::string& comment)
-    : out_(out), name_(std::move(name)), start_(std::chrono::steady_clock::now()) {
-  out_ << "<filter-start>\n<filter-name>" << escaped(name_) << "</filter-name>\n<filter-comment>" << escaped(comment)
+FilterProgress::FilterProgress(std::ostream& out, std::string name, std::string comment)
+    : out_(out), name_(std::move(name)), comment_(std::move(comment)), start_(std::chrono::steady_clock::now()) {}
+
+void FilterProgress::start() {
+  if (started_) return;
+  started_ = true;
+  out_ << "<filter-start>\n<filter-name>" << escaped(name_) << "</filter-name>\n<filter-comment>" << escaped(comment_)
        << "</filter-comment>\n</filter-start>\n";
   out_.flush();
   emit(0);
 }
 
 void FilterProgress::stage(double end) {
+  start();
   begin_ = end_;
   end_ = std::clamp(end, begin_, 1.0);
 }
@@ -62,6 +67,7 @@ ProgressCallback FilterProgress::callback() {
 }
 
 void FilterProgress::finish() {
+  start();
   emit(1.0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   char time[32];

@@ -16,9 +16,11 @@ namespace ima::slicer {
 
 class FilterProgress {
 public:
-  FilterProgress(std::ostream& out, std::string name, const std::string& comment);  // prints filter-start
+  FilterProgress(std::ostream& out, std::string name, std::string comment);
 
-  // Starts the next stage, which ends at `end` (> the previous stage's end, <= 1).
+  // Starts the next stage, which ends at `end` (> the previous stage's end, <= 1). The first
+  // stage prints filter-start: a module checks its arguments before, so that a usage error
+  // prints nothing on stdout.
   void stage(double end);
   // A core callback reporting within the current stage; returns false once SIGTERM/SIGINT arrived.
   ProgressCallback callback();
@@ -29,9 +31,11 @@ public:
 
 private:
   void emit(double value);
+  void start();
 
   std::ostream& out_;
-  std::string name_;
+  std::string name_, comment_;
+  bool started_ = false;
   double begin_ = 0, end_ = 0, last_ = -1;
   std::chrono::steady_clock::time_point start_;
 };

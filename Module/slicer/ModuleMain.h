@@ -12,8 +12,9 @@
 
 namespace ima::slicer {
 
-// The module's work. It owns the stages of `progress` (ending at 1) and writes its outputs;
-// the caller prints filter-start before and filter-end after it.
+// The module's work. It checks its arguments first (so a usage error prints nothing on stdout),
+// then runs the stages of `progress` (the first prints filter-start; the last ends at 1) and writes
+// its outputs; runModule writes the return parameters and prints filter-end after it.
 using ModuleRun = void (*)(const ModuleArguments& args, FilterProgress& progress, ReturnParameters& returns);
 
 int runModule(const char* name, const char* xml, int argc, char** argv, ModuleRun run);
