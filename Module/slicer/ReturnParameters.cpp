@@ -1,14 +1,9 @@
 #include "ReturnParameters.h"
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 #include <stdexcept>
 
-#include <unistd.h>
-
-#include "ima/Error.h"
+#include "ima/Files.h"
 
 namespace ima::slicer {
 
@@ -49,23 +44,6 @@ std::string ReturnParameters::text() const {
   return s;
 }
 
-void ReturnParameters::write(const std::string& path) const {
-  const std::string temporary = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write return parameter file '" + path + "': " + std::strerror(errno));
-    out << text();
-    out.flush();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw Error("cannot write return parameter file '" + path + "' (disk full?)");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temporary.c_str());
-    throw Error("cannot move the return parameter file into place at '" + path + "': " + reason);
-  }
-}
+void ReturnParameters::write(const std::string& path) const { writeFileAtomically(path, text()); }
 
 }  // namespace ima::slicer

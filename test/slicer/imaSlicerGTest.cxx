@@ -26,13 +26,14 @@
 #include <nlohmann/json.hpp>
 
 #include "itkImage.h"
-#include "itkImageFileReader.h"
-#include "itkImageFileWriter.h"
 
 #include "ima/Error.h"
 #include "ima/Model.h"
 
-#include "ArgumentParser.h"  // UsageError
+#include "../common/ITKImageFiles.h"        // writeImage, readImage
+#include "../common/ScratchDirectoryTest.h"  // the fixture's work directory
+#include "../common/TinyModels.h"            // tinyUNet2DMetadata
+#include "ArgumentParser.h"                    // UsageError
 #include "ModuleArguments.h"
 #include "ModuleDescription.h"
 
@@ -80,22 +81,6 @@ typename TImage::Pointer volume(int w, int h, int d, F value) {
 int discLabel(int x, int y, int z) {
   const double r = std::hypot(x - 11.0 - 0.5 * z, y - 9.0);
   return r < 2.5 ? 2 : (r < 6 ? 1 : 0);
-}
-
-template <typename TImage>
-void save(const TImage* image, const fs::path& path) {
-  auto writer = itk::ImageFileWriter<TImage>::New();
-  writer->SetInput(image);
-  writer->SetFileName(path.string());
-  writer->Update();
-}
-
-template <typename TImage>
-typename TImage::Pointer load(const fs::path& path) {
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
 }
 
 std::vector<uint8_t> voxels(const Label3* image) {
@@ -156,20 +141,8 @@ struct Outcome {
   std::string out, err;
 };
 
-class SlicerModules : public ::testing::Test {
+class SlicerModules : public ima::test::ScratchDirectoryTest {
 protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ima-slicer-test-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    work_ = root_ / "work";
-    fs::create_directories(work_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-
   // Starts `exe ARGS` in the work directory, stdout/stderr to files outside it.
   pid_t start(const std::string& exe, const std::vector<std::string>& args) const {
     posix_spawn_file_actions_t actions;
@@ -223,40 +196,33 @@ protected:
     return wait(pid);
   }
 
-  std::set<std::string> listing() const {
-    std::set<std::string> names;
-    for (const auto& e : fs::recursive_directory_iterator(work_)) names.insert(fs::relative(e.path(), work_).string());
-    return names;
+  // A clean cancellation: exit code 1 (not death by the signal), no filter-end, nothing written
+  // besides the inputs every cancellation test starts from.
+  void expectCancelledWithoutOutput(const Outcome& r) const {
+    EXPECT_FALSE(r.signalled) << "the module did not handle SIGTERM";
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
+    EXPECT_FALSE(parseProgress(r.out).ended);
+    EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nrrd", "ref.nrrd"}));
   }
 
   // Tiny 2D U-Net (4 features, 2 stages, 3 classes; random weights) saved through the core.
   void makeModel(const std::string& name) const {
-    ima::ModelMetadata m;
-    m.network.dims = 2;
-    m.network.inChannels = 1;
-    m.network.classes = 3;
-    m.network.baseFeatures = 4;
-    m.network.maxFeatures = 8;
-    m.network.stages = 2;
-    m.labels = {{1, "organ", {200, 50, 50}}, {2, "lesion", {50, 200, 50}}};
-    m.patchSize = {16, 16};
-    m.trainingMethod = "standard";
-    ima::Model::create(m, 7).save((work_ / name).string());
+    ima::Model::create(ima::test::tinyUNet2DMetadata("organ", "lesion"), 7).save((work_ / name).string());
   }
 
   // The image (bright discs on a ramp) and its reference label map, 24x20xdepth on kSpacing.
   void makeCase(const std::string& image, const std::string& label, int depth = 4, int w = 24, int h = 20) const {
-    save(volume<Image3F>(w, h, depth, [](int x, int y, int z) {
+    ima::test::writeImage(volume<Image3F>(w, h, depth, [](int x, int y, int z) {
            const int l = discLabel(x, y, z);
            return static_cast<float>(20 + 3 * x + (l == 2 ? 240 : l == 1 ? 150 : 0));
          }).GetPointer(),
          work_ / image);
-    save(volume<Label3>(w, h, depth, [](int x, int y, int z) { return static_cast<uint8_t>(discLabel(x, y, z)); })
+    ima::test::writeImage(volume<Label3>(w, h, depth, [](int x, int y, int z) { return static_cast<uint8_t>(discLabel(x, y, z)); })
              .GetPointer(),
          work_ / label);
   }
 
-  fs::path root_, work_;
 };
 
 // ---------------------------------------------------------------- IMASegment
@@ -270,7 +236,7 @@ TEST_F(SlicerModules, SegmentWritesTheLabelMapAndReturnsVolumesAndDice) {
   ASSERT_EQ(r.code, 0) << r.err;
   expectCompleteProgress(r.out, "IMASegment");
 
-  const auto out = load<Label3>(work_ / "out.nrrd");
+  const auto out = ima::test::readImage<Label3>(work_ / "out.nrrd");
   const auto size = out->GetLargestPossibleRegion().GetSize();
   EXPECT_EQ(size[0], 24u);
   EXPECT_EQ(size[1], 20u);
@@ -280,7 +246,7 @@ TEST_F(SlicerModules, SegmentWritesTheLabelMapAndReturnsVolumesAndDice) {
     EXPECT_NEAR(out->GetOrigin()[a], kOrigin[a], 1e-9);
   }
   const std::vector<uint8_t> predicted = voxels(out.GetPointer());
-  const std::vector<uint8_t> reference = voxels(load<Label3>(work_ / "ref.nrrd").GetPointer());
+  const std::vector<uint8_t> reference = voxels(ima::test::readImage<Label3>(work_ / "ref.nrrd").GetPointer());
 
   const auto values = readReturnFile(work_ / "ret.txt");
   EXPECT_EQ(values.at("labelNames"), "organ,lesion");
@@ -335,11 +301,7 @@ TEST_F(SlicerModules, SegmentCancelledBySigtermLeavesNoOutput) {
       IMA_SEGMENT_EXE, {"--model", "m.imamodel", "--overlap", "0.9", "--batch", "1", "--threads", "1",
                         "--returnparameterfile", "ret.txt", "in.nrrd", "out.nrrd"},
       0.06);
-  EXPECT_FALSE(r.signalled) << "the module did not handle SIGTERM";
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
-  EXPECT_FALSE(parseProgress(r.out).ended);
-  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nrrd", "ref.nrrd"}));
+  expectCancelledWithoutOutput(r);
 }
 
 // ---------------------------------------------------------------- IMAHarden
@@ -382,11 +344,7 @@ TEST_F(SlicerModules, HardenCancelledBySigtermLeavesNoModel) {
                        "1000", "--pgdSteps", "2", "--bisectionSteps", "2", "--batch", "2", "--threads", "1",
                        "--returnparameterfile", "ret.txt", "in.nrrd", "ref.nrrd"},
       0.05);
-  EXPECT_FALSE(r.signalled) << "the module did not handle SIGTERM";
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
-  EXPECT_FALSE(parseProgress(r.out).ended);
-  EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nrrd", "ref.nrrd"}));
+  expectCancelledWithoutOutput(r);
 }
 
 // ---------------------------------------------------------------- IMAEvaluate
@@ -472,7 +430,7 @@ TEST_F(SlicerModules, BadArgumentsAreUsageErrors) {
 TEST_F(SlicerModules, BadInputsFailWithoutOutput) {
   makeModel("m.imamodel");
   makeCase("in.nrrd", "ref.nrrd");
-  save(volume<Label3>(24, 20, 3, [](int, int, int) { return uint8_t{0}; }).GetPointer(), work_ / "small.nrrd");
+  ima::test::writeImage(volume<Label3>(24, 20, 3, [](int, int, int) { return uint8_t{0}; }).GetPointer(), work_ / "small.nrrd");
   const std::set<std::string> inputs{"m.imamodel", "in.nrrd", "ref.nrrd", "small.nrrd"};
   struct Case {
     std::string exe;
