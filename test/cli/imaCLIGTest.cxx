@@ -20,14 +20,15 @@
 #include <nlohmann/json.hpp>
 
 #include "itkImage.h"
-#include "itkImageFileReader.h"
-#include "itkImageFileWriter.h"
 #include "itkImageIOFactory.h"
 
 #include "ima/DicomSeg.h"
 #include "ima/Model.h"
 
-#include "DicomTestData.h"  // test/dicom: DICOM series written with DCMTK
+#include "../common/ITKImageFiles.h"        // writeImage, readImage
+#include "../common/ScratchDirectoryTest.h"  // the fixture's work directory
+#include "../common/TinyModels.h"            // tinyUNet2DMetadata
+#include "DicomTestData.h"             // test/dicom: DICOM series written with DCMTK
 
 #ifndef IMA_EXECUTABLE
 #error "IMA_EXECUTABLE must name the ima binary"
@@ -76,21 +77,8 @@ typename TImage::Pointer makeImage(int w, int h, double spacingX, double spacing
   return image;
 }
 
-template <typename TImage>
-void writeImage(const TImage* image, const fs::path& path) {
-  auto writer = itk::ImageFileWriter<TImage>::New();
-  writer->SetInput(image);
-  writer->SetFileName(path.string());
-  writer->Update();
-}
-
-template <typename TImage>
-typename TImage::Pointer readImage(const fs::path& path) {
-  auto reader = itk::ImageFileReader<TImage>::New();
-  reader->SetFileName(path.string());
-  reader->Update();
-  return reader->GetOutput();
-}
+using ima::test::readImage;
+using ima::test::writeImage;
 
 struct FileHeader {
   itk::IOComponentEnum component;
@@ -120,20 +108,8 @@ Label2::Pointer discLabels(int w = 20, int h = 18, double sx = 0.7, double sy = 
   });
 }
 
-class ImaCLI : public ::testing::Test {
+class ImaCLI : public ima::test::ScratchDirectoryTest {
 protected:
-  void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "ima-cli-test-XXXXXX").string();
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    work_ = root_ / "work";
-    fs::create_directories(work_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-
   // Runs `ima ARGS` in the work directory; stdout/stderr go outside it so listings stay exact.
   RunResult run(const std::string& args) const {
     const fs::path out = root_ / "stdout.txt", err = root_ / "stderr.txt";
@@ -148,37 +124,21 @@ protected:
     return r;
   }
 
-  // Every file and directory below the work directory (hidden ones included), relative.
-  std::set<std::string> listing() const {
-    std::set<std::string> names;
-    for (const auto& e : fs::recursive_directory_iterator(work_)) names.insert(fs::relative(e.path(), work_).string());
-    return names;
-  }
-
   // A tiny 2D U-Net (4 features, 2 stages, 3 classes) saved through the core API.
   void makeModel(const std::string& name, bool ctWindow = false) const {
-    ima::ModelMetadata m;
-    m.network.dims = 2;
-    m.network.inChannels = 1;
-    m.network.classes = 3;
-    m.network.baseFeatures = 4;
-    m.network.maxFeatures = 8;
-    m.network.stages = 2;
+    ima::ModelMetadata m = ima::test::tinyUNet2DMetadata("liver", "tumour");
     // Label 1 with SNOMED CT codes, label 2 without (DICOM SEG output gives it the defaults).
-    m.labels = {{1, "liver", {200, 50, 50}, {"123037004", "SCT", "Anatomical Structure"}, {"10200004", "SCT", "Liver"}},
-                {2, "tumour", {50, 200, 50}}};
-    m.patchSize = {16, 16};
+    m.labels[0].category = {"123037004", "SCT", "Anatomical Structure"};
+    m.labels[0].type = {"10200004", "SCT", "Liver"};
     if (ctWindow) {
       m.normalization.kind = ima::Normalization::Kind::CTWindow;
       m.normalization.windowLow = -200;
       m.normalization.windowHigh = 300;
     }
-    m.trainingMethod = "standard";
     m.provenanceJson = R"({"created":"2024-01-01T00:00:00Z"})";
     ima::Model::create(m, 7).save((work_ / name).string());
   }
 
-  fs::path root_, work_;
 };
 
 // ---------------------------------------------------------------- usage

@@ -1,9 +1,4 @@
-// File helpers for the core: whole-file reads and atomic writes (temporary name + rename), so a
-// failed run never leaves a partial model or checkpoint (DESIGN.md §8).
+// The core's file helpers are public (hosts write their own files atomically too); this name is
+// kept for the core's sources.
 #pragma once
-#include <string>
-
-namespace ima {
-std::string readFileBytes(const std::string& path, const std::string& what);
-void writeFileAtomically(const std::string& path, const std::string& bytes);
-}  // namespace ima
+#include "ima/Files.h"
