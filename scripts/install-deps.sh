@@ -9,6 +9,7 @@ packages=(
   libdcmtk-dev            # DCMTK 3.6.7: DICOM reading
   libgtest-dev nlohmann-json3-dev zlib1g-dev
   python3-pydicom         # test data: the DICOM files it ships (tests skip without it)
+  python3-numpy python3-nibabel  # the imaseg Python package and its tests (NIfTI round trip)
 )
 missing=()
 for p in "${packages[@]}"; do
