@@ -228,6 +228,19 @@ class ImasegTest(unittest.TestCase):
         unchanged = imaseg.attack(self.model, self.test_image, self.test_labels, method="fgsm", eps=0, threads=1)
         np.testing.assert_array_equal(unchanged, self.test_image)
 
+    # ---------------------------------------------------------------- documentation
+    def test_documented_example_runs(self):
+        doc = (Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text()
+        code = doc.split("<!-- example: imaseg_example.py -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+        work = self.dir / "example"
+        work.mkdir()
+        result = subprocess.run(["/usr/bin/python3", "-c", code], cwd=work, capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("foreground voxels:", result.stdout)
+        written = nib.load(work / "volume_seg.nii.gz")
+        self.assertEqual(written.shape, (32, 32, 4))
+        np.testing.assert_allclose(written.affine, np.diag([0.8, 0.8, 2.5, 1.0]))
+
 
 if __name__ == "__main__":
     unittest.main()
