@@ -16,6 +16,8 @@
  *  - Long calls take a progress callback; a non-zero return value cancels the work at the next
  *    patch or iteration, and the call returns IMA_CANCELLED without writing outputs.
  *  - Intensity budgets (eps) are in the model's normalised intensity units.
+ *  - Threads: any function may be called from any thread; calls that use the same ima_model take
+ *    turns. The `threads` option sets libtorch's thread count, which is process-wide.
  */
 #ifndef IMA_H
 #define IMA_H
@@ -27,9 +29,7 @@
  * Raised when a function or a struct changes incompatibly (the library's SOVERSION follows). */
 #define IMA_API_VERSION 1
 
-#if defined(_WIN32)
-#define IMA_EXPORT __declspec(dllimport)
-#elif defined(__GNUC__)
+#if defined(__GNUC__)
 #define IMA_EXPORT __attribute__((visibility("default")))
 #else
 #define IMA_EXPORT

@@ -45,6 +45,7 @@ ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_a
     if (output_length < c.image.data.size())
       throw BufferTooSmall("output_length is " + std::to_string(output_length) + " but the image has " +
                            std::to_string(c.image.data.size()) + " values");
+    const auto use = useOf(*model);
     ima::applyRuntime(e.runtime);
     const ima::Volume adversarial =
         ima::adversarialVolume(m, c, method, eps, e, progressOf(o.progress, o.progress_user, "attack"));

@@ -36,6 +36,7 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
 
 std::string evaluate(const ima_model& model, const std::vector<TrainingCase>& cases, const ima_evaluate_options& o,
                      const EvaluationOptions& e) {
+  const auto use = useOf(model);
   applyRuntime(e.runtime);
   RobustnessReport report = evaluateRobustness(model.model, cases, e, progressOf(o.progress, o.progress_user, "evaluate"));
   report.model = model.path;

@@ -12,6 +12,10 @@ const ima_model& modelOf(const ima_model* model) {
   return *model;
 }
 
+std::unique_lock<std::mutex> useOf(const ima_model& model) {
+  return std::unique_lock<std::mutex>(model.inUse);
+}
+
 }  // namespace ima::capi
 
 using namespace ima::capi;
@@ -23,7 +27,7 @@ ima_status ima_model_load(const char* path, ima_model** model) {
   return callGuarded("ima_model_load", [&] {
     requireNonNull(model, "model (the output pointer)");
     const std::string file = requiredString(path, "path");
-    *model = new ima_model{ima::Model::load(file), file};
+    *model = new ima_model{ima::Model::load(file), file, {}};
   });
 }
 

@@ -61,6 +61,7 @@ ima_status ima_segment(const ima_model* model, const ima_image* image, const ima
     if (volume.shape.dims() < dims)
       throw ima::Error("image is 2D (" + volume.shape.str() + ") but model '" + modelOf(model).path +
                        "' is a 3D model");
+    const auto use = useOf(*model);
     ima::applyRuntime(io.runtime);
 
     const ima::Segmentation s = ima::segment(m, volume, io, progressOf(o.progress, o.progress_user, "segment"),

@@ -111,7 +111,11 @@ void train(std::vector<TrainingCase> cases, const ima_train_options& o, const st
 
   checkTrainingCases(cases, metadata);
   applyRuntime(t.runtime);
-  Model model = o.init_model ? copyOf(o.init_model->model, t.seed) : Model::create(metadata, t.seed);
+  Model model = o.init_model ? [&] {
+    const auto use = useOf(*o.init_model);
+    return copyOf(o.init_model->model, t.seed);
+  }()
+                             : Model::create(metadata, t.seed);
   model.metadata() = metadata;
   Trainer trainer(std::move(model), t);
   const Model trained = trainer.run(cases, {}, {}, progressOf(o.progress, o.progress_user, "train"));

@@ -6,6 +6,7 @@
  * Usage: imaCAPITest IMA_EXECUTABLE WORK_DIRECTORY */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,37 @@ static int write_metaimage(const char* directory, const ima_image* image) {
   return 1;
 }
 
+/* Two threads on one model handle: one segments (and must get the single-threaded result), the
+ * other fails, and each sees its own ima_last_error(). */
+typedef struct {
+  const ima_model* model;
+  const ima_image* image;
+  const uint8_t* expected;
+  int fail;   /* this thread makes failing calls */
+  int ok;     /* set by the thread */
+} thread_job;
+
+static void* thread_main(void* argument) {
+  thread_job* job = (thread_job*)argument;
+  static uint8_t results[2][N];
+  uint8_t* result = results[job->fail];
+  ima_segment_options options;
+  ima_segment_options_init(&options);
+  options.device = "cpu";
+  options.threads = 1;
+  job->ok = 1;
+  for (int round = 0; round < 3; ++round) {
+    if (job->fail) {
+      job->ok &= ima_segment(job->model, job->image, &options, result, N - 1, NULL, 0) == IMA_ERROR_BUFFER_SIZE &&
+                 strstr(ima_last_error(), "labels_length") != NULL;
+    } else {
+      job->ok &= ima_segment(job->model, job->image, &options, result, N, NULL, 0) == IMA_OK &&
+                 ima_last_error()[0] == '\0' && memcmp(result, job->expected, N) == 0;
+    }
+  }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: %s IMA_EXECUTABLE WORK_DIRECTORY\n", argv[0]);
@@ -257,6 +289,13 @@ int main(int argc, char** argv) {
   CHECK_OK(ima_segment(model, &image, NULL, again, N, NULL, 0));
   CHECK(memcmp(segmentation, again, N) == 0);
 
+  /* ---- one handle, two threads */
+  thread_job jobs[2] = {{model, &image, segmentation, 0, 0}, {model, &image, segmentation, 1, 0}};
+  pthread_t threads[2];
+  for (int t = 0; t < 2; ++t) CHECK(pthread_create(&threads[t], NULL, thread_main, &jobs[t]) == 0);
+  for (int t = 0; t < 2; ++t) CHECK(pthread_join(threads[t], NULL) == 0);
+  CHECK(jobs[0].ok && jobs[1].ok);
+
   /* ---- training cancelled from the callback at the third iteration: nothing written */
   progress_log cancel_log = {0, 3, 1, 0.0, ""};
   train.iterations_per_epoch = 10;
@@ -347,6 +386,8 @@ int main(int argc, char** argv) {
   bad_segment = segment;
   bad_segment.device = "gpu";
   CHECK_FAILS(ima_segment(model, &image, &bad_segment, untouched, N, NULL, 0), IMA_ERROR_INVALID_ARGUMENT);
+  bad_segment.device = "cuda:99"; /* well formed, but no machine has it */
+  CHECK_FAILS(ima_segment(model, &image, &bad_segment, untouched, N, NULL, 0), IMA_ERROR_INPUT);
   bad_segment.struct_size = 0; /* options not initialised */
   CHECK_FAILS(ima_segment(model, &image, &bad_segment, untouched, N, NULL, 0), IMA_ERROR_INVALID_ARGUMENT);
   CHECK(untouched[0] == 0xAB && untouched[N - 1] == 0xAB);
