@@ -195,6 +195,29 @@ class ImasegTest(unittest.TestCase):
         np.testing.assert_array_equal(imaseg.segment(self.model, self.test_image, threads=1),
                                       imaseg.segment(self.model.path, self.test_image, threads=1))
 
+    # ---------------------------------------------------------------- files
+    def test_files_and_buffers_give_the_same_results(self):
+        # The same cases as NIfTI files (read by ITK in libima) and as arrays: training with the same
+        # seed gives the same model, and evaluation the same report.
+        images, labels = [], []
+        for i, (image, label) in enumerate(zip(self.images, self.labels)):
+            images.append(self.dir / f"case_{i}.nii.gz")
+            labels.append(self.dir / f"case_{i}_labels.nii.gz")
+            nib.save(nib.Nifti1Image(image.T, np.eye(4)), images[-1])
+            nib.save(nib.Nifti1Image(label.T, np.eye(4)), labels[-1])
+        settings = dict(epochs=1, iterations=3, batch_size=2, features=4, stages=2, seed=7, device="cpu", threads=1)
+        from_files = imaseg.train(images, labels, self.dir / "files.imamodel", **settings)
+        from_arrays = imaseg.train(self.images, self.labels, self.dir / "arrays.imamodel", **settings)
+        self.assertEqual(from_files.metadata["training"]["provenance"]["training_cases"],
+                         [f"case_{i}" for i in range(4)])
+        np.testing.assert_array_equal(imaseg.segment(from_files, self.test_image, probabilities=True, threads=1)[1],
+                                      imaseg.segment(from_arrays, self.test_image, probabilities=True, threads=1)[1])
+
+        options = dict(attacks=["fgsm", "noise"], budgets=[0, 0.5], seed=4, device="cpu", threads=1)
+        report_files = imaseg.evaluate(self.model, images, labels, **options)
+        report_arrays = imaseg.evaluate(self.model, self.images, self.labels, **options)
+        self.assertEqual(report_files["attacks"], report_arrays["attacks"])
+
     # ---------------------------------------------------------------- evaluate, attack
     def test_evaluate_clean_counts_equal_segmentation(self):
         report = imaseg.evaluate(self.model, self.images, self.labels, attacks=["fgsm"], budgets=[0, 0.5],
