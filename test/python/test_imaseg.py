@@ -162,6 +162,18 @@ class ImasegTest(unittest.TestCase):
         self.assertIn("none.nii.gz", e.exception.message)
         self.assertFalse((self.dir / "bad.imamodel").exists())
 
+    def test_channels_first_for_multichannel_models(self):
+        two = [np.stack([image, image[::-1]]) for image in self.images]  # [2, y, x]
+        model = imaseg.train(two, self.labels, self.dir / "two.imamodel", channels=2, epochs=1, iterations=1,
+                             features=4, stages=2, device="cpu", threads=1)
+        self.assertEqual(model.in_channels, 2)
+        self.assertEqual(imaseg.segment(model, two[0], threads=1).shape, SHAPE)
+        with self.assertRaises(imaseg.Error) as e:
+            imaseg.segment(model, np.stack([self.test_image] * 3), threads=1)
+        self.assertEqual(e.exception.status, "IMA_ERROR_INPUT")
+        self.assertIn("3 channel(s)", e.exception.message)
+        self.assertIn("expects 2", e.exception.message)
+
     # ---------------------------------------------------------------- cancel
     def test_progress_cancels(self):
         calls = []
@@ -257,7 +269,10 @@ class ImasegTest(unittest.TestCase):
         code = doc.split("<!-- example: imaseg_example.py -->", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
         work = self.dir / "example"
         work.mkdir()
-        result = subprocess.run(["/usr/bin/python3", "-c", code], cwd=work, capture_output=True, text=True)
+        environment = dict(os.environ, PYTHONPATH=str(Path(imaseg.__file__).resolve().parents[1]),
+                           IMA_LIBRARY=str(Path(os.environ["IMA_LIBRARY"]).resolve()))
+        result = subprocess.run(["/usr/bin/python3", "-c", code], cwd=work, env=environment, capture_output=True,
+                                text=True)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertIn("foreground voxels:", result.stdout)
         written = nib.load(work / "volume_seg.nii.gz")

@@ -87,6 +87,10 @@ class _Image:
 
     def __init__(self, array, channels, spacing=None, origin=None, direction=None):
         self.array = np.ascontiguousarray(array, dtype=np.float32)
+        # Multi-channel: the first axis is the channel axis, whatever its length (the C API checks it
+        # against the model's channel count).
+        if channels > 1 and self.array.ndim > 0:
+            channels = self.array.shape[0]
         spatial = self.array.shape[1:] if channels > 1 else self.array.shape
         self.shape = tuple(spatial)
         dims = len(spatial)
@@ -141,9 +145,12 @@ class _Cases:
             self.array[i].labels_length = label.size
 
 
-def _paths(paths):
-    encoded = [os.fsencode(p) for p in paths]
-    return (ctypes.c_char_p * len(encoded))(*encoded), len(encoded)
+def _path_pairs(images, labels):
+    """Image and label file paths as two C string arrays of the same length, and that length."""
+    if len(images) != len(labels):
+        raise Error("IMA_ERROR_INVALID_ARGUMENT", f"{len(images)} image files but {len(labels)} label files")
+    encoded = [[os.fsencode(p) for p in paths] for paths in (images, labels)]
+    return [(ctypes.c_char_p * len(e))(*e) for e in encoded] + [len(images)]
 
 
 def _is_path(value):
@@ -271,10 +278,7 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
     callback = _Progress(progress)
     options.progress = callback.function
     if images and all(_is_path(p) for p in list(images) + list(labels)):
-        image_paths, count = _paths(images)
-        label_paths, label_count = _paths(labels)
-        if count != label_count:
-            raise Error("IMA_ERROR_INVALID_ARGUMENT", f"{count} image files but {label_count} label files")
+        image_paths, label_paths, count = _path_pairs(images, labels)
         status = lib.ima_train_files(image_paths, label_paths, count, ctypes.byref(options), os.fsencode(output))
     else:
         cases = _Cases(images, labels, channels, spacing, origin, direction)
@@ -300,8 +304,7 @@ def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None
     options.progress = callback.function
     report = ctypes.c_void_p()
     if images and all(_is_path(p) for p in list(images) + list(labels)):
-        image_paths, count = _paths(images)
-        label_paths, _ = _paths(labels)
+        image_paths, label_paths, count = _path_pairs(images, labels)
         status = lib.ima_evaluate_files(model.handle(), image_paths, label_paths, count, ctypes.byref(options),
                                         ctypes.byref(report))
     else:
