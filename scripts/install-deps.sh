@@ -11,6 +11,7 @@ packages=(
   python3-pydicom         # test data: the DICOM files it ships; an independent SEG reader (tests skip without it)
   python3-numpy           # pydicom's pixel arrays (the SEG test decodes frames with it)
   dicom3tools             # dciodvfy: validates the DICOM SEGs the tests write (the check is skipped without it)
+  python3-nibabel         # the imaseg Python package's tests (NIfTI round trip)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -139,19 +139,6 @@ std::string joinSize(const std::vector<int64_t>& size) {
   return s;
 }
 
-// Whole slice (2D) or up to 64 per axis (3D), rounded down to a multiple the U-Net can pool.
-std::vector<int64_t> defaultPatch(const std::vector<TrainingCase>& cases, int dims, int stages) {
-  const int64_t multiple = int64_t{1} << (stages - 1);
-  std::vector<int64_t> patch;
-  for (int a = 0; a < dims; ++a) {
-    int64_t smallest = INT64_MAX;
-    for (const auto& c : cases) smallest = std::min(smallest, c.image.shape.size[static_cast<size_t>(a)]);
-    if (dims == 3) smallest = std::min<int64_t>(smallest, 64);
-    patch.push_back(std::max(multiple, smallest / multiple * multiple));
-  }
-  return patch;
-}
-
 }  // namespace
 
 int runTrain(const ArgumentParser& args) {
@@ -357,7 +344,7 @@ int runTrain(const ArgumentParser& args) {
   } else if (initModel && static_cast<int>(metadata.patchSize.size()) == net.dims) {
     options.patchSize = metadata.patchSize;
   } else {
-    options.patchSize = defaultPatch(training, net.dims, net.stages);
+    options.patchSize = defaultPatchSize(training, net.dims, net.stages);
   }
   metadata.patchSize = options.patchSize;
   options.batchSize = args.given("batch") ? positiveInt("batch", 4096) : (net.dims == 3 ? 2 : 8);

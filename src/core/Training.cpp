@@ -1,7 +1,9 @@
 #include "ima/Training.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -96,6 +98,18 @@ std::string EpochReport::toJson() const {
     j["mean_validation_dice"] = meanValidationDice;
   }
   return j.dump();
+}
+
+std::vector<int64_t> defaultPatchSize(const std::vector<TrainingCase>& cases, int dims, int stages) {
+  const int64_t multiple = int64_t{1} << (stages - 1);
+  std::vector<int64_t> patch;
+  for (int a = 0; a < dims; ++a) {
+    int64_t smallest = INT64_MAX;
+    for (const auto& c : cases) smallest = std::min(smallest, c.image.shape.size[static_cast<size_t>(a)]);
+    if (dims == 3) smallest = std::min<int64_t>(smallest, 64);
+    patch.push_back(std::max(multiple, smallest / multiple * multiple));
+  }
+  return patch;
 }
 
 void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& m) {

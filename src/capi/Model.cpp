@@ -1,0 +1,45 @@
+// ima_model: loading, freeing and describing a model file.
+#include <memory>
+
+#include "Arguments.h"
+#include "ModelHandle.h"
+#include "Status.h"
+
+namespace ima::capi {
+
+const ima_model& modelOf(const ima_model* model) {
+  if (!model) throw InvalidArgument("model is NULL");
+  return *model;
+}
+
+std::unique_lock<std::mutex> useOf(const ima_model& model) {
+  return std::unique_lock<std::mutex>(model.inUse);
+}
+
+}  // namespace ima::capi
+
+using namespace ima::capi;
+
+extern "C" {
+
+ima_status ima_model_load(const char* path, ima_model** model) {
+  if (model) *model = nullptr;
+  return callGuarded("ima_model_load", [&] {
+    requireNonNull(model, "model (the output pointer)");
+    const std::string file = requiredString(path, "path");
+    *model = new ima_model{ima::Model::load(file), file, {}};
+  });
+}
+
+void ima_model_free(ima_model* model) { delete model; }
+
+ima_status ima_model_metadata(const ima_model* model, char** json) {
+  if (json) *json = nullptr;
+  return callGuarded("ima_model_metadata", [&] {
+    requireNonNull(json, "json (the output pointer)");
+    const ima_model& m = modelOf(model);
+    *json = allocatedString(m.model.metadata().toJson());
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,189 @@
+// ima_train_files / ima_train_buffers: standard or adversarial training of a new U-Net, or of a
+// copy of a loaded model, written to a model file.
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ima/Error.h"
+#include "ima/Network.h"
+#include "ima/Training.h"
+
+#include "Arguments.h"
+#include "ModelHandle.h"
+
+namespace ima::capi {
+namespace {
+
+TrainingOptions trainingOptionsOf(const ima_train_options& o) {
+  TrainingOptions t;
+  t.method = choiceOf(o.method, "standard", "options.method", {"standard", "pgd", "trades", "ima"});
+  t.epochs = intInRange(o.epochs, 1, 1000000, "options.epochs");
+  t.iterationsPerEpoch = intInRange(o.iterations_per_epoch, 1, 100000000, "options.iterations_per_epoch");
+  t.optimizer = choiceOf(o.optimizer, "sgd", "options.optimizer", {"sgd", "adam"});
+  t.learningRate = o.learning_rate != 0 ? doubleInRange(o.learning_rate, 1e-12, 10, "options.learning_rate")
+                                        : (t.optimizer == "adam" ? 1e-3 : 0.01);
+  t.seed = o.seed;
+  AdversarialOptions& a = t.adversarial;
+  a.eps = doubleInRange(o.eps, 1e-12, 1e6, "options.eps");
+  a.epsMax = doubleInRange(o.eps_max, 1e-12, 1e6, "options.eps_max");
+  a.delta = o.delta != 0 ? doubleInRange(o.delta, 1e-12, a.epsMax, "options.delta (at most eps_max)") : a.epsMax / 20;
+  a.beta = doubleInRange(o.beta, 0, 1, "options.beta");
+  a.tradesBeta = doubleInRange(o.trades_beta, 0, 1e6, "options.trades_beta");
+  a.pgdSteps = intInRange(o.pgd_steps, 1, 10000, "options.pgd_steps");
+  a.alpha = doubleInRange(o.alpha, 1e-12, 1e6, "options.alpha");
+  a.bisectionSteps = intInRange(o.bisection_steps, 0, 60, "options.bisection_steps");
+  a.norm = choiceOf(o.attack_norm, "l2", "options.attack_norm", {"l2", "linf"});
+  t.runtime = runtimeOf(o.device, o.threads);
+  return t;
+}
+
+// A new U-Net for the cases, described by the options (the command line's `ima train` defaults).
+ModelMetadata newNetwork(const ima_train_options& o, const std::vector<TrainingCase>& cases) {
+  ModelMetadata m;
+  NetworkSpec& net = m.network;
+  const bool all3D = std::all_of(cases.begin(), cases.end(), [](const TrainingCase& c) { return c.image.shape.dims() == 3; });
+  net.dims = o.dims == 0 ? (all3D ? 3 : 2) : intInRange(o.dims, 2, 3, "options.dims");
+  if (net.dims == 3 && !all3D) throw ima::Error("options.dims is 3 but some cases are 2D images");
+  net.inChannels = cases.front().image.channels;
+  net.baseFeatures = intInRange(o.features, 1, 1024, "options.features");
+  net.maxFeatures = std::max(net.baseFeatures, net.dims == 3 ? 320 : 512);
+  net.stages = intInRange(o.stages, 1, 8, "options.stages");
+  int maxLabel = 0;
+  for (const TrainingCase& c : cases)
+    for (uint8_t v : c.labels.data) maxLabel = std::max<int>(maxLabel, v);
+  if (o.classes == 0) {
+    if (maxLabel == 0) throw ima::Error("the label maps contain no foreground (every voxel is 0)");
+    net.classes = maxLabel + 1;
+  } else {
+    net.classes = intInRange(o.classes, 2, 256, "options.classes");
+  }
+  for (int k = 1; k < net.classes; ++k) m.labels.push_back({k, "label " + std::to_string(k), {255, 0, 0}});
+  const std::string kind = choiceOf(o.normalization, "zscore", "options.normalization", {"zscore", "ct"});
+  m.normalization.kind = Normalization::parseKind(kind);
+  if (kind == "ct") {
+    if (!(std::isfinite(o.ct_window[0]) && std::isfinite(o.ct_window[1]) && o.ct_window[0] < o.ct_window[1]))
+      throw InvalidArgument("options.ct_window must be two finite values LO < HI");
+    m.normalization.windowLow = static_cast<float>(o.ct_window[0]);
+    m.normalization.windowHigh = static_cast<float>(o.ct_window[1]);
+  }
+  return m;
+}
+
+// A copy of the caller's model that training can change without touching the handle.
+Model copyOf(const Model& model, uint64_t seed) {
+  Model copy = Model::create(model.metadata(), seed);
+  std::stringstream weights;
+  model.network()->saveWeights(weights);
+  copy.network()->loadWeights(weights);
+  return copy;
+}
+
+void train(std::vector<TrainingCase> cases, const ima_train_options& o, const std::string& output) {
+  TrainingOptions t = trainingOptionsOf(o);
+  ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
+  const NetworkSpec& net = metadata.network;
+  if (std::any_of(o.patch_size, o.patch_size + 3, [](int64_t s) { return s != 0; })) {
+    const int64_t multiple = int64_t{1} << (net.stages - 1);
+    for (int a = 0; a < net.dims; ++a) {
+      const int64_t s = o.patch_size[a];
+      if (s < 1 || s > 4096 || s % multiple != 0)
+        throw InvalidArgument("options.patch_size[" + std::to_string(a) + "] is " + std::to_string(s) +
+                              " (expected a positive multiple of 2^(stages-1) = " + std::to_string(multiple) + ")");
+      t.patchSize.push_back(s);
+    }
+  } else if (o.init_model && static_cast<int>(metadata.patchSize.size()) == net.dims) {
+    t.patchSize = metadata.patchSize;
+  } else {
+    t.patchSize = defaultPatchSize(cases, net.dims, net.stages);
+  }
+  metadata.patchSize = t.patchSize;
+  t.batchSize = o.batch_size == 0 ? (net.dims == 3 ? 2 : 8) : intInRange(o.batch_size, 1, 4096, "options.batch_size");
+  if (o.checkpoint_path) t.checkpointPath = requiredString(o.checkpoint_path, "options.checkpoint_path");
+
+  nlohmann::json provenance = {{"software", std::string("IMASegmentation ") + IMA_VERSION_STRING + " (C API)"},
+                               {"training_cases", nlohmann::json::array()}};
+  for (const TrainingCase& c : cases) provenance["training_cases"].push_back(c.id);
+  if (o.init_model) provenance["initialized_from"] = o.init_model->path;
+  metadata.provenanceJson = provenance.dump();
+
+  checkTrainingCases(cases, metadata);
+  applyRuntime(t.runtime);
+  Model model = o.init_model ? [&] {
+    const auto use = useOf(*o.init_model);
+    return copyOf(o.init_model->model, t.seed);
+  }()
+                             : Model::create(metadata, t.seed);
+  model.metadata() = metadata;
+  Trainer trainer(std::move(model), t);
+  const Model trained = trainer.run(cases, {}, {}, progressOf(o.progress, o.progress_user, "train"));
+  trained.save(output);
+}
+
+// Cheap checks of the output before any work.
+std::string outputPathOf(const char* path) {
+  const std::string output = requiredString(path, "output_path");
+  std::error_code ec;
+  const std::filesystem::path parent = std::filesystem::path(output).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    throw ima::Error("output '" + output + "': directory '" + parent.string() + "' does not exist");
+  if (std::filesystem::is_directory(output, ec)) throw ima::Error("output '" + output + "' is a directory");
+  return output;
+}
+
+}  // namespace
+}  // namespace ima::capi
+
+using namespace ima::capi;
+
+extern "C" {
+
+void ima_train_options_init(ima_train_options* options) {
+  if (!options) return;
+  *options = ima_train_options{};
+  options->struct_size = sizeof(ima_train_options);
+  options->method = "standard";
+  options->epochs = 20;
+  options->iterations_per_epoch = 50;
+  options->optimizer = "sgd";
+  options->seed = 1;
+  options->eps = 0.5;
+  options->eps_max = 1.0;
+  options->beta = 0.5;
+  options->trades_beta = 6.0;
+  options->pgd_steps = 20;
+  options->alpha = 4.0;
+  options->bisection_steps = 10;
+  options->attack_norm = "l2";
+  options->features = 32;
+  options->stages = 4;
+  options->normalization = "zscore";
+  options->ct_window[0] = -1000;
+  options->ct_window[1] = 1000;
+  options->device = "auto";
+}
+
+ima_status ima_train_files(const char* const* image_paths, const char* const* label_paths, size_t count,
+                           const ima_train_options* options, const char* output_path) {
+  return callGuarded("ima_train_files", [&] {
+    const auto o = optionsOf(options, ima_train_options_init, "options");
+    trainingOptionsOf(o);  // option mistakes before any file is read
+    const std::string output = outputPathOf(output_path);
+    train(casesFromFiles(image_paths, label_paths, count, progressOf(o.progress, o.progress_user, "loading")), o,
+          output);
+  });
+}
+
+ima_status ima_train_buffers(const ima_case* cases, size_t count, const ima_train_options* options,
+                             const char* output_path) {
+  return callGuarded("ima_train_buffers", [&] {
+    const auto o = optionsOf(options, ima_train_options_init, "options");
+    trainingOptionsOf(o);
+    const std::string output = outputPathOf(output_path);
+    train(casesFromBuffers(cases, count), o, output);
+  });
+}
+
+}  // extern "C"
