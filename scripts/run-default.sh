@@ -12,9 +12,10 @@ EPOCHS=${EPOCHS:-12}            # pretraining (standard)
 ITERATIONS=${ITERATIONS:-40}
 TUNE_EPOCHS=${TUNE_EPOCHS:-4}   # fine-tuning, IMA and standard alike
 TUNE_ITERATIONS=${TUNE_ITERATIONS:-20}
+TUNE_LR=${TUNE_LR:-0.001}      # fine-tuning learning rate (Adam), decaying
 EPS_MAX=${EPS_MAX:-6}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
 DELTA=${DELTA:-2}               # IMA's initial margin and growth per epoch
-BUDGETS=${BUDGETS:-0,2,4}       # evaluation budgets (L2, normalised units, per 64x64 slice)
+BUDGETS=${BUDGETS:-0,2,4,6}     # evaluation budgets (L2, normalised units, per 64x64 slice), up to EPS_MAX
 ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the evaluation
 THREADS=${THREADS:-0}           # 0 = all cores
 
@@ -35,7 +36,7 @@ t2=$(date +%s)
 t3=$(date +%s)
 
 tune=(--images "$OUT/train/images" --labels "$OUT/train/labels" --init "$OUT/pretrained.imamodel" --batch 16
-      --epochs "$TUNE_EPOCHS" --iterations "$TUNE_ITERATIONS" --optimizer adam --lr 0.0003 --val-fraction 0.2
+      --epochs "$TUNE_EPOCHS" --iterations "$TUNE_ITERATIONS" --optimizer adam --lr "$TUNE_LR" --val-fraction 0.2
       --seed 2 --threads "$THREADS")
 "$ima" train "${tune[@]}" --out "$OUT/standard.imamodel" --method standard
 "$ima" train "${tune[@]}" --out "$OUT/ima.imamodel" --method ima --eps-max "$EPS_MAX" --delta "$DELTA" \
