@@ -3,7 +3,8 @@
 // process, as a user runs it), alternating the two in one run so machine noise affects both alike.
 // The series is written first with DCMTK (the tests' CT phantom: int16 with rescale slope and
 // intercept, oblique orientation, shuffled file names in nested folders). Both sides read warm
-// (the files are in the page cache after writing and after the warm-up round). Prints JSON.
+// (the files are in the page cache after writing and after the warm-up round). Reports wall and
+// CPU time (user + system; for dcm2niix the child's) with their ratios ours / dcm2niix. Prints JSON.
 //
 // usage: imaBenchDicomRead [--slices N] [--size N] [--repeats N] [--dcm2niix PATH] [--keep DIR]
 #include <algorithm>
@@ -16,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "DicomTestData.h"
 #include "ima/DicomSeries.h"
 
@@ -23,10 +27,26 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double seconds(const std::function<void()>& f) {
+struct Timing {
+  double wall, cpu;  // seconds; cpu = user + system of this process and its waited-for children
+};
+
+double cpuSeconds() {
+  double total = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage u{};
+    getrusage(who, &u);
+    total += static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+  }
+  return total;
+}
+
+// Wall time, and CPU time (less sensitive to other processes on a shared machine).
+Timing timed(const std::function<void()>& f) {
+  const double c0 = cpuSeconds();
   const auto t0 = std::chrono::steady_clock::now();
   f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), cpuSeconds() - c0};
 }
 
 double median(std::vector<double> v) {
@@ -63,7 +83,7 @@ int main(int argc, char** argv) {
   ima::dicomtest::CtPhantom phantom;
   phantom.columns = phantom.rows = size;
   phantom.slices = slices;
-  const double writeSeconds = seconds([&] { phantom.write(series); });
+  const double writeSeconds = timed([&] { phantom.write(series); }).wall;
 
   // dcm2niix: uncompressed output (-z n), no BIDS sidecar (-b n), quiet (-v 0); output replaced.
   const std::string command = dcm2niix + " -z n -b n -v 0 -f ct -o '" + converted.string() + "' '" +
@@ -84,19 +104,25 @@ int main(int argc, char** argv) {
 
   runDcm2niix();  // warm-up: page cache, dynamic loading
   runOurs();
-  std::vector<double> ours, theirs, ratios;
+  std::vector<double> ours, theirs, ratios, oursCpu, theirsCpu, cpuRatios;
   for (int r = 0; r < repeats; ++r) {
-    ours.push_back(seconds(runOurs));
-    theirs.push_back(seconds(runDcm2niix));
-    ratios.push_back(ours.back() / theirs.back());
+    const Timing a = timed(runOurs), b = timed(runDcm2niix);
+    ours.push_back(a.wall);
+    theirs.push_back(b.wall);
+    ratios.push_back(a.wall / b.wall);
+    oursCpu.push_back(a.cpu);
+    theirsCpu.push_back(b.cpu);
+    cpuRatios.push_back(a.cpu / b.cpu);
   }
   std::printf(
       "{\"series\": \"%dx%dx%d int16 CT, %d files\", \"write_seconds\": %.2f, \"repeats\": %d,\n"
-      " \"ima_read_seconds_median\": %.3f, \"dcm2niix_seconds_median\": %.3f,\n"
-      " \"ratio_ima_over_dcm2niix_median\": %.3f, \"ratio_min\": %.3f, \"ratio_max\": %.3f,\n"
+      " \"wall\": {\"ima_median\": %.3f, \"dcm2niix_median\": %.3f, \"ratio_median\": %.3f, \"ratio_min\": %.3f, \"ratio_max\": %.3f},\n"
+      " \"cpu\": {\"ima_median\": %.3f, \"dcm2niix_median\": %.3f, \"ratio_median\": %.3f, \"ratio_min\": %.3f, \"ratio_max\": %.3f},\n"
       " \"checksum\": %g}\n",
       size, size, slices, slices, writeSeconds, repeats, median(ours), median(theirs), median(ratios),
-      *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()), checksum);
+      *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()),
+      median(oursCpu), median(theirsCpu), median(cpuRatios), *std::min_element(cpuRatios.begin(), cpuRatios.end()),
+      *std::max_element(cpuRatios.begin(), cpuRatios.end()), checksum);
   if (keep.empty()) fs::remove_all(work);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcpixel.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/dcmjpeg/djdecode.h"
 #include "dcmtk/dcmjpls/djdecode.h"
@@ -154,7 +155,8 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   f.modality = getString(ds, DCM_Modality);
   f.description = getString(ds, DCM_SeriesDescription);
   f.photometric = getString(ds, DCM_PhotometricInterpretation);
-  f.hasPixelData = ds->tagExists(DCM_PixelData);
+  // A SEG has pixel data, but it is a label map of another series, not an image to read.
+  f.hasPixelData = ds->tagExists(DCM_PixelData) && f.sopClass != UID_SegmentationStorage;
   if (!f.hasPixelData) return f;
   if (f.seriesUid.empty()) throw Error("DICOM file " + quoted(path) + " has no Series Instance UID (0020,000E)");
   f.rows = getInteger(ds, DCM_Rows, 0);
@@ -299,21 +301,29 @@ struct ScanResult {
   size_t nonDicom = 0;
 };
 
-ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom) {
+// Without `failures`, a file that cannot be parsed throws; with it, the file is recorded there.
+ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom,
+                      std::vector<ScanFailure>* failures = nullptr) {
   ScanResult result;
   std::vector<FileSlices> described;
   for (const auto& path : paths) {
     DcmFileFormat file;
-    if (!loadHeader(path, file, mustBeDicom)) {
-      ++result.nonDicom;
-      continue;
+    try {
+      if (!loadHeader(path, file, mustBeDicom)) {
+        ++result.nonDicom;
+        continue;
+      }
+      FileSlices f = describeFile(path, file);
+      if (!f.hasPixelData) {
+        result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
+        continue;
+      }
+      described.push_back(std::move(f));
+    } catch (const Error& e) {
+      if (!failures) throw;
+      // DCMTK keeps what it parsed before the damage: often enough to name the series.
+      failures->push_back({path, getString(file.getDataset(), DCM_SeriesInstanceUID), e.what()});
     }
-    FileSlices f = describeFile(path, file);
-    if (!f.hasPixelData) {
-      result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
-      continue;
-    }
-    described.push_back(std::move(f));
   }
   // Group by key; a UID with several keys is split into parts named UID.part1, UID.part2, ...
   std::map<GroupKey, std::vector<const FileSlices*>> groups;
@@ -536,7 +546,7 @@ SeriesInfo chooseSeries(const std::string& directory, const ReadOptions& options
   if (scan.series.empty()) {
     std::string detail;
     if (!scan.nonImages.empty())
-      detail = "; DICOM objects without Pixel Data (not images): " + scan.nonImages.front() +
+      detail = "; DICOM objects that are not images (no Pixel Data, or a SEG): " + scan.nonImages.front() +
                (scan.nonImages.size() > 1 ? " and " + std::to_string(scan.nonImages.size() - 1) + " more" : "");
     throw Error("no DICOM image series in " + quoted(directory) + detail);
   }
@@ -585,11 +595,11 @@ std::string SeriesInfo::describe() const {
   return s.str();
 }
 
-std::vector<SeriesInfo> scanDirectory(const std::string& directory) {
+std::vector<SeriesInfo> scanDirectory(const std::string& directory, std::vector<ScanFailure>* failures) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
   const std::vector<std::string> paths = filesUnder(directory);
-  auto series = groupFiles(paths, false).series;
+  auto series = groupFiles(paths, false, failures).series;
   std::sort(series.begin(), series.end(), [](const SeriesInfo& a, const SeriesInfo& b) { return a.id < b.id; });
   return series;
 }
