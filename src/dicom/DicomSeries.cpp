@@ -1,12 +1,9 @@
-// DICOM series reading with DCMTK (see include/ima/DicomSeries.h). The only place that includes
-// DCMTK's dcmdata and codec headers for reading; no torch and no ITK here.
+// DICOM series reading with DCMTK (see include/ima/DicomSeries.h); no torch and no ITK here.
 #include "ima/DicomSeries.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 #include <tuple>
@@ -17,48 +14,25 @@
 #include "dcmtk/dcmdata/dcfcache.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcpixel.h"
-#include "dcmtk/dcmdata/dcrledrg.h"
 #include "dcmtk/dcmdata/dcuid.h"
 #include "dcmtk/dcmdata/dcxfer.h"
-#include "dcmtk/dcmjpeg/djdecode.h"
-#include "dcmtk/dcmjpls/djdecode.h"
 #include "dcmtk/oflog/oflog.h"
 
 #include "ima/Error.h"
+#include "internal/DcmtkFiles.h"
 
 namespace fs = std::filesystem;
 
 namespace ima::dicom {
 namespace {
 
-using Vec3 = std::array<double, 3>;
-
-Vec3 cross(const Vec3& a, const Vec3& b) {
-  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
-}
-double dot(const Vec3& a, const Vec3& b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }
-double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
-
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+using namespace internal;
 
 std::string formatNumber(double v, int precision = 6) {
   std::ostringstream s;
   s.precision(precision);
   s << v;
   return s.str();
-}
-
-// JPEG baseline/extended/lossless (dcmjpeg), JPEG-LS (dcmjpls) and RLE (dcmdata) decoders,
-// registered once per process; a function-local static is initialised thread-safely (C++11).
-// Deflated explicit VR little endian needs no codec (dcmdata inflates with zlib while reading).
-void registerCodecs() {
-  static const bool registered = [] {
-    DJDecoderRegistration::registerCodecs();
-    DJLSDecoderRegistration::registerCodecs();
-    DcmRLEDecoderRegistration::registerCodecs();
-    return true;
-  }();
-  (void)registered;
 }
 
 bool isJpeg2000(E_TransferSyntax xfer) {
@@ -69,35 +43,6 @@ bool isJpeg2000(E_TransferSyntax xfer) {
 std::string xferName(E_TransferSyntax xfer) {
   DcmXfer x(xfer);
   return std::string(x.getXferName()) + " (" + x.getXferID() + ")";
-}
-
-std::string getString(DcmItem* item, const DcmTagKey& tag) {
-  OFString value;
-  if (item && item->findAndGetOFStringArray(tag, value).good()) return std::string(value.c_str());
-  return "";
-}
-
-// Reads `n` numbers of `tag` into `out`; false when the attribute is absent or too short.
-bool getNumbers(DcmItem* item, const DcmTagKey& tag, double* out, int n) {
-  if (!item) return false;
-  for (int i = 0; i < n; ++i)
-    if (item->findAndGetFloat64(tag, out[i], static_cast<unsigned long>(i)).bad()) return false;
-  return true;
-}
-
-long getInteger(DcmItem* item, const DcmTagKey& tag, long fallback) {
-  if (!item) return fallback;
-  Uint16 u16;
-  if (item->findAndGetUint16(tag, u16).good()) return u16;
-  Sint32 s32;
-  if (item->findAndGetSint32(tag, s32).good()) return s32;
-  return fallback;
-}
-
-DcmItem* sequenceItem(DcmItem* item, const DcmTagKey& sequence, unsigned long index) {
-  DcmItem* result = nullptr;
-  if (item && item->findAndGetSequenceItem(sequence, result, static_cast<signed long>(index)).good()) return result;
-  return nullptr;
 }
 
 // An attribute of frame `frame` of an enhanced (functional-group) multi-frame object: looked up in
@@ -115,7 +60,7 @@ bool frameNumbers(DcmDataset* ds, unsigned long frame, const DcmTagKey& macro, c
 // What one file contributes to scanning.
 struct FileSlices {
   std::string seriesUid, modality, description, photometric;
-  bool hasPixelData = false;
+  bool hasPixelData = false;  // and is an image: false for Segmentations (their frames are masks)
   std::string sopClass;
   long rows = 0, columns = 0, samples = 1, frames = 1;
   Vec3 rowDir{1, 0, 0}, colDir{0, 1, 0};
@@ -123,29 +68,6 @@ struct FileSlices {
   double sliceSpacingHint = 0;      // SpacingBetweenSlices or SliceThickness, 0 when absent
   std::vector<SliceRef> slices;
 };
-
-bool hasDicomPreamble(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char buffer[132];
-  if (!in.read(buffer, sizeof buffer)) return false;
-  return std::memcmp(buffer + 128, "DICM", 4) == 0;
-}
-
-// Loads the header of `path` (pixel data and other large values are read lazily later). Returns
-// false for a file that is not DICOM when `mustBeDicom` is false; throws for a damaged DICOM file.
-bool loadHeader(const std::string& path, DcmFileFormat& file, bool mustBeDicom) {
-  const bool preamble = hasDicomPreamble(path);
-  const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-  if (status.bad()) {
-    if (!preamble && !mustBeDicom) return false;
-    throw Error("cannot read DICOM file " + quoted(path) + ": " + status.text() +
-                " (truncated or damaged file?)");
-  }
-  DcmDataset* ds = file.getDataset();
-  if (!preamble && !mustBeDicom && !ds->tagExists(DCM_SOPClassUID) && !ds->tagExists(DCM_SeriesInstanceUID))
-    return false;  // something else that happened to parse
-  return true;
-}
 
 FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   DcmDataset* ds = file.getDataset();
@@ -155,7 +77,7 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   f.modality = getString(ds, DCM_Modality);
   f.description = getString(ds, DCM_SeriesDescription);
   f.photometric = getString(ds, DCM_PhotometricInterpretation);
-  // A SEG has pixel data, but it is a label map of another series, not an image to read.
+  // A Segmentation (SEG) has pixel data but is a mask over another series, not an image series.
   f.hasPixelData = ds->tagExists(DCM_PixelData) && f.sopClass != UID_SegmentationStorage;
   if (!f.hasPixelData) return f;
   if (f.seriesUid.empty()) throw Error("DICOM file " + quoted(path) + " has no Series Instance UID (0020,000E)");
@@ -297,7 +219,7 @@ SeriesInfo makeSeries(const std::vector<const FileSlices*>& files) {
 
 struct ScanResult {
   std::vector<SeriesInfo> series;
-  std::vector<std::string> nonImages;  // "'file' (SOP class ...)" of DICOM files without pixel data
+  std::vector<std::string> nonImages;  // "'file' (SOP class ...)" of DICOM files without pixel data or SEGs
   size_t nonDicom = 0;
 };
 
@@ -512,24 +434,6 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
   }
 }
 
-// Regular files under `directory`, recursively, sorted; hidden files and directories are skipped.
-std::vector<std::string> filesUnder(const std::string& directory) {
-  std::error_code ec;
-  std::vector<std::string> paths;
-  auto it = fs::recursive_directory_iterator(directory, fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.empty() && name[0] == '.') {
-      if (it->is_directory(ec)) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file(ec)) paths.push_back(it->path().string());
-  }
-  if (ec) throw Error("cannot list DICOM directory " + quoted(directory) + ": " + ec.message());
-  std::sort(paths.begin(), paths.end());
-  return paths;
-}
-
 SeriesInfo chooseSeries(const std::string& directory, const ReadOptions& options) {
   std::error_code ec;
   if (!fs::exists(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
@@ -542,11 +446,11 @@ SeriesInfo chooseSeries(const std::string& directory, const ReadOptions& options
   }
   if (options.warn && (scan.nonDicom > 0 || !scan.nonImages.empty()))
     options.warn("skipped " + std::to_string(scan.nonDicom) + " non-DICOM file(s) and " +
-                 std::to_string(scan.nonImages.size()) + " DICOM file(s) without pixel data in " + quoted(directory));
+                 std::to_string(scan.nonImages.size()) + " non-image DICOM object(s) (no pixel data, or segmentations) in " + quoted(directory));
   if (scan.series.empty()) {
     std::string detail;
     if (!scan.nonImages.empty())
-      detail = "; DICOM objects that are not images (no Pixel Data, or a SEG): " + scan.nonImages.front() +
+      detail = "; non-image DICOM objects (no Pixel Data, or segmentations): " + scan.nonImages.front() +
                (scan.nonImages.size() > 1 ? " and " + std::to_string(scan.nonImages.size() - 1) + " more" : "");
     throw Error("no DICOM image series in " + quoted(directory) + detail);
   }
@@ -608,7 +512,7 @@ SeriesInfo describeFiles(const std::vector<std::string>& files) {
   if (files.empty()) throw Error("no DICOM files given");
   ScanResult scan = groupFiles(files, true);
   if (!scan.nonImages.empty())
-    throw Error("DICOM file " + scan.nonImages.front() + " is not an image: it has no Pixel Data");
+    throw Error("DICOM file " + scan.nonImages.front() + " is not an image (no Pixel Data, or a Segmentation)");
   if (scan.series.size() != 1)
     throw Error("the " + std::to_string(files.size()) + " DICOM files given (" + quoted(files.front()) +
                 ", ...) do not form one series: they hold " + std::to_string(scan.series.size()) +

@@ -66,7 +66,7 @@ struct CtPhantom {
   Vec3 origin{-12.5, 30.25, 101.0};
   Vec3 rowDir, colDir, normal;  // rounded as written, then normalised (what a reader must find)
   Vec3 tiltStep{0, 0, 0};       // added to the position step (gantry tilt tests)
-  std::string seriesUid = newUid(), studyUid = newUid(), frameUid = newUid();
+  std::string seriesUid = newUid(), studyUid = newUid(), frameUid = newUid();  // frameUid "": none written
   std::string description = "phantom";
   std::string patientName = "Phantom^CT", patientId = "PHANTOM";
   E_TransferSyntax transferSyntax = EXS_LittleEndianExplicit;
@@ -112,7 +112,7 @@ struct CtPhantom {
     check(d->putAndInsertString(DCM_SOPInstanceUID, newUid().c_str()), "SOPInstanceUID");
     d->putAndInsertString(DCM_StudyInstanceUID, studyUid.c_str());
     d->putAndInsertString(DCM_SeriesInstanceUID, seriesUid.c_str());
-    d->putAndInsertString(DCM_FrameOfReferenceUID, frameUid.c_str());
+    if (!frameUid.empty()) d->putAndInsertString(DCM_FrameOfReferenceUID, frameUid.c_str());
     d->putAndInsertString(DCM_Modality, "CT");
     d->putAndInsertString(DCM_SeriesDescription, description.c_str());
     d->putAndInsertString(DCM_PatientName, patientName.c_str());
@@ -172,6 +172,7 @@ struct CtPhantom {
     d->putAndInsertString(DCM_SOPInstanceUID, newUid().c_str());
     d->putAndInsertString(DCM_StudyInstanceUID, studyUid.c_str());
     d->putAndInsertString(DCM_SeriesInstanceUID, seriesUid.c_str());
+    d->putAndInsertString(DCM_FrameOfReferenceUID, frameUid.c_str());
     d->putAndInsertString(DCM_Modality, "CT");
     d->putAndInsertString(DCM_NumberOfFrames, std::to_string(slices).c_str());
     d->putAndInsertUint16(DCM_Rows, static_cast<Uint16>(rows));
