@@ -11,6 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
 #include "ima/Model.h"
@@ -194,7 +196,8 @@ int runBatchSegment(const ArgumentParser& args) {
       checkFinite(volume, "series " + item.series);
       Segmentation result;
       {
-        Progress progress(name, quiet);
+        // A bar on a terminal; in a log file, per-patch lines of every series would drown the rows.
+        Progress progress(name, quiet || !::isatty(2));
         result = segment(model, volume, options, progress.callback());
         progress.finish();
       }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -818,4 +819,203 @@ TEST_F(ImaCLI, EvaluatesAndAttacksDicomSeries) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("case_a"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(work_ / "r2.json"));
+}
+
+// ---------------------------------------------------------------- ima batch
+namespace {
+
+// The rows of a batch manifest as Python's csv module reads them (an independent CSV parser):
+// one {"series", "output", "status", "reason"} object per row.
+nlohmann::json manifestRows(const fs::path& manifest) {
+  const fs::path json = manifest.string() + ".json";
+  const std::string command = "/usr/bin/python3 -c \"import csv, json, sys; "
+                              "json.dump(list(csv.DictReader(open(sys.argv[1], newline=''))), open(sys.argv[2], 'w'))\" '" +
+                              manifest.string() + "' '" + json.string() + "'";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  const auto rows = nlohmann::json::parse(readText(json));
+  fs::remove(json);
+  return rows;
+}
+
+std::map<std::string, nlohmann::json> rowsBySeries(const nlohmann::json& rows) {
+  std::map<std::string, nlohmann::json> bySeries;
+  for (const auto& row : rows) {
+    EXPECT_EQ(bySeries.count(row.at("series").get<std::string>()), 0u) << "two rows for " << row.dump();
+    bySeries[row.at("series").get<std::string>()] = row;
+  }
+  return bySeries;
+}
+
+// A tiny archive: two good series (one with a patient name and ID that must never be printed),
+// one with a missing slice (uneven spacing: fails), one file damaged before its UID.
+struct Archive {
+  ima::dicomtest::CtPhantom a, b, broken;
+  fs::path damaged;
+  explicit Archive(const fs::path& root) {
+    a.patientName = "Zyxwvut^Quintessa";
+    a.patientId = "PID-73519";
+    b.slices = 4;
+    broken.slices = 5;
+    a.write(root / "patient1" / "ct");
+    b.write(root / "patient2");
+    const auto paths = broken.write(root / "patient3");
+    fs::remove(paths[2]);
+    damaged = root / "patient4" / "IM0001";
+    ima::dicomtest::CtPhantom c;
+    c.slices = 1;
+    c.writeSlice(0, damaged);
+    fs::resize_file(damaged, 200);  // inside the file meta header
+  }
+};
+
+}  // namespace
+
+TEST_F(ImaCLI, BatchSegmentRecordsEverySeriesAndGoesOnAfterFailures) {
+  makeModel("m.imamodel", true);
+  const Archive archive(work_ / "archive");
+  RunResult r = run("batch segment --model m.imamodel --input archive --output out --device cpu --threads 1");
+  EXPECT_EQ(r.code, 1) << r.out << r.err;  // a series failed
+  const auto rows = manifestRows(work_ / "out" / "manifest.csv");
+  ASSERT_EQ(rows.size(), 4u) << rows.dump();
+  auto bySeries = rowsBySeries(rows);
+  const std::string outA = "out/" + archive.a.seriesUid + ".nii.gz", outB = "out/" + archive.b.seriesUid + ".nii.gz";
+  EXPECT_EQ(bySeries[archive.a.seriesUid].at("status"), "ok");
+  EXPECT_EQ(bySeries[archive.a.seriesUid].at("output"), outA);
+  EXPECT_EQ(bySeries[archive.b.seriesUid].at("status"), "ok");
+  EXPECT_EQ(bySeries[archive.b.seriesUid].at("output"), outB);
+  const auto& broken = bySeries[archive.broken.seriesUid];
+  EXPECT_EQ(broken.at("status"), "failed");
+  EXPECT_EQ(broken.at("output"), "");
+  EXPECT_NE(broken.at("reason").get<std::string>().find("uneven slice distances"), std::string::npos) << broken;
+  const auto& damaged = bySeries[""];  // the damaged file's UID is unknown
+  EXPECT_EQ(damaged.at("status"), "failed");
+  EXPECT_NE(damaged.at("reason").get<std::string>().find("patient4/IM0001"), std::string::npos) << damaged;
+  EXPECT_NE(r.err.find(archive.broken.seriesUid + " failed"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "out" / (archive.broken.seriesUid + ".nii.gz")));
+
+  // Each output is what `ima segment` gives for that series alone.
+  ASSERT_EQ(run("segment --model m.imamodel --input archive/patient1 --output ref.nii.gz --device cpu --threads 1 "
+                "--quiet").code, 0);
+  const auto seg = readImage<Label3>(work_ / outA), reference = readImage<Label3>(work_ / "ref.nii.gz");
+  ASSERT_EQ(seg->GetLargestPossibleRegion().GetSize(), reference->GetLargestPossibleRegion().GetSize());
+  const size_t n = seg->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_TRUE(std::equal(seg->GetBufferPointer(), seg->GetBufferPointer() + n, reference->GetBufferPointer()));
+  EXPECT_EQ(readImage<Label3>(work_ / outB)->GetLargestPossibleRegion().GetSize()[2], 4u);
+
+  // Series are named by UID only: the patient's name and ID appear nowhere.
+  const std::string manifest = readText(work_ / "out" / "manifest.csv");
+  for (const std::string secret : {"Zyxwvut", "Quintessa", "PID-73519"})
+    for (const std::string* text : std::vector<const std::string*>{&r.out, &r.err, &manifest})
+      EXPECT_EQ(text->find(secret), std::string::npos) << secret << " in: " << *text;
+
+  // A rerun skips what is done (outputs untouched) and retries the failures; one row per series.
+  const auto writtenAt = fs::last_write_time(work_ / outA);
+  r = run("batch segment --model m.imamodel --input archive --output out --device cpu --threads 1");
+  EXPECT_EQ(r.code, 1) << r.err;
+  bySeries = rowsBySeries(manifestRows(work_ / "out" / "manifest.csv"));
+  EXPECT_EQ(bySeries.size(), 4u);
+  EXPECT_EQ(bySeries[archive.a.seriesUid].at("status"), "skipped");
+  EXPECT_EQ(bySeries[archive.a.seriesUid].at("output"), outA);
+  EXPECT_EQ(bySeries[archive.b.seriesUid].at("status"), "skipped");
+  EXPECT_EQ(bySeries[archive.broken.seriesUid].at("status"), "failed");
+  EXPECT_EQ(fs::last_write_time(work_ / outA), writtenAt);
+
+  // Once the broken series is repaired (--allow-uneven here), nothing fails: exit status 0.
+  fs::remove_all(work_ / "archive" / "patient4");
+  r = run("batch segment --model m.imamodel --input archive --output out --allow-uneven --device cpu --threads 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  bySeries = rowsBySeries(manifestRows(work_ / "out" / "manifest.csv"));
+  EXPECT_EQ(bySeries[archive.broken.seriesUid].at("status"), "ok");
+  EXPECT_TRUE(fs::exists(work_ / "out" / (archive.broken.seriesUid + ".nii.gz")));
+}
+
+// A run killed mid-way leaves a torn manifest line and a temporary directory: the next run drops
+// both, keeps what was finished and redoes the rest.
+TEST_F(ImaCLI, BatchSegmentResumesAfterAKill) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom a, b;
+  a.slices = b.slices = 3;
+  a.write(work_ / "archive" / "a");
+  b.write(work_ / "archive" / "b");
+  ASSERT_EQ(run("batch segment --model m.imamodel --input archive --output out --device cpu --threads 1 --quiet").code, 0);
+  const std::string outA = "out/" + a.seriesUid + ".nii.gz", outB = "out/" + b.seriesUid + ".nii.gz";
+  // The state a kill while writing b's row would leave: b's row torn, b's output not yet renamed.
+  writeText(work_ / "out" / "manifest.csv", "series,output,status,reason\n" + a.seriesUid + "," + outA + ",ok,\n" +
+                                                b.seriesUid + ",out/");
+  fs::remove(work_ / outB);
+  fs::create_directories(work_ / "out" / ".ima-write-Ab12Cd");
+  writeText(work_ / "out" / ".ima-write-Ab12Cd" / (b.seriesUid + ".nii.gz"), "partial");
+  const auto writtenAt = fs::last_write_time(work_ / outA);
+
+  RunResult r = run("batch segment --model m.imamodel --input archive --output out --device cpu --threads 1");
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto bySeries = rowsBySeries(manifestRows(work_ / "out" / "manifest.csv"));
+  ASSERT_EQ(bySeries.size(), 2u);
+  EXPECT_EQ(bySeries[a.seriesUid].at("status"), "skipped");
+  EXPECT_EQ(bySeries[b.seriesUid].at("status"), "ok");
+  EXPECT_EQ(fs::last_write_time(work_ / outA), writtenAt);
+  EXPECT_EQ(readImage<Label3>(work_ / outB)->GetLargestPossibleRegion().GetSize()[2], 3u);
+  std::set<std::string> expected = {"out", "out/manifest.csv", outA, outB};
+  std::set<std::string> found;
+  for (const auto& name : listing())
+    if (name.rfind("out", 0) == 0) found.insert(name);
+  EXPECT_EQ(found, expected);
+
+  // A file that is not a manifest is not overwritten.
+  fs::create_directories(work_ / "other");
+  writeText(work_ / "other" / "manifest.csv", "patient,notes\n");
+  r = run("batch segment --model m.imamodel --input archive --output other --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("not an ima batch manifest"), std::string::npos) << r.err;
+  EXPECT_EQ(readText(work_ / "other" / "manifest.csv"), "patient,notes\n");
+}
+
+// --shard K/N: the shards' manifests together hold every series exactly once, and a shard always
+// gets the same series.
+TEST_F(ImaCLI, BatchSegmentShardsAreDisjointAndCoverTheArchive) {
+  makeModel("m.imamodel", true);
+  std::set<std::string> all;
+  for (int i = 0; i < 7; ++i) {
+    ima::dicomtest::CtPhantom p;
+    p.slices = 2;
+    p.columns = p.rows = 8;
+    p.write(work_ / "archive" / ("s" + std::to_string(i)));
+    all.insert(p.seriesUid);
+  }
+  std::set<std::string> covered;
+  size_t rows = 0;
+  for (int k = 1; k <= 3; ++k) {
+    const std::string shard = std::to_string(k) + "/3";
+    RunResult r = run("batch segment --model m.imamodel --input archive --output out --shard " + shard +
+                      " --device cpu --threads 1 --quiet");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const fs::path manifest = work_ / "out" / ("manifest-shard-" + std::to_string(k) + "-of-3.csv");
+    const auto shardRows = manifestRows(manifest);
+    std::set<std::string> mine;
+    for (const auto& row : shardRows) {
+      EXPECT_EQ(row.at("status"), "ok");
+      mine.insert(row.at("series").get<std::string>());
+      covered.insert(row.at("series").get<std::string>());
+      EXPECT_TRUE(fs::exists(work_ / row.at("output").get<std::string>()));
+    }
+    rows += shardRows.size();
+    // The same shard again: the same series, all skipped.
+    r = run("batch segment --model m.imamodel --input archive --output out --shard " + shard + " --quiet");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::set<std::string> again;
+    for (const auto& row : manifestRows(manifest)) {
+      EXPECT_EQ(row.at("status"), "skipped");
+      again.insert(row.at("series").get<std::string>());
+    }
+    EXPECT_EQ(again, mine);
+  }
+  EXPECT_EQ(covered, all);
+  EXPECT_EQ(rows, all.size());  // disjoint
+  EXPECT_FALSE(fs::exists(work_ / "out" / "manifest.csv"));
+  for (const std::string bad : {"0/3", "4/3", "1/0", "x", "1/3/2", "-1/3"}) {
+    RunResult r = run("batch segment --model m.imamodel --input archive --output out2 --shard " + bad);
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_NE(r.err.find("--shard"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(work_ / "out2"));
 }
