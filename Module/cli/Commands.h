@@ -38,6 +38,8 @@ int runDice(const ArgumentParser& args);
 
 ArgumentParser batchSegmentParser();
 int runBatchSegment(const ArgumentParser& args);
+ArgumentParser batchHardenParser();
+int runBatchHarden(const ArgumentParser& args);
 
 const std::vector<Command>& commands();
 const std::vector<Command>& batchCommands();  // `ima batch ...`

@@ -63,6 +63,7 @@ const std::vector<Command>& batchCommands() {
   static const std::vector<Command> list = {
       {"segment", "segment every series of an archive; manifest, resume, shards", batchSegmentParser,
        runBatchSegment},
+      {"harden", "fine-tune a model with IMA on series labelled by DICOM SEGs", batchHardenParser, runBatchHarden},
   };
   return list;
 }

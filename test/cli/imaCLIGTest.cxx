@@ -24,6 +24,8 @@
 #include "itkImageFileWriter.h"
 #include "itkImageIOFactory.h"
 
+#include "ima/DicomSeg.h"
+#include "ima/DicomSeries.h"
 #include "ima/Model.h"
 
 #include "DicomTestData.h"  // test/dicom: DICOM series written with DCMTK
@@ -1018,4 +1020,58 @@ TEST_F(ImaCLI, BatchSegmentShardsAreDisjointAndCoverTheArchive) {
     EXPECT_NE(r.err.find("--shard"), std::string::npos) << r.err;
   }
   EXPECT_FALSE(fs::exists(work_ / "out2"));
+}
+
+// ima batch harden: an archive of two series, one labelled by a SEG (written with the library's
+// SEG writer), fine-tunes a pretrained model on the labelled one only.
+TEST_F(ImaCLI, BatchHardenTrainsOnSeriesLabelledBySegs) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom labelled, unlabelled;
+  labelled.columns = labelled.rows = unlabelled.columns = unlabelled.rows = 16;
+  labelled.slices = unlabelled.slices = 3;
+  labelled.patientName = "Zyxwvut^Quintessa";
+  labelled.write(work_ / "archive" / "ct1");
+  unlabelled.write(work_ / "archive" / "ct2");
+
+  // No SEG at all: a clear error, no model.
+  RunResult r = run("batch harden --model m.imamodel --input archive --out hard.imamodel --epochs 1 --iterations 1 "
+                    "--device cpu --threads 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no image series under 'archive' is labelled by a DICOM SEG"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "hard.imamodel"));
+
+  const auto series = ima::dicom::scanDirectory((work_ / "archive" / "ct1").string());
+  ASSERT_EQ(series.size(), 1u);
+  ima::LabelMap labels(ima::Shape{{16, 16, 3}}, 1, series[0].geometry);
+  for (int z = 0; z < 3; ++z)
+    for (int y = 0; y < 16; ++y)
+      for (int x = 0; x < 16; ++x)
+        labels.data[static_cast<size_t>((z * 16 + y) * 16 + x)] = static_cast<uint8_t>(x > 4 && x < 11 && y > 3 ? (y > 9 ? 2 : 1) : 0);
+  fs::create_directories(work_ / "archive" / "seg");
+  ima::dicom::writeSegmentation((work_ / "archive" / "seg" / "labels.dcm").string(), labels, series[0],
+                                {{1, "liver", {}, {}, {200, 50, 50}}, {2, "tumour", {}, {}, {50, 200, 50}}});
+
+  r = run("batch harden --model m.imamodel --input archive --out hard.imamodel --epochs 2 --iterations 2 --batch 2 "
+          "--eps-max 1 --delta 0.1 --pgd-steps 2 --bisection-steps 2 --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("1 series without a SEG"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(unlabelled.seriesUid), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("margins mean"), std::string::npos) << r.out;
+  for (const std::string* text : std::vector<const std::string*>{&r.out, &r.err})
+    EXPECT_EQ(text->find("Zyxwvut"), std::string::npos) << *text;
+  const ima::ModelMetadata m = ima::readModelMetadata((work_ / "hard.imamodel").string());
+  EXPECT_EQ(m.trainingMethod, "ima");
+  const auto provenance = nlohmann::json::parse(m.provenanceJson);
+  EXPECT_EQ(provenance.at("training_series"), nlohmann::json::array({labelled.seriesUid}));
+  EXPECT_EQ(provenance.at("initialized_from"), "m.imamodel");
+  const auto settings = nlohmann::json::parse(m.trainingSettingsJson);
+  EXPECT_EQ(settings.at("init"), "m.imamodel");
+  EXPECT_DOUBLE_EQ(settings.at("adversarial").at("eps_max").get<double>(), 1.0);
+  std::istringstream log(readText(work_ / "hard.imamodel.log.jsonl"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) lines += nlohmann::json::parse(line).contains("margins");
+  EXPECT_EQ(lines, 2);
+  // The weights moved away from the pretrained ones.
+  EXPECT_NE(readText(work_ / "hard.imamodel"), readText(work_ / "m.imamodel"));
 }
