@@ -6,9 +6,11 @@ packages=(
   build-essential cmake pkg-config
   libtorch-dev            # libtorch 1.13 (CPU)
   libinsighttoolkit5-dev  # ITK 5.2
-  libdcmtk-dev            # DCMTK 3.6.7: DICOM reading
+  libdcmtk-dev            # DCMTK 3.6.7: DICOM reading, DICOM SEG (dcmseg)
   libgtest-dev nlohmann-json3-dev zlib1g-dev
-  python3-pydicom         # test data: the DICOM files it ships (tests skip without it)
+  python3-pydicom         # test data: the DICOM files it ships; an independent SEG reader (tests skip without it)
+  python3-numpy           # pydicom's pixel arrays (the SEG test decodes frames with it)
+  dicom3tools             # dciodvfy: validates the DICOM SEGs the tests write (the check is skipped without it)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -23,6 +23,7 @@
 #include "InferenceArguments.h"
 #include "Manifest.h"
 #include "Progress.h"
+#include "SegOutput.h"
 
 namespace fs = std::filesystem;
 
@@ -99,13 +100,13 @@ struct WorkItem {
   std::string shardKey;
 };
 
-// Temporary files of a run that was killed (ImageIO's atomic writes use hidden .ima-write-*
-// directories next to the output).
+// Temporary files of a run that was killed: ImageIO's atomic writes use hidden .ima-write-*
+// directories next to the output, the SEG writer OUT.dcm.tmpPID_N files.
 void removeStaleTemporaries(const fs::path& outRoot) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(outRoot, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(".ima-write-", 0) == 0) fs::remove_all(entry.path(), ec);
+    if (name.rfind(".ima-write-", 0) == 0 || name.find(".dcm.tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
   }
 }
 
@@ -133,6 +134,7 @@ int runBatchSegment(const ArgumentParser& args) {
   Manifest manifest(manifestPath);
   applyRuntime(options.runtime);
   const Model model = Model::load(modelPath);
+  const std::string modelName = fs::path(modelPath).filename().string();  // as ima segment names it
   dicom::silenceDcmtkLogging();  // our messages carry DCMTK's reasons, per series
 
   // ---- The work: every series, and every damaged file, of this shard, in a fixed order.
@@ -202,7 +204,12 @@ int runBatchSegment(const ArgumentParser& args) {
         progress.finish();
       }
       result.labels.geometry = volume.geometry;
-      writeLabelMap(result.labels, item.output, true);  // atomic: temporary name, then rename
+      // Both writers are atomic (temporary name, then rename): a kill leaves no partial output.
+      if (format == "seg")
+        writeSegOutput(result.labels, item.output, *item.info, model.metadata(), modelName, true,
+                       [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": warning: " << w << "\n"; });
+      else
+        writeLabelMap(result.labels, item.output, true);
       manifest.append({item.series, item.output, "ok", ""});
       if (!quiet) std::cout << counter << name << " ok: " << item.output << "\n";
       ++ok;

@@ -1,5 +1,5 @@
 // `ima segment`: sliding-window inference of one image with a model; writes a uint8 label map
-// on the input's grid (and optionally the class probabilities).
+// on the input's grid, or a DICOM SEG for a DICOM input (and optionally the class probabilities).
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -12,6 +12,7 @@
 #include "ImageIO.h"
 #include "InferenceArguments.h"
 #include "Progress.h"
+#include "SegOutput.h"
 
 namespace fs = std::filesystem;
 
@@ -20,19 +21,22 @@ namespace ima::cli {
 ArgumentParser segmentParser() {
   ArgumentParser p("segment",
                    "Segment an image with a model: sliding window with Gaussian weighting, then argmax.\n"
-                   "The label map (uint8) is written with the input's origin, spacing and direction.\n"
+                   "The label map (uint8) is written with the input's origin, spacing and direction;\n"
+                   "for a DICOM input, an output ending in .dcm is a DICOM SEG referencing the series.\n"
                    "A 2D model segments a 3D image slice by slice.");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
       .option("input", "FILE|DIR", "image to segment (NIfTI, NRRD, MetaImage; or DICOM: a directory or .dcm)", "",
               true)
-      .option("output", "FILE", "label map to write", "", true)
+      .option("output", "FILE", "label map to write (.nii.gz, .nrrd, .mha; .dcm: DICOM SEG, DICOM input only)", "",
+              true)
       .option("probabilities", "FILE", "also write the class probabilities (float32, one component per class)")
       .flag("force", "overwrite existing output files")
       .flag("quiet", "no progress output")
       .epilog("example:\n  ima segment --model model.imamodel --input data/images/case_000.nii.gz \\\n"
               "              --output case_000_seg.nii.gz\n"
               "  ima segment --model model.imamodel --input dicom/CT_study --series 1.2.840.113619.2.55.3 \\\n"
-              "              --output ct_seg.nii.gz");
+              "              --output ct_seg.nii.gz\n"
+              "  ima segment --model model.imamodel --input dicom/CT_0001 --output CT_0001_seg.dcm");
   addInferenceOptions(p);
   addDicomOptions(p, true);
   return p;
@@ -57,7 +61,11 @@ int runSegment(const ArgumentParser& args) {
 
   // Cheap checks first, so a mistake costs no inference time.
   if (samePath(input, output)) throw Error("output '" + output + "' is the input image; choose another name");
-  checkOutputPath(output, force, "output");
+  const bool segOutput = isSegOutput(output);
+  if (segOutput)
+    checkSegOutput(output, input, force);
+  else
+    checkOutputPath(output, force, "output");
   if (!probabilitiesPath.empty()) {
     if (samePath(probabilitiesPath, output) || samePath(probabilitiesPath, input))
       throw Error("--probabilities '" + probabilitiesPath + "' must differ from the input and the output");
@@ -86,7 +94,11 @@ int runSegment(const ArgumentParser& args) {
   result.probabilities.geometry = volume.geometry;
 
   const bool outputExisted = fs::exists(output);
-  writeLabelMap(result.labels, output, force);
+  if (segOutput)
+    writeSegOutput(result.labels, output, input, dicomInput(args, true), model.metadata(),
+                   fs::path(modelPath).filename().string(), force);
+  else
+    writeLabelMap(result.labels, output, force);
   if (!probabilitiesPath.empty()) {
     try {
       writeVolume(result.probabilities, probabilitiesPath, force);

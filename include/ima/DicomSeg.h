@@ -70,13 +70,18 @@ struct SegInfo {
   int rows = 0, columns = 0;          // frame size in pixels
 };
 
-// True when `path` is a DICOM file of SOP class Segmentation Storage.
+// True when `path` is a DICOM file of SOP class Segmentation Storage (false for a missing file or a
+// file that is not DICOM; a damaged DICOM file throws).
 bool isSegmentationFile(const std::string& path);
-// Header only (no pixel data decoded).
+// Header only (no pixel data decoded). Throws when `path` is not a SEG.
 SegInfo describeSegmentation(const std::string& path);
 // Every SEG under a directory tree (recursively, hidden entries skipped), sorted by file name.
 std::vector<SegInfo> scanSegmentations(const std::string& directory);
-// The SEG as a label map on the grid of its referenced series (which the caller has scanned).
+// The SEG as a label map on the grid of its referenced series (which the caller has scanned):
+// shape and geometry of readSeries(referenced); each frame placed on the slice at its Image
+// Position (Patient); voxel value = segment number; where segments overlap the later (higher
+// numbered) segment wins. Errors: a SEG referencing another series or none, a frame on no slice,
+// frames of another size, orientation or pixel spacing, a FRACTIONAL SEG (only BINARY is read).
 LabelMap readSegmentation(const std::string& path, const SeriesInfo& referenced);
 
 }  // namespace ima::dicom

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ima/CodedConcept.h"
 #include "ima/Normalization.h"
 
 namespace ima {
@@ -29,6 +30,11 @@ struct LabelInfo {
   int value = 1;
   std::string name;
   std::array<uint8_t, 3> color{255, 0, 0};
+  // What the label is, as DICOM SEG writes it: SNOMED CT Segmented Property Category and Type
+  // (e.g. {"123037004", "SCT", "Anatomical Structure"} and {"10200004", "SCT", "Liver"}). Empty when
+  // not given (a SEG then says "Tissue"). JSON: "category"/"type" objects with the keys of dcmqi's
+  // segment metadata: {"CodeValue", "CodingSchemeDesignator", "CodeMeaning"}.
+  CodedConcept category, type;
 };
 
 struct ModelMetadata {

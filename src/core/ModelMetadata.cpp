@@ -7,10 +7,31 @@
 namespace ima {
 using nlohmann::json;
 
+namespace {
+
+// Codes in dcmqi's JSON form, so that entries can be copied from dcmqi/Slicer segment metadata.
+json codeJson(const CodedConcept& c) {
+  return {{"CodeValue", c.value}, {"CodingSchemeDesignator", c.scheme}, {"CodeMeaning", c.meaning}};
+}
+
+CodedConcept codeFromJson(const json& j, const std::string& where) {
+  CodedConcept c{j.value("CodeValue", std::string()), j.value("CodingSchemeDesignator", std::string()),
+                 j.value("CodeMeaning", std::string())};
+  if (c.value.empty() || c.scheme.empty() || c.meaning.empty())
+    throw Error(where + " needs a non-empty CodeValue, CodingSchemeDesignator and CodeMeaning");
+  return c;
+}
+
+}  // namespace
+
 std::string ModelMetadata::toJson(int indent) const {
   json labelsJson = json::array();
-  for (const LabelInfo& l : labels)
-    labelsJson.push_back({{"value", l.value}, {"name", l.name}, {"color", {l.color[0], l.color[1], l.color[2]}}});
+  for (const LabelInfo& l : labels) {
+    json label = {{"value", l.value}, {"name", l.name}, {"color", {l.color[0], l.color[1], l.color[2]}}};
+    if (!l.category.empty()) label["category"] = codeJson(l.category);
+    if (!l.type.empty()) label["type"] = codeJson(l.type);
+    labelsJson.push_back(label);
+  }
   json normJson = {{"kind", normalization.kindName()}};
   if (normalization.kind == Normalization::Kind::ZScore)
     normJson["nonzero_mask"] = normalization.nonzeroMask;
@@ -76,6 +97,9 @@ ModelMetadata ModelMetadata::fromJson(const std::string& text, const std::string
           if (c.size() == 3)
             for (int i = 0; i < 3; ++i) info.color[static_cast<size_t>(i)] = static_cast<uint8_t>(c[static_cast<size_t>(i)]);
         }
+        const std::string where = source + ": label " + std::to_string(info.value);
+        if (l.contains("category")) info.category = codeFromJson(l.at("category"), where + " category");
+        if (l.contains("type")) info.type = codeFromJson(l.at("type"), where + " type");
         m.labels.push_back(info);
       }
     if (j.contains("normalization")) {

@@ -3,6 +3,7 @@
 // failed run leaves no output or temporary file behind. Inputs are written here with ITK directly
 // (not through the CLI's own IO code) and models are created through the core API, so the tests
 // need no data files and stay fast. DICOM series are written with DCMTK (test/dicom/DicomTestData.h).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -165,7 +166,9 @@ protected:
     m.network.baseFeatures = 4;
     m.network.maxFeatures = 8;
     m.network.stages = 2;
-    m.labels = {{1, "liver", {200, 50, 50}}, {2, "tumour", {50, 200, 50}}};
+    // Label 1 with SNOMED CT codes, label 2 without (DICOM SEG output gives it the defaults).
+    m.labels = {{1, "liver", {200, 50, 50}, {"123037004", "SCT", "Anatomical Structure"}, {"10200004", "SCT", "Liver"}},
+                {2, "tumour", {50, 200, 50}}};
     m.patchSize = {16, 16};
     if (ctWindow) {
       m.normalization.kind = ima::Normalization::Kind::CTWindow;
@@ -644,7 +647,8 @@ TEST_F(ImaCLI, InfoPrintsModelMetadata) {
   makeModel("m.imamodel", /*ctWindow=*/true);
   RunResult r = run("info m.imamodel");
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* text : {"liver", "tumour", "2D", "CT window", "-200", "300", "16x16", "standard", "2024-01-01"})
+  for (const char* text : {"liver", "tumour", "2D", "CT window", "-200", "300", "16x16", "standard", "2024-01-01",
+                           "Liver (SCT 10200004) in Anatomical Structure (SCT 123037004)"})
     EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
 
   r = run("info m.imamodel --json");
@@ -793,6 +797,67 @@ TEST_F(ImaCLI, SeveralDicomSeriesNeedSeries) {
   r = run("segment --model m.imamodel --input study --series " + b.seriesUid + " --output seg.nii.gz --quiet");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(readImage<Label3>(work_ / "seg.nii.gz")->GetLargestPossibleRegion().GetSize()[2], 4u);
+}
+
+// A DICOM SEG output (.dcm) holds the same label map as the NIfTI output of the same run, on the
+// series' slices, with the model's label names and codes; `ima info` lists its segments.
+TEST_F(ImaCLI, SegmentWritesADicomSegForADicomSeries) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom phantom;
+  phantom.write(work_ / "series");
+  RunResult r = run("segment --model m.imamodel --input series --output seg.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("segment --model m.imamodel --input series --output seg.dcm --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  const auto reference = readImage<Label3>(work_ / "seg.nii.gz");
+  const auto series = ima::dicom::findSeries((work_ / "series").string());
+  const ima::LabelMap seg = ima::dicom::readSegmentation((work_ / "seg.dcm").string(), series);
+  const size_t n = reference->GetLargestPossibleRegion().GetNumberOfPixels();
+  ASSERT_EQ(seg.data.size(), n);
+  EXPECT_TRUE(std::equal(seg.data.begin(), seg.data.end(), reference->GetBufferPointer()));
+  // Labels the model did not predict are named on stderr.
+  for (int label : {1, 2}) {
+    const bool present = std::find(seg.data.begin(), seg.data.end(), label) != seg.data.end();
+    const std::string warning = "label " + std::to_string(label) + (label == 1 ? " (liver)" : " (tumour)") + " is absent";
+    EXPECT_EQ(r.err.find(warning) != std::string::npos, !present) << r.err;
+  }
+
+  const auto info = ima::dicom::describeSegmentation((work_ / "seg.dcm").string());
+  EXPECT_EQ(info.referencedSeriesUid, phantom.seriesUid);
+  ASSERT_EQ(info.segments.size(), 2u);
+  EXPECT_EQ(info.segments[0].name, "liver");
+  EXPECT_EQ(info.segments[0].type, (ima::CodedConcept{"10200004", "SCT", "Liver"}));
+  EXPECT_EQ(info.segments[1].name, "tumour");
+  EXPECT_EQ(info.segments[1].type, ima::dicom::defaultSegmentType());
+
+  r = run("info seg.dcm");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string text : {phantom.seriesUid, std::string("liver"), std::string("Liver (SCT 10200004)"),
+                                 std::string("tumour  #"), std::string("Tissue (SCT 85756007)")})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
+
+  // An existing SEG is kept without --force; a SEG inside the series folder does not disturb reading it.
+  const auto size = fs::file_size(work_ / "seg.dcm");
+  r = run("segment --model m.imamodel --input series --output seg.dcm --quiet");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("already exists"), std::string::npos) << r.err;
+  EXPECT_EQ(fs::file_size(work_ / "seg.dcm"), size);
+  r = run("segment --model m.imamodel --input series --output series/seg.dcm --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = run("segment --model m.imamodel --input series --output again.nii.gz --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(ImaCLI, DicomSegOutputNeedsADicomInput) {
+  makeModel("m.imamodel");
+  writeImage(discImage().GetPointer(), work_ / "image.nrrd");
+  const std::set<std::string> before = listing();
+  RunResult r = run("segment --model m.imamodel --input image.nrrd --output seg.dcm --quiet");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'seg.dcm' is a DICOM SEG"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'image.nrrd' is not DICOM"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), before);
 }
 
 // A series directory in --images pairs with the label file named after it.
@@ -1074,4 +1139,40 @@ TEST_F(ImaCLI, BatchHardenTrainsOnSeriesLabelledBySegs) {
   EXPECT_EQ(lines, 2);
   // The weights moved away from the pretrained ones.
   EXPECT_NE(readText(work_ / "hard.imamodel"), readText(work_ / "m.imamodel"));
+}
+
+// --format seg: one DICOM SEG per series, referencing it, with the labels `ima segment` gives.
+TEST_F(ImaCLI, BatchSegmentWritesDicomSegs) {
+  makeModel("m.imamodel", true);
+  ima::dicomtest::CtPhantom a;
+  a.slices = 4;
+  a.write(work_ / "archive" / "a");
+  const std::string outA = "out/" + a.seriesUid + ".dcm";
+  // Left by a killed run: the SEG writer's temporary file.
+  fs::create_directories(work_ / "out");
+  writeText(work_ / "out" / (a.seriesUid + ".dcm.tmp4242_0"), "partial");
+  RunResult r = run("batch segment --model m.imamodel --input archive --output out --format seg --device cpu "
+                    "--threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "out" / (a.seriesUid + ".dcm.tmp4242_0")));
+  const auto rows = manifestRows(work_ / "out" / "manifest.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("output"), outA);
+  EXPECT_EQ(rows[0].at("status"), "ok");
+  EXPECT_EQ(ima::dicom::describeSegmentation((work_ / outA).string()).referencedSeriesUid, a.seriesUid);
+
+  ASSERT_EQ(run("segment --model m.imamodel --input archive --output ref.nii.gz --device cpu --threads 1 --quiet").code, 0);
+  const auto reference = readImage<Label3>(work_ / "ref.nii.gz");
+  const auto series = ima::dicom::scanDirectory((work_ / "archive").string());
+  ASSERT_EQ(series.size(), 1u);
+  const ima::LabelMap labels = ima::dicom::readSegmentation((work_ / outA).string(), series[0]);
+  ASSERT_EQ(labels.data.size(), reference->GetLargestPossibleRegion().GetNumberOfPixels());
+  EXPECT_TRUE(std::equal(labels.data.begin(), labels.data.end(), reference->GetBufferPointer()));
+  EXPECT_GT(std::count_if(labels.data.begin(), labels.data.end(), [](uint8_t v) { return v > 0; }), 0);  // not trivial
+
+  // The SEGs in the output are not image series: a run over an archive that holds them skips them.
+  fs::rename(work_ / "out", work_ / "archive" / "out");
+  r = run("batch segment --model m.imamodel --input archive --output out2 --device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(manifestRows(work_ / "out2" / "manifest.csv").size(), 1u);
 }

@@ -32,9 +32,11 @@
 #include "ima/Error.h"
 
 #include "DicomTestData.h"
+#include "ExpectError.h"
 
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
+using ima::dicomtest::expectError;
 
 namespace {
 
@@ -57,17 +59,6 @@ protected:
 
   fs::path dir;
 };
-
-template <typename F>
-void expectError(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no error";
-  } catch (const ima::Error& e) {
-    const std::string message = e.what();
-    for (const auto& p : parts) EXPECT_NE(message.find(p), std::string::npos) << "'" << p << "' not in: " << message;
-  }
-}
 
 // Label 1: a box on slices 2..5; label 2: a box on slices 4..7 (beside label 1); label 3 (lesion) nowhere.
 ima::LabelMap phantomLabels(const ima::dicom::SeriesInfo& series) {

@@ -16,9 +16,11 @@
 #include "ima/Error.h"
 
 #include "DicomTestData.h"
+#include "ExpectError.h"
 
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
+using ima::dicomtest::expectError;
 
 namespace {
 
@@ -33,18 +35,6 @@ protected:
   void TearDown() override { fs::remove_all(dir); }
   fs::path dir;
 };
-
-// Expects an ima::Error whose message contains every one of `parts`.
-template <typename F>
-void expectError(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no error";
-  } catch (const ima::Error& e) {
-    const std::string message = e.what();
-    for (const auto& p : parts) EXPECT_NE(message.find(p), std::string::npos) << "'" << p << "' not in: " << message;
-  }
-}
 
 void expectPhantom(const ima::Volume& v, const CtPhantom& p) {
   ASSERT_EQ(v.shape.size, (std::vector<int64_t>{p.columns, p.rows, p.slices}));

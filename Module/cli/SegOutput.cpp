@@ -1,0 +1,85 @@
+#include "SegOutput.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <iostream>
+
+#include "ima/Error.h"
+
+#include "ArgumentParser.h"
+
+#ifndef IMA_VERSION_STRING
+#define IMA_VERSION_STRING "unknown"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace ima::cli {
+
+bool isSegOutput(const std::string& path) {
+  std::string extension = fs::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension == ".dcm";
+}
+
+void checkSegOutput(const std::string& output, const std::string& input, bool overwrite) {
+  if (!isDicomInput(input))
+    throw UsageError("--output '" + output + "' is a DICOM SEG (.dcm), which references the DICOM series it "
+                     "segments, but --input '" + input + "' is not DICOM (a directory or .dcm file); write a "
+                     ".nii.gz, .nrrd or .mha label map instead");
+  const fs::path parent = fs::path(output).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw Error("output '" + output + "': directory '" + parent.string() + "' does not exist");
+  if (fs::is_directory(output, ec)) throw Error("output '" + output + "' is a directory");
+  if (!overwrite && fs::exists(output, ec))
+    throw Error("output '" + output + "' already exists (use --force to overwrite)");
+}
+
+std::vector<dicom::SegmentInfo> segmentsOf(const ModelMetadata& metadata) {
+  // 3D Slicer's colours for generic structures, for classes the metadata does not describe.
+  static const std::array<std::array<uint8_t, 3>, 6> palette = {
+      {{128, 174, 128}, {241, 214, 145}, {177, 122, 101}, {111, 184, 210}, {216, 101, 79}, {221, 130, 101}}};
+  std::vector<dicom::SegmentInfo> segments;
+  for (int c = 1; c < metadata.network.classes && c < 256; ++c) {
+    dicom::SegmentInfo s;
+    s.label = c;
+    s.name = metadata.labelName(c);
+    s.rgb = palette[static_cast<size_t>(c - 1) % palette.size()];
+    for (const LabelInfo& l : metadata.labels)
+      if (l.value == c) {
+        s.rgb = l.color;
+        s.category = l.category;
+        s.type = l.type;
+      }
+    segments.push_back(s);
+  }
+  return segments;
+}
+
+void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,
+                    const DicomInput& dicom, const ModelMetadata& metadata, const std::string& modelName,
+                    bool overwrite) {
+  dicom::silenceDcmtkLogging();  // our messages name the file and the reason
+  dicom::ReadOptions read;
+  read.series = dicom.series;
+  read.allowUneven = dicom.allowUneven;
+  writeSegOutput(labels, output, dicom::findSeries(input, read), metadata, modelName, overwrite,
+                 [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
+}
+
+void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,
+                    const ModelMetadata& metadata, const std::string& modelName, bool overwrite,
+                    const std::function<void(const std::string&)>& warn) {
+  dicom::SegWriteOptions options;
+  options.algorithmVersion = IMA_VERSION_STRING;
+  // Series Description is at most 64 characters.
+  options.seriesDescription = ("IMA segmentation (" + modelName + ")").substr(0, 64);
+  options.overwrite = overwrite;
+  options.warn = warn;
+  dicom::writeSegmentation(output, labels, series, segmentsOf(metadata), options);
+}
+
+}  // namespace ima::cli
