@@ -3,9 +3,11 @@
 // a SEG references is a training case, its SEG read as the label map on the series' grid. Series
 // without a SEG are listed (by UID) and skipped. The training loop is `ima train --init`'s
 // (TrainingArguments.h).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -100,10 +102,20 @@ int runBatchHarden(const ArgumentParser& args) {
   dicom::silenceDcmtkLogging();
 
   // ---- Data: series paired with their SEGs; a pair that cannot be read is named and skipped.
-  std::vector<dicom::ScanFailure> failures;
-  const std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
-  for (const auto& f : failures) std::cerr << "ima: batch harden: skipped a damaged file: " << f.reason << "\n";
-  const std::vector<dicom::SegInfo> segs = dicom::scanSegmentations(root);
+  std::vector<dicom::ScanFailure> failures, segFailures;
+  std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
+  // The SEG scan meets the same damaged files as the series scan: reported once, below.
+  const std::vector<dicom::SegInfo> segs = dicom::scanSegmentations(root, &segFailures);
+  // A series with a damaged file would train on a partial volume: skipped (by UID).
+  std::set<std::string> damaged;
+  for (const auto& f : failures) {
+    std::cerr << "ima: batch harden: damaged file: " << f.reason << "\n";
+    if (!f.seriesInstanceUid.empty()) damaged.insert(f.seriesInstanceUid);
+  }
+  for (const auto& uid : damaged) std::cerr << "ima: batch harden: series " << uid << " skipped (damaged file)\n";
+  series.erase(std::remove_if(series.begin(), series.end(),
+                              [&](const dicom::SeriesInfo& s) { return damaged.count(s.seriesInstanceUid) > 0; }),
+               series.end());
   const std::vector<LabelledSeries> pairs = pairWithSegmentations(series, segs, quiet || json);
   if (pairs.empty())
     throw Error("no image series under '" + root + "' is labelled by a DICOM SEG under it (" +

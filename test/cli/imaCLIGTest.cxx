@@ -1116,10 +1116,15 @@ TEST_F(ImaCLI, BatchHardenTrainsOnSeriesLabelledBySegs) {
   ima::dicom::writeSegmentation((work_ / "archive" / "seg" / "labels.dcm").string(), labels, series[0],
                                 {{1, "liver", {}, {}, {200, 50, 50}}, {2, "tumour", {}, {}, {50, 200, 50}}});
 
+  // A damaged file elsewhere in the archive is reported and does not stop the run.
+  ima::dicomtest::CtPhantom other;
+  other.writeSlice(0, work_ / "archive" / "junk" / "IM1");
+  fs::resize_file(work_ / "archive" / "junk" / "IM1", 200);
   r = run("batch harden --model m.imamodel --input archive --out hard.imamodel --epochs 2 --iterations 2 --batch 2 "
           "--eps-max 1 --delta 0.1 --pgd-steps 2 --bisection-steps 2 --device cpu --threads 1");
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("1 series without a SEG"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("junk/IM1"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(unlabelled.seriesUid), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("margins mean"), std::string::npos) << r.out;
   for (const std::string* text : std::vector<const std::string*>{&r.out, &r.err})
