@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -150,15 +151,17 @@ int runBatchSegment(const ArgumentParser& args) {
       work.push_back({"", "", nullptr, f.reason, fs::relative(f.file, root, ec).string()});
     }
   }
+  std::set<std::string> listed;  // UIDs with at least one readable file
   for (const auto& s : series) {
     WorkItem item{s.id, (fs::path(outRoot) / outputName(s.id, format)).string(), &s, "", s.id};
-    const auto damaged = damagedByUid.find(s.seriesInstanceUid);
+    const auto damaged = damagedByUid.find(s.seriesInstanceUid);  // every part of a split series fails
     if (damaged != damagedByUid.end()) item.failure = "damaged file(s) in the series: " + damaged->second;
-    damagedByUid.erase(s.seriesInstanceUid);
+    listed.insert(s.seriesInstanceUid);
     work.push_back(item);
   }
-  for (const auto& [uid, reasons] : damagedByUid)  // every file of the series was damaged
-    work.push_back({uid, "", nullptr, "damaged file(s) in the series: " + reasons, uid});
+  for (const auto& [uid, reasons] : damagedByUid)
+    if (!listed.count(uid))  // every file of the series was damaged
+      work.push_back({uid, "", nullptr, "damaged file(s) in the series: " + reasons, uid});
   std::vector<WorkItem> mine;
   for (auto& item : work)
     if (shard.contains(item.shardKey)) mine.push_back(std::move(item));
@@ -179,8 +182,10 @@ int runBatchSegment(const ArgumentParser& args) {
       ++failed;
     };
     const ManifestRow* previous = item.series.empty() ? nullptr : manifest.latest(item.series);
-    if (previous && (previous->status == "ok" || previous->status == "skipped") && previous->output == item.output &&
-        fs::exists(item.output, ec)) {
+    // Done: recorded as done with this output name (OUTROOT may be spelled differently this time),
+    // and the output is there (outputs are renamed into place, so one that exists is complete).
+    if (previous && (previous->status == "ok" || previous->status == "skipped") &&
+        fs::path(previous->output).filename() == fs::path(item.output).filename() && fs::exists(item.output, ec)) {
       manifest.append({item.series, item.output, "skipped", "already done"});
       if (!quiet) std::cout << counter << name << " skipped (already done): " << item.output << "\n";
       ++skipped;

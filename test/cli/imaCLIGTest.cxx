@@ -1027,6 +1027,11 @@ TEST_F(ImaCLI, BatchSegmentResumesAfterAKill) {
   for (const auto& name : listing())
     if (name.rfind("out", 0) == 0) found.insert(name);
   EXPECT_EQ(found, expected);
+  // OUTROOT spelled differently: still the same outputs, nothing redone.
+  r = run("batch segment --model m.imamodel --input archive --output ./out/ --device cpu --threads 1 --quiet");
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const auto& row : manifestRows(work_ / "out" / "manifest.csv")) EXPECT_EQ(row.at("status"), "skipped") << row;
+  EXPECT_EQ(fs::last_write_time(work_ / outA), writtenAt);
 
   // A file that is not a manifest is not overwritten.
   fs::create_directories(work_ / "other");
