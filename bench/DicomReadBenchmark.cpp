@@ -114,15 +114,21 @@ int main(int argc, char** argv) {
     theirsCpu.push_back(b.cpu);
     cpuRatios.push_back(a.cpu / b.cpu);
   }
+  std::string rounds;  // every round, so outliers can be seen
+  for (size_t i = 0; i < ours.size(); ++i) {
+    char pair[64];
+    std::snprintf(pair, sizeof pair, "%s[%.3f, %.3f]", i ? ", " : "", ours[i], theirs[i]);
+    rounds += pair;
+  }
   std::printf(
       "{\"series\": \"%dx%dx%d int16 CT, %d files\", \"write_seconds\": %.2f, \"repeats\": %d,\n"
       " \"wall\": {\"ima_median\": %.3f, \"dcm2niix_median\": %.3f, \"ratio_median\": %.3f, \"ratio_min\": %.3f, \"ratio_max\": %.3f},\n"
       " \"cpu\": {\"ima_median\": %.3f, \"dcm2niix_median\": %.3f, \"ratio_median\": %.3f, \"ratio_min\": %.3f, \"ratio_max\": %.3f},\n"
-      " \"checksum\": %g}\n",
+      " \"checksum\": %g,\n \"rounds_wall_ima_dcm2niix\": [%s]}\n",
       size, size, slices, slices, writeSeconds, repeats, median(ours), median(theirs), median(ratios),
       *std::min_element(ratios.begin(), ratios.end()), *std::max_element(ratios.begin(), ratios.end()),
       median(oursCpu), median(theirsCpu), median(cpuRatios), *std::min_element(cpuRatios.begin(), cpuRatios.end()),
-      *std::max_element(cpuRatios.begin(), cpuRatios.end()), checksum);
+      *std::max_element(cpuRatios.begin(), cpuRatios.end()), checksum, rounds.c_str());
   if (keep.empty()) fs::remove_all(work);
   return 0;
 }

@@ -9,8 +9,6 @@
 #include <tuple>
 #include <type_traits>
 
-#include <sys/mman.h>
-
 #include "dcmtk/config/osconfig.h"  // must come first
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcfcache.h"
@@ -436,28 +434,6 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
   }
 }
 
-// A Volume whose buffer is backed by transparent huge pages where the kernel offers them
-// (madvise mode): a 512x512x300 float volume is 300 MiB, and faulting it in 4 KiB pages cost about
-// a third of the read (perf); 2 MiB pages need 512 times fewer faults. The advice is given between
-// allocation (reserve: untouched pages) and the zero-fill (resize).
-Volume allocateVolume(const Shape& shape, int channels, const Geometry& geometry) {
-  Volume volume;
-  volume.shape = shape;
-  volume.channels = channels;
-  volume.geometry = geometry;
-  const size_t count = static_cast<size_t>(channels) * static_cast<size_t>(shape.voxels());
-  volume.data.reserve(count);
-#ifdef MADV_HUGEPAGE
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<uintptr_t>(volume.data.data());
-  const uintptr_t first = (begin + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t last = (begin + count * sizeof(float)) & ~(kHugePage - 1);
-  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // advice only
-#endif
-  volume.data.resize(count);
-  return volume;
-}
-
 SeriesInfo chooseSeries(const std::string& directory, const ReadOptions& options) {
   std::error_code ec;
   if (!fs::exists(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
@@ -547,7 +523,7 @@ SeriesInfo describeFiles(const std::vector<std::string>& files) {
 Volume readSeries(const SeriesInfo& series, const ReadOptions& options, const std::string& what) {
   checkGeometry(series, options, what);
   Shape shape{{series.columns, series.rows, static_cast<int64_t>(series.slices.size())}};
-  Volume volume = allocateVolume(shape, series.channels, series.geometry);
+  Volume volume(shape, series.channels, series.geometry);
   std::map<std::string, std::vector<std::pair<int, size_t>>> byFile;
   for (size_t z = 0; z < series.slices.size(); ++z) byFile[series.slices[z].file].push_back({series.slices[z].frame, z});
   std::vector<Uint16> buffer;  // 16-bit words: aligned for 8-, 16- and 32-bit samples
