@@ -60,7 +60,7 @@ struct ReadOptions {
   // Uneven slice distances (beyond kSpacingTolerance of the mean), e.g. missing slices, are an
   // error by default; with allowUneven they are a warning and the mean distance is used.
   bool allowUneven = false;
-  // Receives warnings (uneven spacing when allowed, skipped non-image files); default: none.
+  // Receives warnings (uneven spacing when allowed, skipped non-image files and SEGs); default: none.
   std::function<void(const std::string&)> warn;
 };
 

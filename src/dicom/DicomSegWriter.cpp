@@ -139,6 +139,9 @@ class SegWriter {
       if (i > 0 && sorted[i - 1].label == s.label)
         throw Error("cannot write DICOM SEG " + quoted(path_) + ": two segments have label " + std::to_string(s.label));
       if (s.name.empty()) s.name = "label " + std::to_string(s.label);
+      if (s.name.size() > 64)  // Segment Label is a Long String (LO)
+        throw Error("cannot write DICOM SEG " + quoted(path_) + ": the name of segment " + std::to_string(s.label) +
+                    " ('" + s.name + "') is longer than the 64 characters DICOM allows");
       if (s.category.empty()) s.category = defaultSegmentCategory();
       if (s.type.empty()) s.type = defaultSegmentType();
       for (const CodedConcept* c : {&s.category, &s.type})

@@ -60,7 +60,7 @@ bool frameNumbers(DcmDataset* ds, unsigned long frame, const DcmTagKey& macro, c
 // What one file contributes to scanning.
 struct FileSlices {
   std::string seriesUid, modality, description, photometric;
-  bool hasPixelData = false;  // and is an image: false for Segmentations (their frames are masks)
+  bool isImage = false;  // has pixel data and is not a Segmentation (whose frames are masks)
   std::string sopClass;
   long rows = 0, columns = 0, samples = 1, frames = 1;
   Vec3 rowDir{1, 0, 0}, colDir{0, 1, 0};
@@ -78,8 +78,8 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   f.description = getString(ds, DCM_SeriesDescription);
   f.photometric = getString(ds, DCM_PhotometricInterpretation);
   // A Segmentation (SEG) has pixel data but is a mask over another series, not an image series.
-  f.hasPixelData = ds->tagExists(DCM_PixelData) && f.sopClass != UID_SegmentationStorage;
-  if (!f.hasPixelData) return f;
+  f.isImage = ds->tagExists(DCM_PixelData) && f.sopClass != UID_SegmentationStorage;
+  if (!f.isImage) return f;
   if (f.seriesUid.empty()) throw Error("DICOM file " + quoted(path) + " has no Series Instance UID (0020,000E)");
   f.rows = getInteger(ds, DCM_Rows, 0);
   f.columns = getInteger(ds, DCM_Columns, 0);
@@ -236,7 +236,7 @@ ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom,
         continue;
       }
       FileSlices f = describeFile(path, file);
-      if (!f.hasPixelData) {
+      if (!f.isImage) {
         result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
         continue;
       }

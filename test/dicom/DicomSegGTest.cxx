@@ -452,6 +452,14 @@ TEST_F(DicomSeg, BadWriterInputsAreNamedAndWriteNothing) {
   zero[2].label = 0;
   expectError([&] { ima::dicom::writeSegmentation(path, labels, series, zero); }, {"label 0", "1..255"});
   expectError([&] { ima::dicom::writeSegmentation(path, labels, series, {}); }, {"no segments"});
+  auto longName = phantomSegments();
+  longName[0].name = std::string(65, 'x');
+  expectError([&] { ima::dicom::writeSegmentation(path, labels, series, longName); },
+              {"segment 1", "longer than the 64 characters"});
+  auto badCode = phantomSegments();
+  badCode[1].type.meaning = "";
+  expectError([&] { ima::dicom::writeSegmentation(path, labels, series, badCode); },
+              {"segment 'kidney'", "'64033007' without a coding scheme or meaning"});
   // Nothing was written, not even a temporary file.
   EXPECT_TRUE(fs::is_empty(out.parent_path()));
 
