@@ -925,7 +925,7 @@ struct Archive {
     broken.slices = 5;
     a.write(root / "patient1" / "ct");
     b.write(root / "patient2");
-    const auto paths = broken.write(root / "patient3");
+    const auto paths = broken.write(root / "patient3, \"b\"");  // a comma and quotes: CSV quoting
     fs::remove(paths[2]);
     damaged = root / "patient4" / "IM0001";
     ima::dicomtest::CtPhantom c;
@@ -954,6 +954,7 @@ TEST_F(ImaCLI, BatchSegmentRecordsEverySeriesAndGoesOnAfterFailures) {
   EXPECT_EQ(broken.at("status"), "failed");
   EXPECT_EQ(broken.at("output"), "");
   EXPECT_NE(broken.at("reason").get<std::string>().find("uneven slice distances"), std::string::npos) << broken;
+  EXPECT_NE(broken.at("reason").get<std::string>().find("archive/patient3, \"b\"/"), std::string::npos) << broken;
   const auto& damaged = bySeries[""];  // the damaged file's UID is unknown
   EXPECT_EQ(damaged.at("status"), "failed");
   EXPECT_NE(damaged.at("reason").get<std::string>().find("patient4/IM0001"), std::string::npos) << damaged;
