@@ -4,7 +4,8 @@
 #  2. peak resident memory of `ima segment` on a 512x512x200 float32 volume against its size;
 #  3. one IMA training iteration against standard and PGD-AT (C++), passes counted, and the same
 #     iteration in plain PyTorch (Debian's python3-torch);
-#  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes).
+#  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes);
+#  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio).
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
 # THREADS (default 1) sets the thread count of parts 3 and 4.
 set -euo pipefail
@@ -38,3 +39,6 @@ echo "== one IMA iteration vs standard and PGD-AT, 2D U-Net, batch 16 of 64x64 (
 
 echo "== Fashion-MNIST robustness of the training methods (reports in $work/fashion)"
 "$build/bench/imaBenchFashionMnist" --threads "$threads" --out "$work/fashion"
+
+echo "== reading a 512x512x300 DICOM CT series vs dcm2niix (warm cache)"
+"$build/bench/imaBenchDicomRead" --repeats 9

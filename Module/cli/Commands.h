@@ -15,6 +15,8 @@ struct Command {
   const char* summary;
   ArgumentParser (*parser)();
   int (*run)(const ArgumentParser& args);
+  // A group of git-style subcommands (`ima batch segment`) instead of parser and run.
+  const std::vector<Command>& (*subcommands)() = nullptr;
 };
 
 ArgumentParser phantomsParser();
@@ -34,7 +36,13 @@ int runCompare(const ArgumentParser& args);
 ArgumentParser diceParser();
 int runDice(const ArgumentParser& args);
 
+ArgumentParser batchSegmentParser();
+int runBatchSegment(const ArgumentParser& args);
+ArgumentParser batchHardenParser();
+int runBatchHarden(const ArgumentParser& args);
+
 const std::vector<Command>& commands();
+const std::vector<Command>& batchCommands();  // `ima batch ...`
 
 // --device after a format check (cpu, cuda, cuda:N, auto): a malformed name is a usage error,
 // an unavailable device is reported later by the core (exit code 1).

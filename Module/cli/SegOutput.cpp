@@ -66,13 +66,19 @@ void writeSegOutput(const LabelMap& labels, const std::string& output, const std
   dicom::ReadOptions read;
   read.series = dicom.series;
   read.allowUneven = dicom.allowUneven;
-  const dicom::SeriesInfo series = dicom::findSeries(input, read);
+  writeSegOutput(labels, output, dicom::findSeries(input, read), metadata, modelName, overwrite,
+                 [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
+}
+
+void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,
+                    const ModelMetadata& metadata, const std::string& modelName, bool overwrite,
+                    const std::function<void(const std::string&)>& warn) {
   dicom::SegWriteOptions options;
   options.algorithmVersion = IMA_VERSION_STRING;
   // Series Description is at most 64 characters.
   options.seriesDescription = ("IMA segmentation (" + modelName + ")").substr(0, 64);
   options.overwrite = overwrite;
-  options.warn = [](const std::string& message) { std::cerr << "warning: " << message << "\n"; };
+  options.warn = warn;
   dicom::writeSegmentation(output, labels, series, segmentsOf(metadata), options);
 }
 

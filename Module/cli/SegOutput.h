@@ -1,6 +1,7 @@
 // DICOM SEG output of the command line (`ima segment --output OUT.dcm`): the glue between a model's
 // label metadata, the DICOM series that was segmented and ima::dicom::writeSegmentation.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,9 @@ std::vector<dicom::SegmentInfo> segmentsOf(const ModelMetadata& metadata);
 void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,
                     const DicomInput& dicom, const ModelMetadata& metadata, const std::string& modelName,
                     bool overwrite);
+// The same for a series already scanned (batch work); warnings go to `warn`.
+void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,
+                    const ModelMetadata& metadata, const std::string& modelName, bool overwrite,
+                    const std::function<void(const std::string&)>& warn);
 
 }  // namespace ima::cli

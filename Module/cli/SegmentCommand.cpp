@@ -10,6 +10,7 @@
 
 #include "Commands.h"
 #include "ImageIO.h"
+#include "InferenceArguments.h"
 #include "Progress.h"
 #include "SegOutput.h"
 
@@ -29,13 +30,6 @@ ArgumentParser segmentParser() {
       .option("output", "FILE", "label map to write (.nii.gz, .nrrd, .mha; .dcm: DICOM SEG, DICOM input only)", "",
               true)
       .option("probabilities", "FILE", "also write the class probabilities (float32, one component per class)")
-      .option("overlap", "F", "fraction of a patch shared by neighbouring windows, in [0, 1)", "0.5")
-      .option("batch", "N", "patches per forward pass", "2")
-      .option("patch", "X,Y[,Z]", "window size in voxels (default: the model's patch size); the core checks it")
-      .flag("whole-image", "one forward pass over the whole (padded) image instead of windows; for small images")
-      .flag("mirror", "test-time augmentation: average over all axis flips (2^dims times slower)")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
       .flag("force", "overwrite existing output files")
       .flag("quiet", "no progress output")
       .epilog("example:\n  ima segment --model model.imamodel --input data/images/case_000.nii.gz \\\n"
@@ -43,6 +37,7 @@ ArgumentParser segmentParser() {
               "  ima segment --model model.imamodel --input dicom/CT_study --series 1.2.840.113619.2.55.3 \\\n"
               "              --output ct_seg.nii.gz\n"
               "  ima segment --model model.imamodel --input dicom/CT_0001 --output CT_0001_seg.dcm");
+  addInferenceOptions(p);
   addDicomOptions(p, true);
   return p;
 }
@@ -62,19 +57,7 @@ int runSegment(const ArgumentParser& args) {
   const std::string probabilitiesPath = args.get("probabilities");
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
 
-  InferenceOptions options;
-  options.overlap = args.getDouble("overlap");
-  if (options.overlap < 0 || options.overlap >= 1) throw UsageError("--overlap must be in [0, 1)");
-  const int64_t batch = args.getInt("batch");
-  if (batch < 1 || batch > 4096) throw UsageError("--batch must be between 1 and 4096");
-  options.batchSize = static_cast<int>(batch);
-  options.mirror = args.flagSet("mirror");
-  options.wholeImage = args.flagSet("whole-image");
-  if (args.given("patch")) options.patchSize = args.getIntList("patch");
-  const int64_t threads = args.getInt("threads");
-  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
-  options.runtime.device = checkedDevice(args);
-  options.runtime.threads = static_cast<int>(threads);
+  const InferenceOptions options = inferenceOptions(args);
 
   // Cheap checks first, so a mistake costs no inference time.
   if (samePath(input, output)) throw Error("output '" + output + "' is the input image; choose another name");

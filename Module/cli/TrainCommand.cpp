@@ -21,6 +21,7 @@
 #include "Commands.h"
 #include "ImageIO.h"
 #include "Progress.h"
+#include "TrainingArguments.h"
 
 namespace fs = std::filesystem;
 
@@ -39,45 +40,10 @@ ArgumentParser trainParser() {
       .option("out", "MODEL", "model file to write (e.g. model.imamodel)", "", true)
       .option("dims", "D", "network dimensions (2 trains on slices; default: the image dimensions)")
       .choices("dims", {"2", "3"})
-      .option("epochs", "N", "epochs", "20")
-      .option("iterations", "N", "iterations (minibatches) per epoch", "50")
-      .option("method", "NAME",
-              "standard, pgd (adversarial training at a fixed --eps), trades (TRADES at a fixed --eps) or ima "
-              "(increasing margins)",
-              "standard")
-      .choices("method", {"standard", "pgd", "trades", "ima"})
-      .option("eps", "E", "pgd, trades: the fixed budget, normalised intensity units", "0.5")
-      .option("eps-max", "E", "ima: largest margin, normalised intensity units", "1.0")
-      .option("delta", "E", "ima: initial margin and growth per epoch (default: eps-max / 20)")
-      .option("beta", "F", "ima: weight of the adversarial loss, (1-beta) for the clean loss", "0.5")
-      .option("trades-beta", "F", "trades: weight of the KL term (clean loss + beta * KL)", "6")
-      .option("pgd-steps", "K", "pgd, trades, ima: PGD iterations per minibatch", "20")
-      .option("alpha", "F", "pgd, trades, ima: PGD step = alpha * eps / K", "4")
-      .option("bisection-steps", "B", "ima: bisection steps onto the decision boundary", "10")
-      .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
-      .choices("bisection", {"midpoint", "inside", "outside"})
-      .option("attack-norm", "NORM", "pgd, trades, ima: norm of the noise budget", "l2")
-      .choices("attack-norm", {"l2", "linf"})
-      .option("criterion", "NAME", "ima: when is a sample correct (per-pixel predictions aggregated)", "max-dice")
-      .choices("criterion", {"max-dice", "mean-dice", "pixel-accuracy"})
-      .option("tau", "F", "ima: threshold of the criterion", "0.6")
-      .option("adversarial-samples", "WHICH",
-              "ima: samples in the adversarial loss: all, or those whose attack crossed the boundary "
-              "(auto: all for segmentation)",
-              "auto")
-      .choices("adversarial-samples", {"auto", "all", "crossed"})
-      .flag("reset-misclassified", "ima: reset the margin of a misclassified sample to delta (default: unchanged)")
-      .option("batch", "N", "patches per minibatch (default: 8 in 2D, 2 in 3D)")
-      .option("patch", "X,Y[,Z]",
-              "patch size in voxels, multiples of 2^(stages-1) (default: the whole slice in 2D, "
-              "64^3 capped by the image size in 3D)")
       .option("features", "N", "features of the first stage (doubled per stage, capped)", "32")
       .option("stages", "N", "resolution levels of the U-Net", "4")
       .option("norm", "KIND", "normalisation layers", "instance")
       .choices("norm", {"instance", "batch", "none"})
-      .option("optimizer", "NAME", "optimiser", "sgd")
-      .choices("optimizer", {"sgd", "adam"})
-      .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)")
       .option("val-fraction", "F", "share of the cases held out for validation", "0.2")
       .option("val-images", "DIR", "validation images (instead of --val-fraction)")
       .option("val-labels", "DIR", "validation labels (with --val-images)")
@@ -85,17 +51,12 @@ ArgumentParser trainParser() {
       .choices("normalization", {"zscore", "ct"})
       .option("ct-window", "LO,HI", "CT window in HU for --normalization ct", "-1000,1000")
       .option("labels-names", "NAMES", "label names, comma separated, for labels 1..K (default: label 1, ...)")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
       .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)")
       .option("init", "MODEL", "start from a trained model instead of a fresh network")
-      .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
-      .flag("force", "overwrite an existing MODEL")
-      .flag("quiet", "no progress or epoch lines")
-      .flag("json", "print one JSON line per epoch on stdout (and one for the result)")
       .epilog("example:\n  ima phantoms --out data --count 12 --size 64 --dims 2\n"
               "  ima train --images data/images --labels data/labels --out model.imamodel \\\n"
               "            --epochs 10 --labels-names organ,lesion");
+  addTrainingLoopOptions(p, "standard");
   addDicomOptions(p, false);
   return p;
 }
@@ -124,15 +85,6 @@ std::array<uint8_t, 3> labelColor(int index) {
   return {byte(r), byte(g), byte(b)};
 }
 
-std::string utcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
-
 std::string joinSize(const std::vector<int64_t>& size) {
   std::string s;
   for (size_t i = 0; i < size.size(); ++i) s += (i ? "x" : "") + std::to_string(size[i]);
@@ -148,49 +100,12 @@ int runTrain(const ArgumentParser& args) {
   const std::string initPath = args.get("init"), resumePath = args.get("resume");
 
   // ---- Options (usage errors before any file is touched).
-  TrainingOptions options;
+  TrainingOptions options = trainingLoopOptions(args, out);
   auto positiveInt = [&](const std::string& name, int64_t max) {
     const int64_t v = args.getInt(name);
     if (v < 1 || v > max) throw UsageError("--" + name + " must be between 1 and " + std::to_string(max));
     return static_cast<int>(v);
   };
-  options.epochs = positiveInt("epochs", 1000000);
-  options.iterationsPerEpoch = positiveInt("iterations", 100000000);
-  options.optimizer = args.get("optimizer");
-  options.method = args.get("method");
-  AdversarialOptions& adv = options.adversarial;
-  adv.eps = args.getDouble("eps");
-  adv.epsMax = args.getDouble("eps-max");
-  adv.delta = args.given("delta") ? args.getDouble("delta") : adv.epsMax / 20;
-  adv.beta = args.getDouble("beta");
-  adv.tradesBeta = args.getDouble("trades-beta");
-  adv.pgdSteps = static_cast<int>(positiveInt("pgd-steps", 10000));
-  adv.alpha = args.getDouble("alpha");
-  adv.bisectionSteps = static_cast<int>(args.getInt("bisection-steps"));
-  adv.bisection = args.get("bisection");
-  adv.norm = args.get("attack-norm");
-  adv.criterion = args.get("criterion");
-  adv.tau = args.getDouble("tau");
-  adv.adversarialSamples = args.get("adversarial-samples");
-  adv.resetMisclassified = args.flagSet("reset-misclassified");
-  if (!(adv.eps > 0) || !(adv.epsMax > 0) || !(adv.delta > 0) || adv.delta > adv.epsMax)
-    throw UsageError("--eps, --eps-max and --delta must be > 0, with --delta <= --eps-max");
-  if (!(adv.beta >= 0 && adv.beta <= 1)) throw UsageError("--beta must be in [0, 1]");
-  if (!(adv.tradesBeta >= 0)) throw UsageError("--trades-beta must be >= 0");
-  if (!(adv.alpha > 0)) throw UsageError("--alpha must be > 0");
-  if (adv.bisectionSteps < 0 || adv.bisectionSteps > 60) throw UsageError("--bisection-steps must be in 0..60");
-  if (!(adv.tau >= 0 && adv.tau <= 1)) throw UsageError("--tau must be in [0, 1]");
-  options.learningRate = args.given("lr") ? args.getDouble("lr") : (options.optimizer == "adam" ? 1e-3 : 0.01);
-  if (!(options.learningRate > 0 && options.learningRate < 10)) throw UsageError("--lr must be in (0, 10)");
-  const int64_t seed = args.getInt("seed");
-  if (seed < 0) throw UsageError("--seed must not be negative");
-  options.seed = static_cast<uint64_t>(seed);
-  const int64_t threads = args.getInt("threads");
-  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
-  options.runtime.device = checkedDevice(args);
-  options.runtime.threads = static_cast<int>(threads);
-  options.checkpointPath = out + ".ckpt";
-  options.logPath = out + ".log.jsonl";
 
   const bool separateValidation = args.given("val-images") || args.given("val-labels");
   if (separateValidation && !(args.given("val-images") && args.given("val-labels")))
@@ -228,13 +143,9 @@ int runTrain(const ArgumentParser& args) {
   }
 
   // ---- Outputs and runtime (cheap failures first).
+  checkModelOutput(out, force);
   {
     std::error_code ec;
-    const fs::path parent = fs::path(out).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, ec))
-      throw Error("output '" + out + "': directory '" + parent.string() + "' does not exist");
-    if (fs::is_directory(out, ec)) throw Error("output '" + out + "' is a directory");
-    if (!force && fs::exists(out, ec)) throw Error("output '" + out + "' already exists (use --force to overwrite)");
     if (!resumePath.empty() && !fs::exists(resumePath, ec))
       throw Error("checkpoint '" + resumePath + "' does not exist");
   }
@@ -332,22 +243,8 @@ int runTrain(const ArgumentParser& args) {
     throw Error("images have " + std::to_string(caseAt(0).image.channels) + " channel(s) but model '" + initPath +
                 "' expects " + std::to_string(net.inChannels));
 
-  const int64_t multiple = int64_t{1} << (net.stages - 1);
-  if (args.given("patch")) {
-    options.patchSize = args.getIntList("patch");
-    if (static_cast<int>(options.patchSize.size()) != net.dims)
-      throw UsageError("--patch needs " + std::to_string(net.dims) + " sizes for a " + std::to_string(net.dims) + "D network");
-    for (int64_t s : options.patchSize)
-      if (s < 1 || s % multiple != 0 || s > 4096)
-        throw UsageError("--patch " + args.get("patch") + ": every size must be a positive multiple of 2^(stages-1) = " +
-                         std::to_string(multiple));
-  } else if (initModel && static_cast<int>(metadata.patchSize.size()) == net.dims) {
-    options.patchSize = metadata.patchSize;
-  } else {
-    options.patchSize = defaultPatchSize(training, net.dims, net.stages);
-  }
+  choosePatchAndBatch(args, net, initModel ? metadata.patchSize : std::vector<int64_t>{}, training, options);
   metadata.patchSize = options.patchSize;
-  options.batchSize = args.given("batch") ? positiveInt("batch", 4096) : (net.dims == 3 ? 2 : 8);
 
   nlohmann::json provenance = {{"created", utcNow()},
                                {"software", versionString()},
@@ -379,70 +276,14 @@ int runTrain(const ArgumentParser& args) {
     std::cout.flush();
   }
 
-  Progress progress("train", quiet || json);
-  const std::vector<LabelInfo> labels = metadata.labels;
-  auto onEpoch = [&](const EpochReport& r) {
-    if (json) {
-      progress.println(std::cout, r.toJson());
-    } else if (!quiet) {
-      char line[256];
-      std::snprintf(line, sizeof line, "epoch %*d/%d  loss %.4f  lr %.5f", static_cast<int>(std::to_string(options.epochs).size()),
-                    r.epoch, options.epochs, r.loss, r.learningRate);
-      std::string text = line;
-      if (r.meanValidationDice >= 0) {
-        std::snprintf(line, sizeof line, "  val dice %.4f", r.meanValidationDice);
-        text += line;
-        std::string perLabel;
-        for (size_t k = 0; k < r.validationDice.size(); ++k) {
-          const std::string name = k < labels.size() ? labels[k].name : "label " + std::to_string(k + 1);
-          std::snprintf(line, sizeof line, "%s %.4f", name.c_str(), r.validationDice[k]);
-          perLabel += (k ? ", " : "") + std::string(line);
-        }
-        if (r.validationDice.size() > 1) text += " (" + perLabel + ")";
-      }
-      if (!r.marginStatisticsJson.empty()) {
-        const auto m = nlohmann::json::parse(r.marginStatisticsJson);
-        std::snprintf(line, sizeof line, "  margins mean %.3f (q10 %.3f, q90 %.3f; %.0f%% grown, %.0f%% to boundary)",
-                      m.value("mean", 0.0), m.value("q10", 0.0), m.value("q90", 0.0),
-                      100 * m.value("fraction_expanded", 0.0), 100 * m.value("fraction_to_boundary", 0.0));
-        text += line;
-      }
-      std::snprintf(line, sizeof line, "  %.1f s", r.seconds);
-      progress.println(std::cout, text + line);
-    }
-    return true;
-  };
-  Model trained = [&] {
-    try {
-      return trainer.run(training, validation, onEpoch, progress.callback());
-    } catch (const Cancelled&) {
-      progress.finish();
-      std::cerr << "ima: training stopped after epoch " << trainer.completedEpochs() << "; continue with --resume "
-                << options.checkpointPath << "\n";
-      throw;
-    }
-  }();
-  progress.finish();
-
-  // The trainer records its own options; add what only the command line knows.
-  nlohmann::json settings = nlohmann::json::parse(trained.metadata().trainingSettingsJson, nullptr, false);
-  if (!settings.is_object()) settings = nlohmann::json::object();
-  settings["validation"] = separateValidation ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
-                                              : nlohmann::json{{"fraction", valFraction}};
-  settings["device"] = device;
-  settings["threads"] = options.runtime.threads;
+  Model trained = trainWithEpochLines(trainer, training, validation, options, metadata.labels, quiet, json);
+  nlohmann::json settings = {
+      {"validation", separateValidation ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
+                                        : nlohmann::json{{"fraction", valFraction}}},
+      {"device", device},
+      {"threads", options.runtime.threads}};
   if (!initPath.empty()) settings["init"] = initPath;
-  trained.metadata().trainingSettingsJson = settings.dump();
-  trained.save(out);
-
-  if (json) {
-    std::cout << nlohmann::json{{"model", out}, {"checkpoint", options.checkpointPath}, {"log", options.logPath},
-                                {"epochs", trainer.completedEpochs()}}
-                     .dump()
-              << "\n";
-  } else if (!quiet) {
-    std::cout << "wrote " << out << " (log " << options.logPath << ", checkpoint " << options.checkpointPath << ")\n";
-  }
+  saveTrainedModel(trained, out, options, trainer.completedEpochs(), settings, quiet, json);
   return 0;
 }
 

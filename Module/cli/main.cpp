@@ -54,6 +54,16 @@ const std::vector<Command>& commands() {
       {"compare", "several models' robustness reports side by side: table, plot, AUC differences", compareParser,
        runCompare},
       {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
+      {"batch", "batch work over a DICOM archive (segment, harden)", nullptr, nullptr, batchCommands},
+  };
+  return list;
+}
+
+const std::vector<Command>& batchCommands() {
+  static const std::vector<Command> list = {
+      {"segment", "segment every series of an archive; manifest, resume, shards", batchSegmentParser,
+       runBatchSegment},
+      {"harden", "fine-tune a model with IMA on series labelled by DICOM SEGs", batchHardenParser, runBatchHarden},
   };
   return list;
 }
@@ -79,8 +89,18 @@ void printUsage(std::ostream& out) {
          "Run 'ima <command> --help' for the options of a command.\n";
 }
 
-const Command* findCommand(const std::string& name) {
-  for (const auto& c : commands())
+// `ima GROUP` without a subcommand, or with --help.
+void printGroupUsage(std::ostream& out, const Command& group) {
+  out << "usage: ima " << group.name << " <command> [options]\n\n" << group.summary << "\n\ncommands:\n";
+  for (const auto& c : group.subcommands()) {
+    std::string name = c.name;
+    out << "  " << name << std::string(10 - name.size(), ' ') << c.summary << "\n";
+  }
+  out << "\nRun 'ima " << group.name << " <command> --help' for the options of a command.\n";
+}
+
+const Command* findCommand(const std::string& name, const std::vector<Command>& list = commands()) {
+  for (const auto& c : list)
     if (name == c.name) return &c;
   return nullptr;
 }
@@ -114,6 +134,13 @@ int dispatch(const std::vector<std::string>& argv) {
     }
     const Command* c = findCommand(argv[1]);
     if (!c) return usageError("unknown command '" + argv[1] + "'", "");
+    if (c->subcommands) {
+      const Command* sub = argv.size() > 2 ? findCommand(argv[2], c->subcommands()) : nullptr;
+      if (argv.size() > 2 && !sub) return usageError("unknown command '" + argv[1] + " " + argv[2] + "'", argv[1]);
+      if (sub) std::cout << sub->parser().help();
+      else printGroupUsage(std::cout, *c);
+      return 0;
+    }
     std::cout << c->parser().help();
     return 0;
   }
@@ -122,15 +149,28 @@ int dispatch(const std::vector<std::string>& argv) {
     if (!first.empty() && first[0] == '-') return usageError("unknown option '" + first + "'", "");
     return usageError("unknown command '" + first + "'", "");
   }
+  std::string name = command->name;
+  auto rest = std::vector<std::string>(argv.begin() + 1, argv.end());
+  if (command->subcommands) {
+    if (rest.empty() || rest[0] == "--help" || rest[0] == "-h") {
+      printGroupUsage(rest.empty() ? std::cerr : std::cout, *command);
+      return rest.empty() ? 2 : 0;
+    }
+    const Command* sub = findCommand(rest[0], command->subcommands());
+    if (!sub) return usageError("unknown command '" + name + " " + rest[0] + "'", name);
+    command = sub;
+    name += " " + rest[0];
+    rest.erase(rest.begin());
+  }
   ArgumentParser parser = command->parser();
   try {
-    if (!parser.parse(std::vector<std::string>(argv.begin() + 1, argv.end()))) {
+    if (!parser.parse(rest)) {
       std::cout << parser.help();
       return 0;
     }
     return command->run(parser);
   } catch (const UsageError& e) {
-    return usageError(e.what(), command->name);
+    return usageError(e.what(), name);
   }
 }
 

@@ -75,8 +75,10 @@ struct SegInfo {
 bool isSegmentationFile(const std::string& path);
 // Header only (no pixel data decoded). Throws when `path` is not a SEG.
 SegInfo describeSegmentation(const std::string& path);
-// Every SEG under a directory tree (recursively, hidden entries skipped), sorted by file name.
-std::vector<SegInfo> scanSegmentations(const std::string& directory);
+// Every SEG under a directory tree (recursively, hidden entries skipped), sorted by file name. A
+// DICOM file that cannot be parsed throws, unless `failures` is given: then it is recorded there and
+// the scan goes on (as scanDirectory does).
+std::vector<SegInfo> scanSegmentations(const std::string& directory, std::vector<ScanFailure>* failures = nullptr);
 // The SEG as a label map on the grid of its referenced series (which the caller has scanned):
 // shape and geometry of readSeries(referenced); each frame placed on the slice at its Image
 // Position (Patient); voxel value = segment number; where segments overlap the later (higher

@@ -69,13 +69,21 @@ struct ReadOptions {
 constexpr double kSpacingTolerance = 1e-2;
 constexpr double kTiltTolerance = 1e-3;
 
-// Every image series under `directory` (recursively), sorted by id. Files that are not DICOM or hold
-// no pixel data (structured reports, RT structures, DICOMDIR, ...) and DICOM Segmentations (masks
-// over another series, see ima/DicomSeg.h) are skipped. Geometry problems
-// (tilt, uneven spacing, duplicate positions) are not checked here but when a series is read, so a
-// listing works on any directory. Throws when the directory does not exist or a DICOM file cannot
-// be parsed.
-std::vector<SeriesInfo> scanDirectory(const std::string& directory);
+// A DICOM file that could not be scanned (damaged or truncated header, invalid image attributes).
+struct ScanFailure {
+  std::string file;
+  std::string seriesInstanceUid;  // when it could still be read from the damaged file, else ""
+  std::string reason;             // the error message, naming the file
+};
+
+// Every image series under `directory` (recursively), sorted by id. Files that are not DICOM or are
+// not images (no pixel data: structured reports, RT structures, DICOMDIR, ...; and DICOM SEG
+// objects, which are label maps) are skipped. Geometry problems (tilt, uneven spacing, duplicate
+// positions) are not checked here but when a series is read, so a listing works on any directory.
+// Throws when the directory does not exist. A DICOM file that cannot be parsed throws too, unless
+// `failures` is given: then it is appended there and the scan goes on without it (for batch work
+// over an archive, where one damaged file must not stop the rest).
+std::vector<SeriesInfo> scanDirectory(const std::string& directory, std::vector<ScanFailure>* failures = nullptr);
 
 // The series described by `files` (e.g. the files of one SeriesInfo, or files chosen by hand):
 // they must form exactly one series with one orientation and matrix size (else an error naming

@@ -230,16 +230,21 @@ SegInfo describeSegmentation(const std::string& path) {
   return describeDataset(path, file.getDataset());
 }
 
-std::vector<SegInfo> scanSegmentations(const std::string& directory) {
+std::vector<SegInfo> scanSegmentations(const std::string& directory, std::vector<ScanFailure>* failures) {
   std::error_code ec;
   if (!std::filesystem::is_directory(directory, ec))
     throw Error("DICOM directory " + quoted(directory) + " does not exist");
   std::vector<SegInfo> found;
   for (const std::string& path : filesUnder(directory)) {
     DcmFileFormat file;
-    if (!loadHeader(path, file, false)) continue;
-    if (getString(file.getDataset(), DCM_SOPClassUID) == UID_SegmentationStorage)
-      found.push_back(describeDataset(path, file.getDataset()));
+    try {
+      if (!loadHeader(path, file, false)) continue;
+      if (getString(file.getDataset(), DCM_SOPClassUID) == UID_SegmentationStorage)
+        found.push_back(describeDataset(path, file.getDataset()));
+    } catch (const Error& e) {
+      if (!failures) throw;
+      failures->push_back({path, getString(file.getDataset(), DCM_SeriesInstanceUID), e.what()});
+    }
   }
   return found;
 }

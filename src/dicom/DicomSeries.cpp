@@ -7,9 +7,11 @@
 #include <map>
 #include <sstream>
 #include <tuple>
+#include <type_traits>
 
 #include "dcmtk/config/osconfig.h"  // must come first
 #include "dcmtk/dcmdata/dcdeftag.h"
+#include "dcmtk/dcmdata/dcfcache.h"
 #include "dcmtk/dcmdata/dcfilefo.h"
 #include "dcmtk/dcmdata/dcpixel.h"
 #include "dcmtk/dcmdata/dcuid.h"
@@ -221,21 +223,29 @@ struct ScanResult {
   size_t nonDicom = 0;
 };
 
-ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom) {
+// Without `failures`, a file that cannot be parsed throws; with it, the file is recorded there.
+ScanResult groupFiles(const std::vector<std::string>& paths, bool mustBeDicom,
+                      std::vector<ScanFailure>* failures = nullptr) {
   ScanResult result;
   std::vector<FileSlices> described;
   for (const auto& path : paths) {
     DcmFileFormat file;
-    if (!loadHeader(path, file, mustBeDicom)) {
-      ++result.nonDicom;
-      continue;
+    try {
+      if (!loadHeader(path, file, mustBeDicom)) {
+        ++result.nonDicom;
+        continue;
+      }
+      FileSlices f = describeFile(path, file);
+      if (!f.isImage) {
+        result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
+        continue;
+      }
+      described.push_back(std::move(f));
+    } catch (const Error& e) {
+      if (!failures) throw;
+      // DCMTK keeps what it parsed before the damage: often enough to name the series.
+      failures->push_back({path, getString(file.getDataset(), DCM_SeriesInstanceUID), e.what()});
     }
-    FileSlices f = describeFile(path, file);
-    if (!f.isImage) {
-      result.nonImages.push_back(quoted(path) + (f.sopClass.empty() ? "" : " (SOP Class " + f.sopClass + ")"));
-      continue;
-    }
-    described.push_back(std::move(f));
   }
   // Group by key; a UID with several keys is split into parts named UID.part1, UID.part2, ...
   std::map<GroupKey, std::vector<const FileSlices*>> groups;
@@ -302,9 +312,45 @@ void checkGeometry(const SeriesInfo& s, const ReadOptions& options, const std::s
   }
 }
 
-// Decodes every frame of `path` that `series` uses into `volume`.
+// Where the samples of one channel of one frame lie in the decoded pixel data, and how to read them.
+struct SampleLayout {
+  size_t first, stride;  // index of the first sample, distance between consecutive pixels
+  int bitsStored;        // low bits that hold the value (high bits masked off)
+  bool isSigned;         // two's complement in bitsStored bits
+};
+
+// Stored values -> modality values (stored * slope + intercept) for `count` pixels. The common case
+// (all allocated bits stored, one channel) is a plain loop the compiler vectorises; masking and
+// sign extension of fewer stored bits take the general path.
+template <typename T>
+void convertSamples(const T* raw, const SampleLayout& layout, size_t count, const SliceRef& slice, float* out) {
+  using Signed = std::make_signed_t<T>;
+  const double slope = slice.rescaleSlope, intercept = slice.rescaleIntercept;
+  const T* in = raw + layout.first;
+  const size_t stride = layout.stride;
+  constexpr int kBits = static_cast<int>(8 * sizeof(T));
+  if (layout.bitsStored == kBits && stride == 1) {
+    if (layout.isSigned)
+      for (size_t i = 0; i < count; ++i) out[i] = static_cast<float>(static_cast<Signed>(in[i]) * slope + intercept);
+    else
+      for (size_t i = 0; i < count; ++i) out[i] = static_cast<float>(in[i] * slope + intercept);
+    return;
+  }
+  const int bits = layout.bitsStored;
+  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+  const uint64_t signBit = uint64_t{1} << (bits - 1);
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t v = static_cast<uint64_t>(in[i * stride]) & mask;
+    const double value = layout.isSigned && (v & signBit) ? static_cast<double>(static_cast<int64_t>(v) - (int64_t{1} << bits))
+                                                          : static_cast<double>(v);
+    out[i] = static_cast<float>(value * slope + intercept);
+  }
+}
+
+// Decodes every frame of `path` that `series` uses into `volume`; `buffer` holds one frame at a
+// time (passed in so that one allocation serves a whole series).
 void readFileInto(const std::string& path, const std::vector<std::pair<int, size_t>>& frames,  // (frame, z)
-                  const SeriesInfo& series, Volume& volume) {
+                  const SeriesInfo& series, Volume& volume, std::vector<Uint16>& buffer) {
   registerCodecs();
   DcmFileFormat file;
   loadHeader(path, file, true);
@@ -345,57 +391,45 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
   const size_t samplesPerFrame = static_cast<size_t>(rows) * static_cast<size_t>(columns) * static_cast<size_t>(samples);
   const size_t bytesPerSample = static_cast<size_t>(bitsAllocated / 8);
   const size_t expected = samplesPerFrame * static_cast<size_t>(frameCount) * bytesPerSample;
-  const void* raw = nullptr;
-  OFCondition status;
-  if (bitsAllocated == 8) {
-    Uint8* p = nullptr;
-    status = element->getUint8Array(p);
-    raw = p;
-  } else if (bitsAllocated == 16) {
-    Uint16* p = nullptr;
-    status = element->getUint16Array(p);
-    raw = p;
-  } else {
-    // Pixel Data is OB or OW, never OL: 32-bit samples come as pairs of 16-bit words (already in
-    // local byte order word by word; a big endian file also needs the two words swapped).
-    Uint16* p = nullptr;
-    status = element->getUint16Array(p);
-    raw = p;
-    if (status.good() && p && DcmXfer(ds->getOriginalXfer()).isBigEndian() && gLocalByteOrder == EBO_LittleEndian) {
-      const size_t words = static_cast<size_t>(element->getLength()) / 2;
-      for (size_t i = 0; i + 1 < words; i += 2) std::swap(p[i], p[i + 1]);
-    }
-  }
-  if (status.bad() || !raw)
-    throw Error("cannot read the pixel data of DICOM file " + quoted(path) + ": " +
-                (status.bad() ? status.text() : "empty") + " (truncated or damaged file?)");
   if (static_cast<size_t>(element->getLength()) < expected)
     throw Error("DICOM file " + quoted(path) + " is truncated: its pixel data has " +
                 std::to_string(element->getLength()) + " bytes, " + std::to_string(expected) + " expected for " +
                 std::to_string(frameCount) + " frame(s) of " + std::to_string(columns) + "x" + std::to_string(rows));
 
-  const uint32_t mask = bitsStored >= 32 ? 0xffffffffu : ((1u << bitsStored) - 1u);
-  const uint32_t signBit = 1u << (bitsStored - 1);
-  auto sampleAt = [&](size_t i) -> double {
-    uint32_t v = bitsAllocated == 8    ? static_cast<const Uint8*>(raw)[i]
-                 : bitsAllocated == 16 ? static_cast<const Uint16*>(raw)[i]
-                                       : static_cast<const Uint32*>(raw)[i];
-    v &= mask;
-    if (isSigned && (v & signBit)) return static_cast<double>(static_cast<int64_t>(v) - (int64_t{1} << bitsStored));
-    return static_cast<double>(v);
-  };
-
+  // Frame by frame into one reused buffer (getPartialValue reads an uncompressed value straight from
+  // the file, in local byte order per 8- or 16-bit word), then converted into the volume: no copy of
+  // the whole pixel data per file, and only the frames the series uses are read.
+  const size_t frameBytes = samplesPerFrame * bytesPerSample;
+  buffer.resize((frameBytes + 1) / 2);
+  const bool swapWordPairs = bitsAllocated == 32 && DcmXfer(ds->getOriginalXfer()).isBigEndian() &&
+                             gLocalByteOrder == EBO_LittleEndian;
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(columns);
+  DcmFileCache cache;
   for (const auto& [frame, z] : frames) {
+    const OFCondition status = element->getPartialValue(buffer.data(), static_cast<Uint32>(static_cast<size_t>(frame) * frameBytes),
+                                                        static_cast<Uint32>(frameBytes), &cache);
+    if (status.bad())
+      throw Error("cannot read the pixel data of DICOM file " + quoted(path) + " (frame " + std::to_string(frame + 1) +
+                  "): " + status.text() + " (truncated or damaged file?)");
+    if (swapWordPairs) {
+      // Pixel Data is OB or OW, never OL: a 32-bit sample of a big endian file is two 16-bit words
+      // in the wrong order once each word is in local byte order.
+      Uint16* words = buffer.data();
+      for (size_t i = 0; i + 1 < frameBytes / 2; i += 2) std::swap(words[i], words[i + 1]);
+    }
     const SliceRef& slice = series.slices[z];
-    const size_t frameStart = static_cast<size_t>(frame) * samplesPerFrame;
     for (int c = 0; c < static_cast<int>(samples); ++c) {
+      // Interleaved (RGB, planar configuration 0): sample c of pixel i at i * samples + c.
+      const size_t first = planar ? static_cast<size_t>(c) * plane : static_cast<size_t>(c);
+      const size_t stride = planar ? 1 : static_cast<size_t>(samples);
+      const SampleLayout layout{first, stride, static_cast<int>(bitsStored), isSigned};
       float* out = volume.channel(c) + z * plane;
-      for (size_t i = 0; i < plane; ++i) {
-        const size_t index = planar ? frameStart + static_cast<size_t>(c) * plane + i
-                                    : frameStart + i * static_cast<size_t>(samples) + static_cast<size_t>(c);
-        out[i] = static_cast<float>(sampleAt(index) * slice.rescaleSlope + slice.rescaleIntercept);
-      }
+      if (bitsAllocated == 8)
+        convertSamples(reinterpret_cast<const Uint8*>(buffer.data()), layout, plane, slice, out);
+      else if (bitsAllocated == 16)
+        convertSamples(reinterpret_cast<const Uint16*>(buffer.data()), layout, plane, slice, out);
+      else
+        convertSamples(reinterpret_cast<const Uint32*>(buffer.data()), layout, plane, slice, out);
     }
   }
 }
@@ -465,11 +499,11 @@ std::string SeriesInfo::describe() const {
   return s.str();
 }
 
-std::vector<SeriesInfo> scanDirectory(const std::string& directory) {
+std::vector<SeriesInfo> scanDirectory(const std::string& directory, std::vector<ScanFailure>* failures) {
   std::error_code ec;
   if (!fs::is_directory(directory, ec)) throw Error("DICOM directory " + quoted(directory) + " does not exist");
   const std::vector<std::string> paths = filesUnder(directory);
-  auto series = groupFiles(paths, false).series;
+  auto series = groupFiles(paths, false, failures).series;
   std::sort(series.begin(), series.end(), [](const SeriesInfo& a, const SeriesInfo& b) { return a.id < b.id; });
   return series;
 }
@@ -492,7 +526,8 @@ Volume readSeries(const SeriesInfo& series, const ReadOptions& options, const st
   Volume volume(shape, series.channels, series.geometry);
   std::map<std::string, std::vector<std::pair<int, size_t>>> byFile;
   for (size_t z = 0; z < series.slices.size(); ++z) byFile[series.slices[z].file].push_back({series.slices[z].frame, z});
-  for (const auto& [file, frames] : byFile) readFileInto(file, frames, series, volume);
+  std::vector<Uint16> buffer;  // 16-bit words: aligned for 8-, 16- and 32-bit samples
+  for (const auto& [file, frames] : byFile) readFileInto(file, frames, series, volume, buffer);
   return volume;
 }
 

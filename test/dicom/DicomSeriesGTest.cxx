@@ -203,6 +203,35 @@ TEST_F(DicomSeries, TruncatedFileIsNamed) {
   expectError([&] { ima::dicom::readDirectory(dir.string()); }, {paths[6].string()});
 }
 
+// Batch work over an archive: with a failure list, a damaged file is reported (with the series UID
+// when DCMTK parsed that far) and every other series is still found.
+TEST_F(DicomSeries, ScanReportsDamagedFilesAndGoesOn) {
+  CtPhantom good, damaged;
+  good.write(dir / "good");
+  const auto paths = damaged.write(dir / "damaged");
+  const auto cutAt = [](const fs::path& p, uintmax_t size) { fs::resize_file(p, size); };
+  cutAt(paths[2], 200);                               // inside the file meta header: nothing to name
+  cutAt(paths[5], fs::file_size(paths[5]) * 3 / 4);  // inside the pixel data, after the UIDs
+
+  expectError([&] { ima::dicom::scanDirectory(dir.string()); }, {paths[2].string()});
+  std::vector<ima::dicom::ScanFailure> failures;
+  const auto series = ima::dicom::scanDirectory(dir.string(), &failures);
+  std::vector<std::string> ids;
+  for (const auto& s : series) ids.push_back(s.id);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), good.seriesUid), ids.end());
+  for (const auto& s : series)
+    if (s.id == good.seriesUid) EXPECT_EQ(s.slices.size(), static_cast<size_t>(good.slices));
+  // The phantom's pixel data (384 bytes) is below the lazy-loading limit, so the scan reads it and
+  // notices the cut in the second file, whose UIDs it had already parsed.
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(failures[0].file, paths[2].string());
+  EXPECT_EQ(failures[0].seriesInstanceUid, "");
+  EXPECT_NE(failures[0].reason.find(paths[2].string()), std::string::npos) << failures[0].reason;
+  EXPECT_EQ(failures[1].file, paths[5].string());
+  EXPECT_EQ(failures[1].seriesInstanceUid, damaged.seriesUid);
+  EXPECT_NE(failures[1].reason.find("truncated or damaged"), std::string::npos) << failures[1].reason;
+}
+
 TEST_F(DicomSeries, MissingDirectoryIsNamed) {
   expectError([&] { ima::dicom::readDirectory((dir / "nothing").string()); }, {"nothing", "does not exist"});
   expectError([&] { ima::dicom::readDirectory(dir.string()); }, {"no DICOM image series", dir.string()});

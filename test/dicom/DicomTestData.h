@@ -68,6 +68,7 @@ struct CtPhantom {
   Vec3 tiltStep{0, 0, 0};       // added to the position step (gantry tilt tests)
   std::string seriesUid = newUid(), studyUid = newUid(), frameUid = newUid();  // frameUid "": none written
   std::string description = "phantom";
+  std::string patientName = "Phantom^CT", patientId = "PHANTOM";
   E_TransferSyntax transferSyntax = EXS_LittleEndianExplicit;
 
   CtPhantom() {
@@ -114,8 +115,8 @@ struct CtPhantom {
     if (!frameUid.empty()) d->putAndInsertString(DCM_FrameOfReferenceUID, frameUid.c_str());
     d->putAndInsertString(DCM_Modality, "CT");
     d->putAndInsertString(DCM_SeriesDescription, description.c_str());
-    d->putAndInsertString(DCM_PatientName, "Phantom^CT");
-    d->putAndInsertString(DCM_PatientID, "PHANTOM");
+    d->putAndInsertString(DCM_PatientName, patientName.c_str());
+    d->putAndInsertString(DCM_PatientID, patientId.c_str());
     d->putAndInsertString(DCM_InstanceNumber, std::to_string(z + 1).c_str());
     const Vec3 p = position(z);
     d->putAndInsertString(DCM_ImagePositionPatient, ds(p.data(), 3).c_str());

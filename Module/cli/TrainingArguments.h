@@ -1,0 +1,48 @@
+// What `ima train` and `ima batch harden` share: the options of the training loop (epochs, method
+// and its adversarial settings, optimiser, patches, runtime), the patch-size rules, and running a
+// Trainer with epoch lines and saving its model with the command line's settings.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ima/Model.h"
+#include "ima/Training.h"
+
+#include "ArgumentParser.h"
+
+namespace ima::cli {
+
+// --epochs, --iterations, --method (default `method`) and the adversarial options, --batch,
+// --patch, --optimizer, --lr, --device, --threads, --seed, --force, --quiet, --json.
+void addTrainingLoopOptions(ArgumentParser& parser, const std::string& method);
+
+// The options above, checked (UsageError); checkpoint and log next to `out` (OUT.ckpt,
+// OUT.log.jsonl). Patch and batch size are left to choosePatchAndBatch.
+TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::string& out);
+
+// --patch (checked against the network's pooling), else `modelPatch` when it fits the network, else
+// the whole slice (2D) or up to 64 per axis (3D) of the smallest case; --batch, else 8 (2D) / 2 (3D).
+void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
+                         const std::vector<TrainingCase>& training, TrainingOptions& options);
+
+// Cheap checks on the model path before any work: its directory exists, it is not a directory, and
+// it does not exist unless --force.
+void checkModelOutput(const std::string& out, bool force);
+
+// Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
+// Ctrl-C stops after the current iteration with a hint to resume from the checkpoint.
+Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
+                          const std::vector<TrainingCase>& validation, const TrainingOptions& options,
+                          const std::vector<LabelInfo>& labels, bool quiet, bool json);
+
+// Adds `settings` (what only the command line knows: device, threads, data, ...) to the model's
+// training settings, saves it to `out` and prints where it went.
+void saveTrainedModel(Model& trained, const std::string& out, const TrainingOptions& options, int completedEpochs,
+                      const nlohmann::json& settings, bool quiet, bool json);
+
+// "2026-12-03T10:00:00Z" (provenance).
+std::string utcNow();
+
+}  // namespace ima::cli
