@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libtorch-dev            # libtorch 1.13 (CPU)
+  libopenblas0-openmp     # libtorch's BLAS calls (transposed and 1x1 convolutions): Debian's reference BLAS is far slower
   libinsighttoolkit5-dev  # ITK 5.2
   libdcmtk-dev            # DCMTK 3.6.7: DICOM reading, DICOM SEG (dcmseg)
   libgtest-dev nlohmann-json3-dev zlib1g-dev
