@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "ima/DicomModelSegments.h"
 #include "ima/Error.h"
 
 #include "ArgumentParser.h"
@@ -38,27 +39,6 @@ void checkSegOutput(const std::string& output, const std::string& input, bool ov
     throw Error("output '" + output + "' already exists (use --force to overwrite)");
 }
 
-std::vector<dicom::SegmentInfo> segmentsOf(const ModelMetadata& metadata) {
-  // 3D Slicer's colours for generic structures, for classes the metadata does not describe.
-  static const std::array<std::array<uint8_t, 3>, 6> palette = {
-      {{128, 174, 128}, {241, 214, 145}, {177, 122, 101}, {111, 184, 210}, {216, 101, 79}, {221, 130, 101}}};
-  std::vector<dicom::SegmentInfo> segments;
-  for (int c = 1; c < metadata.network.classes && c < 256; ++c) {
-    dicom::SegmentInfo s;
-    s.label = c;
-    s.name = metadata.labelName(c);
-    s.rgb = palette[static_cast<size_t>(c - 1) % palette.size()];
-    for (const LabelInfo& l : metadata.labels)
-      if (l.value == c) {
-        s.rgb = l.color;
-        s.category = l.category;
-        s.type = l.type;
-      }
-    segments.push_back(s);
-  }
-  return segments;
-}
-
 void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,
                     const DicomInput& dicom, const ModelMetadata& metadata, const std::string& modelName,
                     bool overwrite) {
@@ -79,7 +59,7 @@ void writeSegOutput(const LabelMap& labels, const std::string& output, const dic
   options.seriesDescription = ("IMA segmentation (" + modelName + ")").substr(0, 64);
   options.overwrite = overwrite;
   options.warn = warn;
-  dicom::writeSegmentation(output, labels, series, segmentsOf(metadata), options);
+  dicom::writeSegmentation(output, labels, series, dicom::segmentsOf(metadata), options);
 }
 
 }  // namespace ima::cli

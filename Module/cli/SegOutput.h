@@ -1,5 +1,6 @@
 // DICOM SEG output of the command line (`ima segment --output OUT.dcm`): the glue between a model's
-// label metadata, the DICOM series that was segmented and ima::dicom::writeSegmentation.
+// label metadata (ima::dicom::segmentsOf), the DICOM series that was segmented and
+// ima::dicom::writeSegmentation.
 #pragma once
 #include <functional>
 #include <string>
@@ -18,11 +19,6 @@ bool isSegOutput(const std::string& path);
 // Checks before any work: a SEG needs a DICOM series as input (else UsageError naming both), an
 // existing output directory, and no existing output unless `overwrite`.
 void checkSegOutput(const std::string& output, const std::string& input, bool overwrite);
-
-// One segment per foreground class 1..classes-1 of the model: name, colour and SNOMED CT codes from
-// its label metadata; classes without metadata are "label N" with a colour from a fixed palette
-// (codes left empty: the writer's defaults).
-std::vector<dicom::SegmentInfo> segmentsOf(const ModelMetadata& metadata);
 
 // Writes `labels`, the segmentation of the DICOM input `input` (chosen with `dicom` as readVolume
 // chose it), as a SEG referencing that series. `modelName` goes into the series description.

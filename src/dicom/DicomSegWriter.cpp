@@ -55,6 +55,21 @@ std::string decimalString(double v) {
   return buffer;
 }
 
+// "origin (x, y, z) spacing (x, y, z) direction (9 values, row-major)", for grid mismatch messages.
+std::string gridString(const Geometry& g) {
+  auto list = [](const double* v, size_t n) {
+    std::string out = "(";
+    char value[32];
+    for (size_t i = 0; i < n; ++i) {
+      std::snprintf(value, sizeof value, "%s%.6g", i ? ", " : "", v[i]);
+      out += value;
+    }
+    return out + ")";
+  };
+  return "origin " + list(g.origin.data(), 3) + " spacing " + list(g.spacing.data(), 3) + " direction " +
+         list(g.direction.data(), 9);
+}
+
 // One source file: what a frame's derivation reference and the Referenced Series Sequence need.
 struct SourceInstance {
   std::string sopClassUid, sopInstanceUid;
@@ -122,8 +137,9 @@ class SegWriter {
                   " has no slices or more than 65535 rows or columns");
     if (!labels_.geometry.approximatelyEquals(source_.geometry))
       throw Error("cannot write DICOM SEG " + quoted(path_) + ": the label map's origin, spacing or direction "
-                  "differs from the grid of series " + source_.describe() +
-                  " (a SEG must lie on its source series' slices)");
+                  "differs from the grid of series " + source_.describe() + " (a SEG must lie on its source "
+                  "series' slices): label map " + gridString(labels_.geometry) + ", series " +
+                  gridString(source_.geometry));
   }
 
   std::vector<SegmentInfo> checkSegments(const std::vector<SegmentInfo>& segments) const {
