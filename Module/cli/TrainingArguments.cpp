@@ -35,6 +35,9 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
       .choices("bisection", {"midpoint", "inside", "outside"})
       .option("attack-norm", "NORM", "pgd, trades, ima: norm of the noise budget", "l2")
+      .option("attack-clamp", "LOW,HIGH",
+              "pgd, trades, ima: keep the training attacks' points in [LOW, HIGH] (normalised units; "
+              "default: no clamp, as for z-scored input)")
       .choices("attack-norm", {"l2", "linf"})
       .option("criterion", "NAME", "ima: when is a sample correct (per-pixel predictions aggregated)", "max-dice")
       .choices("criterion", {"max-dice", "mean-dice", "pixel-accuracy"})
@@ -91,6 +94,14 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   adv.tau = args.getDouble("tau");
   adv.adversarialSamples = args.get("adversarial-samples");
   adv.resetMisclassified = args.flagSet("reset-misclassified");
+  if (args.given("attack-clamp")) {
+    const std::vector<double> range = args.getDoubleList("attack-clamp");
+    if (range.size() != 2 || !(range[0] < range[1]))
+      throw UsageError("--attack-clamp " + args.get("attack-clamp") + ": needs LOW,HIGH with LOW < HIGH");
+    adv.clamp = true;
+    adv.clampLow = range[0];
+    adv.clampHigh = range[1];
+  }
   if (!(adv.eps > 0) || !(adv.epsMax > 0) || !(adv.delta > 0) || adv.delta > adv.epsMax)
     throw UsageError("--eps, --eps-max and --delta must be > 0, with --delta <= --eps-max");
   if (!(adv.beta >= 0 && adv.beta <= 1)) throw UsageError("--beta must be in [0, 1]");

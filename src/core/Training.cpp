@@ -71,7 +71,10 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
                           {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
                           {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
-                          {"reset_misclassified", o.adversarial.resetMisclassified}}}}
+                          {"reset_misclassified", o.adversarial.resetMisclassified},
+                          {"clamp", o.adversarial.clamp ? nlohmann::json::array({o.adversarial.clampLow,
+                                                                                 o.adversarial.clampHigh})
+                                                        : nlohmann::json()}}}}
       .dump();
 }
 

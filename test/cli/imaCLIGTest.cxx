@@ -467,6 +467,20 @@ TEST_F(ImaCLI, HardensAModelWithIma) {
   const auto settings = nlohmann::json::parse(m.trainingSettingsJson);
   EXPECT_DOUBLE_EQ(settings.at("adversarial").at("eps_max").get<double>(), 1.0);
   EXPECT_EQ(settings.at("init").get<std::string>(), "base.imamodel");
+  EXPECT_TRUE(settings.at("adversarial").at("clamp").is_null());  // no clamp unless asked
+
+  // --attack-clamp reaches the trainer's options (recorded with the model); a bad range is a usage error.
+  r = run("train --images data/images --labels data/labels --out clamped.imamodel --init base.imamodel "
+          "--method pgd --eps 0.5 --pgd-steps 2 --attack-clamp -1.5,2.5 --epochs 1 --iterations 1 --batch 2 "
+          "--device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto clamped = nlohmann::json::parse(ima::readModelMetadata((work_ / "clamped.imamodel").string()).trainingSettingsJson);
+  EXPECT_EQ(clamped.at("adversarial").at("clamp"), nlohmann::json::array({-1.5, 2.5}));
+  for (const char* bad : {"2,1", "0", "0,1,2"}) {
+    r = run(std::string("train --images data/images --labels data/labels --out bad.imamodel --method pgd --attack-clamp ") + bad);
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_NE(r.err.find("--attack-clamp"), std::string::npos) << r.err;
+  }
 
   r = run("train --images data/images --labels data/labels --out bad.imamodel --method ima --eps-max 0.1 --delta 0.5");
   EXPECT_EQ(r.code, 2);
