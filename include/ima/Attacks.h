@@ -94,4 +94,10 @@ double attackStepFraction(const AttackOptions& options);
 // "PGD-20, random start, step 4*eps/20, 1 restart(s)".
 std::string describeAttack(const AttackOptions& options);
 
+// The attack of the robustness evaluations (DESIGN.md §6), shared by the segmentation and the
+// classification evaluator: `method` with the steps of its kind (ifgsm: ifgsmSteps, else
+// pgdSteps) and restarts for PGD only; seed, clamp and the rest keep their defaults.
+AttackOptions evaluationAttack(const std::string& method, const std::string& norm, int pgdSteps, int ifgsmSteps,
+                               int restarts);
+
 }  // namespace ima

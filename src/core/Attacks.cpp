@@ -234,6 +234,16 @@ std::string describeAttack(const AttackOptions& a) {
   return "white noise of norm eps";
 }
 
+AttackOptions evaluationAttack(const std::string& method, const std::string& norm, int pgdSteps, int ifgsmSteps,
+                               int restarts) {
+  AttackOptions a;
+  a.method = method;
+  a.norm = norm;
+  a.steps = method == "ifgsm" ? ifgsmSteps : pgdSteps;
+  a.restarts = method == "pgd" ? restarts : 1;
+  return a;
+}
+
 torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
                          const torch::Tensor& reference) {
   if (!oneOf(loss, {"ce", "dicece", "auto", "kl"}))

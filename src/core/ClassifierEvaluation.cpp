@@ -33,11 +33,7 @@ RobustnessReport evaluateClassifierRobustness(Network& net, const Classification
   report.attacked = "image";
   report.norm = o.norm;
   for (const std::string& method : o.attacks) {
-    AttackOptions a;
-    a.method = method;
-    a.norm = o.norm;
-    a.steps = method == "ifgsm" ? o.ifgsmSteps : o.pgdSteps;
-    a.restarts = method == "pgd" ? o.restarts : 1;
+    AttackOptions a = evaluationAttack(method, o.norm, o.pgdSteps, o.ifgsmSteps, o.restarts);
     a.clamp = o.clamp;
     a.clampLow = o.clampLow;
     a.clampHigh = o.clampHigh;

@@ -77,11 +77,7 @@ void writeTiles(const std::vector<Box>& tiles, const Box& patch, const Box& exte
 }
 
 AttackOptions attackOptionsFor(const std::string& method, const EvaluationOptions& o) {
-  AttackOptions a;
-  a.method = method;
-  a.norm = o.norm;
-  a.steps = method == "ifgsm" ? o.ifgsmSteps : o.pgdSteps;
-  a.restarts = method == "pgd" ? o.restarts : 1;
+  AttackOptions a = evaluationAttack(method, o.norm, o.pgdSteps, o.ifgsmSteps, o.restarts);
   a.seed = o.seed;
   return a;
 }
