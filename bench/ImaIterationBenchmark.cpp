@@ -4,7 +4,8 @@
 // medians give the ratios IMA / standard and IMA / PGD-AT. A counting wrapper around the network
 // also counts the forward passes and the backward passes of one IMA iteration, to compare with
 // the minimum: 1 clean + (K + 1) PGD + B bisection + 1 adversarial forwards, K input-gradient
-// backwards + 1 weight backward (which reaches the clean and the adversarial forward outputs).
+// backwards + 1 weight backward (which reaches the clean and the adversarial forward outputs); and
+// the sample passes, which are fewer, since a sample stops being attacked once it has crossed.
 //
 // The batch: 16 (--batch) slices of 64 x 64 with two disc-shaped structures (labels 1 and 2) on a noisy
 // background, roughly z-scored; the network is briefly pre-trained on it so that clean samples are
@@ -33,17 +34,23 @@
 namespace {
 
 // Counts forward passes and their time (with and without autograd), and backward passes as the
-// number of forward outputs a gradient reached (a hook on every output that requires grad).
+// number of forward outputs a gradient reached (a hook on every output that requires grad); also
+// sample passes, the sum of the batch sizes of those passes.
 class CountingNetwork : public ima::Network {
 public:
   explicit CountingNetwork(std::shared_ptr<ima::Network> inner) : inner_(std::move(inner)) {}
   torch::Tensor forward(const torch::Tensor& input) override {
     ++forwards;
+    sampleForwards += input.size(0);
     const auto t0 = std::chrono::steady_clock::now();
     torch::Tensor out = inner_->forward(input);
     (out.requires_grad() ? gradForwardSeconds : noGradForwardSeconds) +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (out.requires_grad()) out.register_hook([this](const torch::Tensor&) { ++backwards; });
+    if (out.requires_grad())
+      out.register_hook([this](const torch::Tensor& g) {
+        ++backwards;
+        sampleBackwards += g.size(0);
+      });
     return out;
   }
   std::vector<torch::Tensor> parameters() override { return inner_->parameters(); }
@@ -53,7 +60,7 @@ public:
   torch::Device device() const override { return inner_->device(); }
   void saveWeights(std::ostream& out) override { inner_->saveWeights(out); }
   void loadWeights(std::istream& in) override { inner_->loadWeights(in); }
-  int64_t forwards = 0, backwards = 0;
+  int64_t forwards = 0, backwards = 0, sampleForwards = 0, sampleBackwards = 0;
   double gradForwardSeconds = 0, noGradForwardSeconds = 0;
 
 private:
@@ -149,13 +156,14 @@ int main(int argc, char** argv) {
   }
 
   // Passes of one IMA iteration, and where its time goes.
-  net.forwards = net.backwards = 0;
+  net.forwards = net.backwards = net.sampleForwards = net.sampleBackwards = 0;
   net.gradForwardSeconds = net.noGradForwardSeconds = 0;
   optimizer.zero_grad();
   const auto t0 = std::chrono::steady_clock::now();
   const torch::Tensor loss = ima.loss(net, x, y, ids, 1);
   const auto t1 = std::chrono::steady_clock::now();
   const int64_t forwards = net.forwards, attackBackwards = net.backwards;
+  const int64_t sampleForwards = net.sampleForwards, sampleBackwards = net.sampleBackwards;
   loss.backward();
   const auto t2 = std::chrono::steady_clock::now();
   const int64_t weightBackwardOutputs = net.backwards - attackBackwards;
@@ -166,10 +174,18 @@ int main(int argc, char** argv) {
               "gradients, bookkeeping) %.3f s, weight backward %.3f s, optimiser step %.3f s\n",
               span(t0, t3), net.gradForwardSeconds, net.noGradForwardSeconds,
               span(t0, t1) - net.gradForwardSeconds - net.noGradForwardSeconds, span(t1, t2), span(t2, t3));
-  std::printf("IMA iteration: %lld forwards (minimum 1 + %d + %d + 1 = %d), %lld input-gradient backwards (minimum "
-              "%d), 1 weight backward reaching %lld forward outputs (clean + adversarial = 2)\n",
+  // At most the algorithm's count; fewer PGD passes when every sample has crossed before step K.
+  std::printf("IMA iteration: %lld forwards (algorithm: 1 + %d + %d + 1 = %d), %lld input-gradient backwards "
+              "(algorithm: %d), 1 weight backward reaching %lld forward outputs (clean + adversarial = 2)\n",
               static_cast<long long>(forwards), K + 1, B, K + B + 3, static_cast<long long>(attackBackwards), K,
               static_cast<long long>(weightBackwardOutputs));
+  // Crossed samples leave the PGD at their first wrong iterate, and only they are bisected; a PGD
+  // that runs every sample to the end and bisects the whole batch takes N (K + B + 3) sample-
+  // forwards and N K sample-backwards.
+  std::printf("IMA iteration: %lld sample-forwards and %lld sample-backwards before the weight backward, against "
+              "%lld and %lld for every sample in every pass\n",
+              static_cast<long long>(sampleForwards), static_cast<long long>(sampleBackwards),
+              static_cast<long long>(n * (K + B + 3)), static_cast<long long>(n * K));
 
   std::vector<double> tStandard, tPgd, tIma;
   auto seconds = [&](ima::TrainingMethod& method, uint64_t seed) {

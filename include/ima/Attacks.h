@@ -28,9 +28,12 @@ namespace ima {
 struct AttackIterate {
   int restart = 0;       // 0-based restart index (PGD with random start; otherwise always 0)
   int iterate = 0;       // 0 = the start point (x, or the random start); `steps` = the final point
-  torch::Tensor xadv;    // [N, C, ...] the iterate (detached)
+  torch::Tensor xadv;    // [M, C, ...] the iterate of the samples still attacked (detached)
   torch::Tensor logits;  // the network's output at xadv (detached)
-  torch::Tensor loss;    // [N] per-sample attack loss at xadv (detached)
+  torch::Tensor loss;    // [M] per-sample attack loss at xadv (detached)
+  // int64 [M]: the batch indices of the samples in xadv, logits and loss; all N in order unless
+  // AttackOptions::finished has retired some.
+  torch::Tensor samples;
 };
 using AttackIterateCallback = std::function<void(const AttackIterate&)>;
 
@@ -64,6 +67,12 @@ struct AttackOptions {
   // Called for every iterate of ifgsm/pgd/fgsm (not noise). Reporting the final iterate costs one
   // extra forward pass (shared with the restart selection when restarts > 1).
   AttackIterateCallback onIterate;
+  // Optional per-sample early stop (ifgsm/pgd with one restart): asked before every iterate's
+  // forward pass, returns a bool [N] mask of the samples whose attack is over. A finished sample
+  // keeps its current point as its result and takes part in no further forward or backward pass;
+  // the others go on exactly as before, since samples do not influence each other. IMA stops
+  // attacking a sample once it has crossed the boundary: the rest of its path is never used.
+  std::function<torch::Tensor()> finished;
 };
 
 // Returns x_adv with x's shape, dtype and device (detached). eps: budget in normalised intensity

@@ -1,6 +1,8 @@
 // The adversarial half of one IMA minibatch (DESIGN.md §5 steps 2-3): PGD inside each sample's
 // own ball of radius eps_i, tracking per sample the last iterate still correct and the first
 // that is wrong, then a batched no-grad bisection between the two onto the decision boundary.
+// A sample that was correct stops being attacked as soon as it is wrong (its result is the
+// bisection's): later PGD iterates would not change it, so its forwards and backwards are saved.
 #pragma once
 #include <string>
 
@@ -25,6 +27,10 @@ struct ImaStepOptions {
   bool clamp = false;         // clamp to a valid intensity range (off for z-scored inputs)
   double clampLow = 0, clampHigh = 1;
   uint64_t seed = 0;
+  // Whether the caller uses the adversarial points of samples whose clean prediction is wrong
+  // (segmentation's adversarial loss over all samples does). If not (classification's loss over the
+  // crossed samples only), they are not attacked at all and come back at their PGD start point.
+  bool attackMisclassified = true;
 };
 
 struct ImaStepResult {

@@ -209,6 +209,32 @@ private:
   const torch::Tensor& eps_;
 };
 
+// The samples an iterative attack is still working on: their batch indices and their slices of
+// every per-sample tensor. AttackOptions::finished retires samples; without it this is the batch.
+struct ActiveSamples {
+  torch::Tensor samples, x0, eps, step, y, reference, delta;
+  torch::Tensor retiredDelta;  // [N, ...]: the perturbation of every retired sample, at its row
+
+  // Retires the samples `finished` marks (bool [N]); returns false when none is left.
+  bool retire(const torch::Tensor& finished) {
+    const int64_t n = retiredDelta.size(0);
+    if (!finished.defined() || finished.dim() != 1 || finished.size(0) != n || finished.scalar_type() != torch::kBool)
+      throw Error("attack: the early stop must return a bool mask with one value per sample (" + std::to_string(n) +
+                  ")");
+    const torch::Tensor done = finished.to(samples.device()).index_select(0, samples);
+    if (!done.any().item<bool>()) return true;
+    retiredDelta = retiredDelta.index_copy(0, samples, delta);
+    const torch::Tensor keep = (~done).nonzero().squeeze(1);
+    for (torch::Tensor* t : {&samples, &x0, &eps, &step, &y, &delta}) *t = t->index_select(0, keep);
+    if (reference.defined()) reference = reference.index_select(0, keep);
+    return samples.size(0) > 0;
+  }
+  // The perturbation of the whole batch: retired samples keep the one they finished with.
+  torch::Tensor batchDelta() const {
+    return samples.size(0) == retiredDelta.size(0) ? delta : retiredDelta.index_copy(0, samples, delta);
+  }
+};
+
 }  // namespace
 
 int attackSteps(const AttackOptions& options) {
@@ -288,6 +314,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
       o.stepSize.defined() ? perSampleValue(o.stepSize, x0, "step size") : e * attackStepFraction(o);
   const bool randomStart = o.method == "pgd" && o.randomStart;
   const int restarts = randomStart ? o.restarts : 1;
+  if (o.finished && restarts > 1) throw Error("attack: a per-sample early stop needs a single restart");
   const bool evaluateFinal = restarts > 1 || static_cast<bool>(o.onIterate);
 
   bool checked = false;
@@ -296,33 +323,40 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     torch::Tensor delta = torch::zeros_like(x0);
     if (randomStart)
       delta = perturber.constrain(o.norm == "linf" ? uniformInCube(x0, e, gen) : uniformInL2Ball(x0, e, gen));
-    for (int k = 0; k < steps; ++k) {
-      const torch::Tensor xadv = perturber.point(delta).detach().requires_grad_(true);
+    ActiveSamples a{torch::arange(x0.size(0), torch::TensorOptions().dtype(torch::kLong).device(x0.device())),
+                    x0, e, step, y, reference, delta, delta};
+    bool left = true;  // samples left to attack
+    for (int k = 0; k < steps && left; ++k) {
+      if (o.finished && !(left = a.retire(o.finished()))) break;
+      const Perturber p(o, a.x0, a.eps);
+      const torch::Tensor xadv = p.point(a.delta).detach().requires_grad_(true);
       torch::Tensor logits, loss, grad;
       {
         torch::AutoGradMode enableGrad(true);  // also under a caller's NoGradGuard
         logits = net.forward(xadv);
         if (!checked) {
-          checkLossShapes(logits, y, o.loss, reference);
-          checkLabels(logits, y);
+          checkLossShapes(logits, a.y, o.loss, a.reference);
+          checkLabels(logits, a.y);
           checked = true;
         }
-        loss = perSampleLoss(logits, y, o.loss, reference);
+        loss = perSampleLoss(logits, a.y, o.loss, a.reference);
         // The sum's gradient w.r.t. a sample's input is that sample's own loss gradient.
         grad = inputGradient(loss.sum(), xadv);
       }
-      if (o.onIterate) o.onIterate({r, k, xadv.detach(), logits.detach(), loss.detach()});
-      delta = perturber.constrain(delta + step * ascentDirection(grad, o.norm));
+      if (o.onIterate) o.onIterate({r, k, xadv.detach(), logits.detach(), loss.detach(), a.samples});
+      a.delta = p.constrain(a.delta + a.step * ascentDirection(grad, o.norm));
     }
-    const torch::Tensor xadv = perturber.point(delta).detach();
-    if (!evaluateFinal) {
+    if (left && o.finished) left = a.retire(o.finished());
+    const torch::Tensor xadv = perturber.point(a.batchDelta()).detach();
+    if (!evaluateFinal || !left) {
       best = xadv;
       continue;
     }
     torch::NoGradGuard noGrad;
-    const torch::Tensor logits = net.forward(xadv);
-    const torch::Tensor loss = perSampleLoss(logits, y, o.loss, reference);
-    if (o.onIterate) o.onIterate({r, steps, xadv, logits, loss});
+    const torch::Tensor xa = Perturber(o, a.x0, a.eps).point(a.delta).detach();
+    const torch::Tensor logits = net.forward(xa);
+    const torch::Tensor loss = perSampleLoss(logits, a.y, o.loss, a.reference);
+    if (o.onIterate) o.onIterate({r, steps, xa, logits, loss, a.samples});
     if (r == 0) {
       best = xadv;
       bestLoss = loss;

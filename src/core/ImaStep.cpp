@@ -26,12 +26,14 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   EvalModeGuard evalMode(net);
   const torch::Tensor input = x.detach();
   const int64_t n = input.size(0);
-  auto correct = [&](const torch::Tensor& logits) { return isCorrect(logits, target, o.criterion, o.tau); };
+  auto correct = [&](const torch::Tensor& logits, const torch::Tensor& t) {
+    return isCorrect(logits, t, o.criterion, o.tau);
+  };
 
   ImaStepResult r;
   {
     torch::NoGradGuard noGrad;
-    r.cleanCorrect = correct(cleanLogits.defined() ? cleanLogits.detach() : net.forward(input));
+    r.cleanCorrect = correct(cleanLogits.defined() ? cleanLogits.detach() : net.forward(input), target);
   }
   // Per-sample tracking over the PGD iterates (iterate 0 is the start point).
   torch::Tensor lastCorrect = input.clone();
@@ -50,12 +52,23 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   a.clampHigh = o.clampHigh;
   a.seed = o.seed;
   a.onIterate = [&](const AttackIterate& it) {
-    const torch::Tensor ok = correct(it.logits);
-    const torch::Tensor fresh = ~ok & ~wrongSeen;  // first wrong iterate of these samples
-    firstWrong = torch::where(broadcastMask(fresh, it.xadv), it.xadv, firstWrong);
-    lastCorrect = torch::where(broadcastMask(ok & ~wrongSeen, it.xadv), it.xadv, lastCorrect);
-    wrongSeen = wrongSeen | fresh;
+    // The iterate holds the samples still attacked; the rows of the others stay as they are.
+    const bool all = it.samples.size(0) == n;
+    auto rows = [&](const torch::Tensor& t) { return all ? t : t.index_select(0, it.samples); };
+    auto update = [&](torch::Tensor& t, const torch::Tensor& rowsValue) {
+      t = all ? rowsValue : t.index_copy(0, it.samples, rowsValue);
+    };
+    const torch::Tensor ok = correct(it.logits, rows(target));
+    const torch::Tensor seen = rows(wrongSeen);
+    const torch::Tensor fresh = ~ok & ~seen;  // first wrong iterate of these samples
+    update(firstWrong, torch::where(broadcastMask(fresh, it.xadv), it.xadv, rows(firstWrong)));
+    update(lastCorrect, torch::where(broadcastMask(ok & ~seen, it.xadv), it.xadv, rows(lastCorrect)));
+    update(wrongSeen, seen | fresh);
   };
+  // A sample that was correct and has crossed is done: its boundary point comes from the
+  // bisection between the two iterates tracked, so the rest of its PGD path would be wasted.
+  // Misclassified samples are done from the start when the caller has no use for their attack.
+  a.finished = [&] { return o.attackMisclassified ? r.cleanCorrect & wrongSeen : ~r.cleanCorrect | wrongSeen; };
   const torch::Tensor pgd = attack(net, input, target, eps, a);
 
   torch::NoGradGuard noGrad;
@@ -66,7 +79,7 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
     const torch::Tensor crossed = r.found.nonzero().squeeze(1);
     const torch::Tensor crossedTarget = target.index_select(0, crossed);
     const torch::Tensor boundary = bisectToBoundary(
-        [&](const torch::Tensor& z) { return isCorrect(net.forward(z), crossedTarget, o.criterion, o.tau); },
+        [&](const torch::Tensor& z) { return correct(net.forward(z), crossedTarget); },
         lastCorrect.index_select(0, crossed), firstWrong.index_select(0, crossed), o.bisectionSteps, o.bisection);
     adversarial = pgd.index_copy(0, crossed, boundary);
   }

@@ -110,12 +110,13 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   for (int64_t id : ids) epsValues.push_back(static_cast<float>(margins_.eps(id)));
   const torch::Tensor eps = torch::tensor(epsValues).to(x.device());
   const torch::Tensor logits = net.forward(x);
-  imaStep_.seed = seed;
-  const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach());
-  const torch::Tensor clean = taskLoss(logits, y);
   const bool classification = logits.dim() == 2;
   const std::string& samples = options_.adversarialSamples;
   const bool all = samples == "all" || (samples == "auto" && !classification);
+  imaStep_.seed = seed;
+  imaStep_.attackMisclassified = all;
+  const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach());
+  const torch::Tensor clean = taskLoss(logits, y);
   torch::Tensor adversarial = torch::zeros({}, clean.options());
   if (all) {
     adversarial = taskLoss(net.forward(r.adversarial), y);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <tuple>
 #include <vector>
@@ -419,6 +420,82 @@ TEST_F(Attack, RestartsKeepTheWorstFinalIteratePerSample) {
   single.restarts = 1;
   single.onIterate = nullptr;
   EXPECT_TRUE(torch::equal(ima::attack(*m.net, m.x, m.y, 2.0, single), finals[0]));
+}
+
+TEST_F(Attack, FinishedSamplesKeepTheirPointAndLeaveTheOthersUnchanged) {
+  // Oracle: the same PGD without an early stop, its iterates recorded. Sample 1 is retired before
+  // iterate 2 and sample 4 before iterate 0: they must end at their iterate-2 and start points,
+  // take part in no later forward, and every other sample must follow its full path.
+  auto m = trainedLinear(4, 8, 31);
+  auto o = options("pgd", "l2", 4);
+  o.seed = 5;
+  std::vector<torch::Tensor> path;  // the full run's iterates, [N, ...] each
+  o.onIterate = [&](const ima::AttackIterate& it) { path.push_back(it.xadv); };
+  const torch::Tensor full = ima::attack(*m.net, m.x, m.y, 2.0, o);
+  ASSERT_EQ(path.size(), 5u);
+
+  std::vector<std::vector<int64_t>> seen;  // the samples of each iterate of the early-stop run
+  int asked = 0;
+  auto early = o;
+  early.onIterate = [&](const ima::AttackIterate& it) {
+    const torch::Tensor s = it.samples.contiguous();
+    seen.emplace_back(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
+    ASSERT_EQ(it.xadv.size(0), s.numel());
+    EXPECT_TRUE(torch::allclose(it.logits, m.net->forward(it.xadv).detach()));
+    // Equal up to rounding: the matrix product of a smaller batch may round differently.
+    EXPECT_TRUE(torch::allclose(it.xadv, path[static_cast<size_t>(it.iterate)].index_select(0, it.samples), 1e-5, 1e-6))
+        << "iterate " << it.iterate;
+  };
+  early.finished = [&] {
+    torch::Tensor done = torch::zeros({8}, torch::kBool);
+    done[4] = true;
+    if (asked++ >= 2) done[1] = true;
+    return done;
+  };
+  const torch::Tensor result = ima::attack(*m.net, m.x, m.y, 2.0, early);
+  EXPECT_EQ(asked, 5);  // before each of the 4 steps and before the final point
+  ASSERT_EQ(seen.size(), 5u);
+  const std::vector<int64_t> withOne{0, 1, 2, 3, 5, 6, 7}, withoutOne{0, 2, 3, 5, 6, 7};
+  EXPECT_EQ(seen[0], withOne);
+  EXPECT_EQ(seen[1], withOne);
+  for (size_t k = 2; k < 5; ++k) EXPECT_EQ(seen[k], withoutOne) << "iterate " << k;
+  for (int64_t i : withoutOne) EXPECT_TRUE(torch::allclose(result[i], full[i], 1e-5, 1e-6)) << "sample " << i;
+  EXPECT_TRUE(torch::allclose(result[1], path[2][1], 1e-5, 1e-6));
+  EXPECT_TRUE(torch::equal(result[4], path[0][4]));
+  EXPECT_FALSE(torch::allclose(result[1], full[1], 1e-3, 1e-3));
+}
+
+TEST_F(Attack, AnEarlyStopOfEverySampleEndsTheAttack) {
+  auto m = trainedLinear(2, 4, 32);
+  auto o = options("ifgsm", "linf", 6);
+  int calls = 0;
+  o.onIterate = [&](const ima::AttackIterate&) { ++calls; };
+  o.finished = [&] { return torch::full({4}, calls >= 2, torch::kBool); };
+  auto single = options("ifgsm", "linf", 2);
+  EXPECT_TRUE(torch::equal(ima::attack(*m.net, m.x, m.y, 0.1, o), ima::attack(*m.net, m.x, m.y, 0.1, single)));
+  EXPECT_EQ(calls, 2);
+}
+
+// Runs f, which must throw ima::Error with `part` in its message.
+void expectError(const std::function<void()>& f, const std::string& part) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one mentioning '" << part << "'";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Attack, BadEarlyStopsAreErrors) {
+  auto m = trainedLinear(2, 4, 33);
+  auto o = options("pgd", "l2", 3);
+  o.finished = [] { return torch::zeros({3}, torch::kBool); };  // one value short
+  expectError([&] { ima::attack(*m.net, m.x, m.y, 0.5, o); }, "one value per sample (4)");
+  o.finished = [] { return torch::zeros({4}, torch::kFloat); };
+  expectError([&] { ima::attack(*m.net, m.x, m.y, 0.5, o); }, "bool mask");
+  o.finished = [] { return torch::zeros({4}, torch::kBool); };
+  o.restarts = 2;
+  expectError([&] { ima::attack(*m.net, m.x, m.y, 0.5, o); }, "single restart");
 }
 
 TEST_F(Attack, StepDefaultsFollowTheEvaluationProtocol) {

@@ -3,7 +3,11 @@
 // boundary point found must lie at distance |margin| / ||w_true - w_other|| from the sample.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "TestModels.h"
+#include "ima/Attacks.h"
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 
@@ -62,6 +66,93 @@ TEST(ImaStep, LinfFindsTheBoundaryAlongTheSignDirection) {
   const auto r = ima::imaAdversarialStep(net, x, torch::tensor({1}, torch::kLong), torch::tensor({0.5f}), o);
   ASSERT_TRUE(r.found[0].item<bool>());
   EXPECT_NEAR(r.distance[0].item<float>(), 1.1 / 7, 0.1 / 1024 + 1e-6);
+}
+
+// Counts sample-forwards (the batch sizes of all forward passes) and sample-backwards (the batch
+// sizes of the gradients that reached a forward output).
+class SampleCountingNetwork : public LinearNetwork {
+public:
+  using LinearNetwork::LinearNetwork;
+  torch::Tensor forward(const torch::Tensor& x) override {
+    forwards += x.size(0);
+    torch::Tensor out = LinearNetwork::forward(x);
+    if (out.requires_grad()) out.register_hook([this](const torch::Tensor& g) { backwards += g.size(0); });
+    return out;
+  }
+  int64_t forwards = 0, backwards = 0;
+};
+
+TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
+  // Class 1 samples at distances 0.05 ... 0.45 from the boundary of a linear model (crossed at
+  // different PGD iterates), one out of reach and one the model gets wrong; per-sample budgets.
+  const auto u = torch::tensor({0.6f, 0.8f});
+  const auto x = torch::stack({0.05f * u, 0.2f * u, 0.33f * u, 0.45f * u, 3.0f * u, -1.0f * u});
+  const auto y = torch::tensor({1, 1, 1, 1, 1, 1}, torch::kLong);
+  const auto eps = torch::tensor({0.5f, 0.5f, 0.6f, 0.7f, 0.5f, 0.5f});
+  ima::ImaStepOptions o;
+  o.pgdSteps = 10;
+  o.seed = 4;
+  SampleCountingNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
+  const auto r = ima::imaAdversarialStep(net, x, y, eps, o);
+
+  // Oracle: DESIGN.md §5 steps 2-3 literally. PGD over the whole batch for all K steps with the
+  // same seed, the last-correct / first-wrong iterates tracked, then the bisection of the crossed.
+  LinearNetwork plain(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
+  const auto correct = [&](const torch::Tensor& logits) { return logits.argmax(1) == y; };
+  const torch::Tensor cleanCorrect = correct(plain.forward(x)).detach();
+  torch::Tensor lastCorrect = x.clone(), firstWrong = x.clone(), wrongSeen = torch::zeros({6}, torch::kBool);
+  std::vector<int> crossedAt(6, -1);
+  ima::AttackOptions a;
+  a.method = "pgd";
+  a.steps = o.pgdSteps;
+  a.stepFraction = o.alpha / o.pgdSteps;
+  a.seed = o.seed;
+  a.onIterate = [&](const ima::AttackIterate& it) {
+    for (int64_t i = 0; i < 6; ++i) {
+      if (wrongSeen[i].item<bool>()) continue;
+      if (correct(it.logits)[i].item<bool>()) {
+        lastCorrect[i] = it.xadv[i];
+      } else {
+        firstWrong[i] = it.xadv[i];
+        wrongSeen[i] = true;
+        crossedAt[static_cast<size_t>(i)] = it.iterate;
+      }
+    }
+  };
+  const torch::Tensor pgd = ima::attack(plain, x, y, eps, a);
+  const torch::Tensor found = cleanCorrect & wrongSeen;
+  EXPECT_EQ(found.sum().item<int64_t>(), 4);  // the test's point: samples 0-3 cross, at various iterates
+  const torch::Tensor crossed = found.nonzero().squeeze(1);
+  const torch::Tensor expected = pgd.index_copy(
+      0, crossed,
+      ima::bisectToBoundary([&](const torch::Tensor& z) { return plain.forward(z).argmax(1) == 1; },
+                            lastCorrect.index_select(0, crossed), firstWrong.index_select(0, crossed), o.bisectionSteps));
+  EXPECT_TRUE(torch::equal(r.cleanCorrect, cleanCorrect));
+  EXPECT_TRUE(torch::equal(r.found, found));
+  EXPECT_TRUE(torch::allclose(r.adversarial, expected, 1e-5, 1e-6));
+
+  // The cost: a crossed sample's PGD takes iterates 0..c (a forward and a backward each, no
+  // backward at the final point K); the others all K + 1 forwards and K backwards.
+  int64_t forwards = 6 /* clean */ + o.bisectionSteps * 4, backwards = 0;
+  for (int64_t i = 0; i < 6; ++i) {
+    const int c = crossedAt[static_cast<size_t>(i)];
+    const bool stops = found[i].item<bool>();
+    forwards += stops ? c + 1 : o.pgdSteps + 1;
+    backwards += stops ? std::min(c + 1, o.pgdSteps) : o.pgdSteps;
+  }
+  EXPECT_EQ(net.forwards, forwards);
+  EXPECT_EQ(net.backwards, backwards);
+  EXPECT_LT(net.forwards, 6 + 6 * (o.pgdSteps + 1) + o.bisectionSteps * 4);  // fewer than the full PGD's
+
+  // A caller without use for the misclassified sample's attack (sample 5) saves its whole PGD.
+  o.attackMisclassified = false;
+  SampleCountingNetwork net2(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
+  const auto r2 = ima::imaAdversarialStep(net2, x, y, eps, o);
+  EXPECT_EQ(net2.forwards, forwards - (o.pgdSteps + 1));
+  EXPECT_EQ(net2.backwards, backwards - o.pgdSteps);
+  EXPECT_TRUE(torch::equal(r2.found, found));
+  EXPECT_TRUE(torch::allclose(r2.adversarial.slice(0, 0, 5), expected.slice(0, 0, 5), 1e-5, 1e-6));
+  EXPECT_LE((r2.adversarial[5] - x[5]).norm().item<float>(), 0.5f + 1e-6f);  // its start point
 }
 
 TEST(ImaStep, LeavesModeAndParameterGradientsAlone) {
