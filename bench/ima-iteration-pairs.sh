@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# The C++ IMA iteration against the plain PyTorch one, as pairs run in turn (C++, Python, C++, ...),
-# so that drift in the machine's speed hits both alike: per pair, the ratio of the two processes'
-# median iteration times (C++ / Python) for standard, PGD-AT and IMA; then the median ratio.
-# usage: bench/ima-iteration-pairs.sh [PAIRS=5] [REPEATS=3]   (on a built tree; run it alone)
+# The C++ IMA iteration against plain PyTorch, in rounds run in turn (C++, Python plain, Python
+# --lean, C++, ...), so that drift in the machine's speed hits all alike. Per round, the ratio of
+# the processes' median iteration times for standard, PGD-AT and IMA: C++ / plain Python (the IMA
+# iteration as one writes it in PyTorch) and C++ / lean Python (the same work-saving as the C++
+# trainer: crossed samples leave the PGD, only they are bisected); then the median ratios.
+# usage: bench/ima-iteration-pairs.sh [ROUNDS=5] [REPEATS=3]   (on a built tree; run it alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pairs=${1:-5}
+rounds=${1:-5}
 repeats=${2:-3}
 build=${BUILD:-build}
 medians() { grep '^median of' | sed -E 's/.*standard ([0-9.]+) s, pgd-at ([0-9.]+) s, ima ([0-9.]+) s.*/\1 \2 \3/'; }
-for p in $(seq "$pairs"); do
+for p in $(seq "$rounds"); do
   c=$("$build/bench/imaBenchImaIteration" --repeats "$repeats" --threads 1 | medians)
-  py=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 | medians)
-  echo "$p $c $py"
+  plain=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 | medians)
+  lean=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 --lean | medians)
+  echo "$p $c $plain $lean"
 done | /usr/bin/python3 -c '
 import statistics, sys
 rows = [list(map(float, line.split()))[1:] for line in sys.stdin]
+names = ("standard", "pgd-at", "ima")
 for k, r in enumerate(rows, 1):
-    print(f"pair {k}: C++ standard {r[0]:.3f} s, pgd-at {r[1]:.3f} s, ima {r[2]:.3f} s | Python {r[3]:.3f} s, "
-          f"{r[4]:.3f} s, {r[5]:.3f} s | C++/Python {r[0]/r[3]:.2f}, {r[1]/r[4]:.2f}, {r[2]/r[5]:.2f}")
-ratios = [[r[i] / r[i + 3] for r in rows] for i in range(3)]
-print(f"median C++/Python over {len(rows)} pairs: " + ", ".join(
-    f"{name} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})" for name, v in zip(("standard", "pgd-at", "ima"), ratios)))
+    print(f"round {k}: C++ " + " / ".join(f"{v:.3f}" for v in r[0:3]) + " s | plain Python " +
+          " / ".join(f"{v:.3f}" for v in r[3:6]) + " s | lean Python " + " / ".join(f"{v:.3f}" for v in r[6:9]) +
+          f" s | IMA C++/plain {r[2]/r[5]:.2f}, C++/lean {r[2]/r[8]:.2f}")
+for label, off in (("plain", 3), ("lean", 6)):
+    ratios = [[r[i] / r[i + off] for r in rows] for i in range(3)]
+    print(f"median C++/{label} Python over {len(rows)} rounds: " + ", ".join(
+        f"{name} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})" for name, v in zip(names, ratios)) +
+        f"; IMA below 1 in {sum(v < 1 for v in ratios[2])} of {len(rows)}")
 '

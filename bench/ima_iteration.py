@@ -9,7 +9,9 @@ same iteration: clean forward in train mode, then in eval mode PGD-K in each sam
 (random start, step 4 eps / K, per-sample Dice+CE attack loss) tracking the last correct and first
 wrong iterate (max foreground hard Dice >= 0.6), B no-grad bisection steps, an adversarial forward
 in train mode, loss 0.5 clean + 0.5 adversarial (Dice+CE), backward, Adam step. Standard and
-PGD-AT iterations are timed alongside, alternating, medians over the repeats.
+PGD-AT iterations are timed alongside, alternating, medians over the repeats. With --lean the IMA
+iteration also does what the C++ trainer does to save work: a sample that was correct leaves the PGD
+once it has crossed, and only the crossed samples are bisected.
 
 Run with Debian's python3-torch: /usr/bin/python3 bench/ima_iteration.py [--threads 1] ...
 """
@@ -130,49 +132,88 @@ def random_start(x, eps, gen):
     return project(direction * per_sample(radius * eps, x), eps)
 
 
-def pgd(model, x, y, eps, steps, alpha, gen, on_iterate=None):
+def rows_of(t, rows):
+    return t if rows is None else t[rows]
+
+
+def put_rows(t, rows, value):
+    if rows is None:
+        return value
+    t = t.clone()
+    t[rows] = value
+    return t
+
+
+def pgd(model, x, y, eps, steps, alpha, gen, on_iterate=None, finished=None):
+    """PGD-K with random start. on_iterate(rows, xadv, logits) sees every iterate of the samples
+    still attacked (rows: their batch indices, None for all); finished() -> bool [N] retires
+    samples (--lean)."""
     step = alpha * eps / steps
     delta = random_start(x, eps, gen)
+    rows = None
+
+    def retire():
+        nonlocal rows
+        done = finished()
+        if rows is None and not done.any():
+            return True
+        rows = (~done).nonzero().squeeze(1) if rows is None else rows[~done[rows]]
+        return rows.numel() > 0
+
     for _ in range(steps):
-        xadv = (x + delta).detach().requires_grad_(True)
+        if finished and not retire():
+            return (x + delta).detach()
+        xadv = (rows_of(x, rows) + rows_of(delta, rows)).detach().requires_grad_(True)
         logits = model(xadv)
-        loss = attack_loss(logits, y)
+        loss = attack_loss(logits, rows_of(y, rows))
         grad, = torch.autograd.grad(loss.sum(), xadv)
         if on_iterate:
-            on_iterate(xadv.detach(), logits.detach())
-        delta = project(delta + per_sample(step, x) * grad / per_sample(l2_norms(grad).clamp_min(1e-30), grad), eps)
-    xadv = (x + delta).detach()
+            on_iterate(rows, xadv.detach(), logits.detach())
+        d = rows_of(delta, rows) + per_sample(rows_of(step, rows), grad) * grad / per_sample(
+            l2_norms(grad).clamp_min(1e-30), grad)
+        delta = put_rows(delta, rows, project(d, rows_of(eps, rows)))
+    if finished and not retire():
+        return (x + delta).detach()
     if on_iterate:
         with torch.no_grad():
-            on_iterate(xadv, model(xadv))
-    return xadv
+            xadv = (rows_of(x, rows) + rows_of(delta, rows)).detach()
+            on_iterate(rows, xadv, model(xadv))
+    return (x + delta).detach()
 
 
-def ima_loss(model, x, y, eps, steps, bisection_steps, gen, margins):
+def ima_loss(model, x, y, eps, steps, bisection_steps, gen, margins, lean):
     logits = model(x)
     model.eval()
     clean_correct = is_correct(logits.detach(), y)
     state = {"last_correct": x.clone(), "first_wrong": x.clone(),
              "wrong_seen": torch.zeros(x.shape[0], dtype=torch.bool)}
 
-    def track(xadv, out):
-        ok = is_correct(out, y)
-        fresh = ~ok & ~state["wrong_seen"]
-        state["first_wrong"] = torch.where(per_sample(fresh, xadv), xadv, state["first_wrong"])
-        state["last_correct"] = torch.where(per_sample(ok & ~state["wrong_seen"], xadv), xadv, state["last_correct"])
-        state["wrong_seen"] = state["wrong_seen"] | fresh
+    def track(rows, xadv, out):
+        ok = is_correct(out, rows_of(y, rows))
+        seen = rows_of(state["wrong_seen"], rows)
+        fresh = ~ok & ~seen
+        for key, mask in (("first_wrong", fresh), ("last_correct", ok & ~seen)):
+            state[key] = put_rows(state[key], rows,
+                                  torch.where(per_sample(mask, xadv), xadv, rows_of(state[key], rows)))
+        state["wrong_seen"] = put_rows(state["wrong_seen"], rows, seen | fresh)
 
-    adversarial = pgd(model, x, y, eps, steps, 4.0, gen, track)
+    # --lean: what the C++ trainer does, a crossed sample leaves the PGD and only crossed samples
+    # are bisected; plain: every sample runs every pass.
+    finished = (lambda: clean_correct & state["wrong_seen"]) if lean else None
+    adversarial = pgd(model, x, y, eps, steps, 4.0, gen, track, finished)
     found = clean_correct & state["wrong_seen"]
     with torch.no_grad():
         if found.any():
-            inside, outside = state["last_correct"], state["first_wrong"]
+            rows = found.nonzero().squeeze(1) if lean else None
+            inside, outside = rows_of(state["last_correct"], rows), rows_of(state["first_wrong"], rows)
+            target = rows_of(y, rows)
             for _ in range(bisection_steps):
                 middle = 0.5 * (inside + outside)
-                ok = per_sample(is_correct(model(middle), y), middle)
+                ok = per_sample(is_correct(model(middle), target), middle)
                 inside = torch.where(ok, middle, inside)
                 outside = torch.where(ok, outside, middle)
-            adversarial = torch.where(per_sample(found, x), 0.5 * (inside + outside), adversarial)
+            boundary = put_rows(adversarial, rows, 0.5 * (inside + outside))
+            adversarial = torch.where(per_sample(found, x), boundary, adversarial)
         distance = torch.where(found, l2_norms(adversarial - x), torch.zeros_like(eps))
     margins.append((clean_correct, found, distance))  # the per-sample bookkeeping of IMA step 5
     model.train()
@@ -195,6 +236,8 @@ def main():
     parser.add_argument("--eps", type=float, default=12.0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--lean", action="store_true",
+                        help="stop attacking crossed samples and bisect only them, as the C++ trainer does")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n = args.batch
@@ -213,7 +256,7 @@ def main():
         elif kind == "pgd":
             loss = pgd_at_loss(model, x, y, eps, args.pgd_steps, gen)
         else:
-            loss = ima_loss(model, x, y, eps, args.pgd_steps, args.bisection_steps, gen, margins)
+            loss = ima_loss(model, x, y, eps, args.pgd_steps, args.bisection_steps, gen, margins, args.lean)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -221,13 +264,19 @@ def main():
     model.train()
     for _ in range(40):
         pretrain_loss = iteration("standard")
+    sample_forwards = [0]
+    hook = model.register_forward_pre_hook(lambda _, inputs: sample_forwards.__setitem__(
+        0, sample_forwards[0] + inputs[0].shape[0]))
     iteration("ima")
+    hook.remove()
     clean_correct, found, _ = margins[-1]
     print(f"batch {n} x 1 x 64 x 64, 2D U-Net {args.features} features 4 stages, {args.threads} thread(s), "
           f"K {args.pgd_steps}, "
-          f"B {args.bisection_steps}, L2 eps {args.eps:.2f} (PyTorch {torch.__version__})")
+          f"B {args.bisection_steps}, L2 eps {args.eps:.2f}, {'lean' if args.lean else 'plain'} IMA "
+          f"(PyTorch {torch.__version__})")
     print(f"after 40 standard iterations: loss {pretrain_loss:.3f}, clean correct {int(clean_correct.sum())} / {n}, "
           f"adversarial found {int(found.sum())} / {n}")
+    print(f"IMA iteration: {sample_forwards[0]} sample-forwards (clean, attack and adversarial)")
     times = {"standard": [], "pgd": [], "ima": []}
     for r in range(args.repeats):
         for kind in times:
