@@ -8,6 +8,7 @@
 #include "ima/RobustnessReport.h"
 
 #include "Commands.h"
+#include "ImageIO.h"
 
 namespace ima::cli {
 
@@ -39,9 +40,9 @@ int runCompare(const ArgumentParser& args) {
     for (size_t i = 0; i < paths.size(); ++i) names.push_back("report " + std::to_string(i + 1));
   }
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  for (const std::string& path : {out, csv, plot})
-    if (!path.empty() && !args.flagSet("force") && std::filesystem::exists(path))
-      throw Error("output '" + path + "' already exists; use --force to replace it");
+  checkFileOutputPath(out, args.flagSet("force"), "report");
+  checkFileOutputPath(csv, args.flagSet("force"), "CSV table");
+  checkFileOutputPath(plot, args.flagSet("force"), "plot");
 
   std::vector<RobustnessReport> reports;
   for (const std::string& path : paths) reports.push_back(readRobustnessReport(path));

@@ -80,15 +80,9 @@ int runEvaluate(const ArgumentParser& args) {
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  // Report files are not images: only their existence matters here.
-  auto checkReportPath = [&](const std::string& path, const std::string& what) {
-    if (path.empty()) return;
-    if (!force && std::filesystem::exists(path))
-      throw Error(what + " '" + path + "' already exists; use --force to replace it");
-  };
-  checkReportPath(out, "report");
-  checkReportPath(csv, "CSV table");
-  checkReportPath(plot, "plot");
+  checkFileOutputPath(out, force, "report");
+  checkFileOutputPath(csv, force, "CSV table");
+  checkFileOutputPath(plot, force, "plot");
 
   const Model model = Model::load(args.get("model"));
   const std::vector<TrainingCase> cases = loadCases(pairCases(args.get("images"), args.get("labels")), "load", quiet,

@@ -264,6 +264,11 @@ std::string caseIdOf(const std::string& path) {
 void checkOutputPath(const std::string& path, bool overwrite, const std::string& what) {
   if (imageExtension(path).empty())
     throw Error(what + " " + quoted(path) + " has an unsupported file extension (use " + kExtensionList + ")");
+  checkFileOutputPath(path, overwrite, what);
+}
+
+void checkFileOutputPath(const std::string& path, bool overwrite, const std::string& what) {
+  if (path.empty()) return;
   const std::string directory = directoryOf(path);
   std::error_code ec;
   if (!fs::is_directory(directory, ec))

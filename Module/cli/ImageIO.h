@@ -43,6 +43,9 @@ void writeLabelMap(const LabelMap& labels, const std::string& path, bool overwri
 // Checks before any work is done: a supported extension, an existing directory, and no existing
 // file unless `overwrite`.
 void checkOutputPath(const std::string& path, bool overwrite, const std::string& what);
+// The same for an output of any kind (reports, tables, plots, DICOM objects): an existing
+// directory, not a directory itself, and no existing file unless `overwrite`. Empty paths pass.
+void checkFileOutputPath(const std::string& path, bool overwrite, const std::string& what);
 
 // ".nii.gz", ".nrrd", ... (lower case) when the name has a supported extension, else "".
 std::string imageExtension(const std::string& fileName);

@@ -30,13 +30,7 @@ void checkSegOutput(const std::string& output, const std::string& input, bool ov
     throw UsageError("--output '" + output + "' is a DICOM SEG (.dcm), which references the DICOM series it "
                      "segments, but --input '" + input + "' is not DICOM (a directory or .dcm file); write a "
                      ".nii.gz, .nrrd or .mha label map instead");
-  const fs::path parent = fs::path(output).parent_path();
-  std::error_code ec;
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw Error("output '" + output + "': directory '" + parent.string() + "' does not exist");
-  if (fs::is_directory(output, ec)) throw Error("output '" + output + "' is a directory");
-  if (!overwrite && fs::exists(output, ec))
-    throw Error("output '" + output + "' already exists (use --force to overwrite)");
+  checkFileOutputPath(output, overwrite, "output");
 }
 
 void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,

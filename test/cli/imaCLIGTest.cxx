@@ -519,6 +519,11 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(work_ / "x.json"));
   EXPECT_FALSE(fs::exists(work_ / "y.json"));
+  // A report in a folder that does not exist fails before the model is loaded (it is missing too).
+  r = run("evaluate --model missing.imamodel --images data/images --labels data/labels --out r.json --plot "
+          "nowhere/r.svg --force");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("plot 'nowhere/r.svg': directory 'nowhere' does not exist"), std::string::npos) << r.err;
 
   // ima compare: a report against itself differs by 0 in AUC; the combined report holds both.
   r = run("compare --reports r.json,r.json --names a,b --out both.json --plot both.svg");
@@ -533,6 +538,9 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_FALSE(fs::exists(work_ / "bad.json"));
   r = run("compare --reports r.json --names a,b");
   EXPECT_EQ(r.code, 2);
+  r = run("compare --reports r.json,r.json --names a,b --out both.json");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("report 'both.json' already exists (use --force to overwrite)"), std::string::npos) << r.err;
 }
 
 // ima attack: eps 0 returns the image unchanged; L2 noise of budget eps gives every patch a
