@@ -1,0 +1,148 @@
+// Support for the end-to-end tests of the `ima` executable (imaCLIGTest, imaCLIDicomGTest,
+// imaCLIBatchGTest): the ImaCLI fixture runs the binary in a fresh directory and returns its exit
+// code and output; helpers write test images with ITK directly (not through the CLI's own IO code)
+// and create models through the core API, so the tests need no data files.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "itkImage.h"
+#include "itkImageIOFactory.h"
+
+#include "ima/DicomSeg.h"
+#include "ima/DicomSeries.h"
+#include "ima/Model.h"
+
+#include "../common/ITKImageFiles.h"        // writeImage, readImage
+#include "../common/ScratchDirectoryTest.h"  // the fixture's work directory
+#include "../common/TinyModels.h"            // tinyUNet2DMetadata
+#include "DicomTestData.h"             // test/dicom: DICOM series written with DCMTK
+
+#ifndef IMA_EXECUTABLE
+#error "IMA_EXECUTABLE must name the ima binary"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace imatest::cli {
+
+using Image2F = itk::Image<float, 2>;
+using Label2 = itk::Image<uint8_t, 2>;
+using Image3F = itk::Image<float, 3>;
+using Label3 = itk::Image<uint8_t, 3>;
+
+struct RunResult {
+  int code = -1;
+  std::string out, err;
+};
+
+inline std::string readText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void writeText(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+// An image filled by `value(x, y)` with a non-trivial grid, so geometry round trips are visible.
+template <typename TImage>
+typename TImage::Pointer makeImage(int w, int h, double spacingX, double spacingY,
+                                   const std::function<typename TImage::PixelType(int, int)>& value) {
+  auto image = TImage::New();
+  typename TImage::RegionType region;
+  region.SetSize(0, static_cast<itk::SizeValueType>(w));
+  region.SetSize(1, static_cast<itk::SizeValueType>(h));
+  image->SetRegions(region);
+  const double spacing[2] = {spacingX, spacingY};
+  const double origin[2] = {5.0, -3.0};
+  image->SetSpacing(spacing);
+  image->SetOrigin(origin);
+  image->Allocate();
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) image->SetPixel({{x, y}}, value(x, y));
+  return image;
+}
+
+using ima::test::readImage;
+using ima::test::writeImage;
+
+struct FileHeader {
+  itk::IOComponentEnum component;
+  unsigned components, dims;
+};
+
+inline FileHeader readHeader(const fs::path& path) {
+  auto io = itk::ImageIOFactory::CreateImageIO(path.string().c_str(), itk::IOFileModeEnum::ReadMode);
+  if (!io) throw std::runtime_error("not an image: " + path.string());
+  io->SetFileName(path.string());
+  io->ReadImageInformation();
+  return {io->GetComponentType(), io->GetNumberOfComponents(), io->GetNumberOfDimensions()};
+}
+
+// A smooth 2D test image: a bright disc on a ramp.
+inline Image2F::Pointer discImage(int w = 20, int h = 18, double sx = 0.7, double sy = 1.3) {
+  return makeImage<Image2F>(w, h, sx, sy, [](int x, int y) {
+    const double r = std::hypot(x - 9.0, y - 8.0);
+    return static_cast<float>((r < 5 ? 200.0 : 20.0) + 2.0 * x);
+  });
+}
+
+inline Label2::Pointer discLabels(int w = 20, int h = 18, double sx = 0.7, double sy = 1.3) {
+  return makeImage<Label2>(w, h, sx, sy, [](int x, int y) {
+    const double r = std::hypot(x - 9.0, y - 8.0);
+    return static_cast<uint8_t>(r < 2 ? 2 : (r < 5 ? 1 : 0));
+  });
+}
+
+class ImaCLI : public ima::test::ScratchDirectoryTest {
+protected:
+  // Runs `ima ARGS` in the work directory; stdout/stderr go outside it so listings stay exact.
+  RunResult run(const std::string& args) const {
+    const fs::path out = root_ / "stdout.txt", err = root_ / "stderr.txt";
+    const std::string command = "cd '" + work_.string() + "' && '" + std::string(IMA_EXECUTABLE) + "' " + args +
+                                " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    const int status = std::system(command.c_str());
+    RunResult r;
+    EXPECT_TRUE(WIFEXITED(status)) << "ima " << args << " did not exit normally (status " << status << ")";
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = readText(out);
+    r.err = readText(err);
+    return r;
+  }
+
+  // A tiny 2D U-Net (4 features, 2 stages, 3 classes) saved through the core API.
+  void makeModel(const std::string& name, bool ctWindow = false) const {
+    ima::ModelMetadata m = ima::test::tinyUNet2DMetadata("liver", "tumour");
+    // Label 1 with SNOMED CT codes, label 2 without (DICOM SEG output gives it the defaults).
+    m.labels[0].category = {"123037004", "SCT", "Anatomical Structure"};
+    m.labels[0].type = {"10200004", "SCT", "Liver"};
+    if (ctWindow) {
+      m.normalization.kind = ima::Normalization::Kind::CTWindow;
+      m.normalization.windowLow = -200;
+      m.normalization.windowHigh = 300;
+    }
+    m.provenanceJson = R"({"created":"2024-01-01T00:00:00Z"})";
+    ima::Model::create(m, 7).save((work_ / name).string());
+  }
+
+};
+
+}  // namespace imatest::cli
