@@ -167,6 +167,12 @@ typedef struct ima_train_options {
   int threads;               /* 0 = all cores */
   ima_progress_fn progress;  /* per iteration; NULL = none */
   void* progress_user;
+  /* Fields added later go here, at the end: a caller built against an older header passes a
+   * smaller struct_size and gets their defaults. */
+  int attack_clamp;          /* pgd, trades, ima: non-zero = keep the training attacks' points in
+                                attack_clamp_range; 0 (no clamp, as for z-scored input) */
+  double attack_clamp_range[2]; /* [low, high], normalised units, low < high; 0, 1 (inputs
+                                   scaled to [0, 1]) */
 } ima_train_options;
 
 IMA_EXPORT void ima_train_options_init(ima_train_options* options);

@@ -14,6 +14,7 @@
 #include "ima/Model.h"
 #include "ima/Normalization.h"
 #include "ima/Training.h"
+#include "ima/TrainingSettings.h"
 
 namespace itk
 {
@@ -124,6 +125,16 @@ public:
   itkSetMacro(ResetMisclassified, bool);
   itkGetConstMacro(ResetMisclassified, bool);
   itkBooleanMacro(ResetMisclassified);
+  /** "pgd", "trades", "ima": keep the training attacks' points in [AttackClampLow,
+   * AttackClampHigh] (normalised intensity units, low < high), e.g. [0, 1] for inputs scaled to
+   * [0, 1]. Off by default, as for z-scored input, which has no such range. */
+  itkSetMacro(AttackClamp, bool);
+  itkGetConstMacro(AttackClamp, bool);
+  itkBooleanMacro(AttackClamp);
+  itkSetMacro(AttackClampLow, double);
+  itkGetConstMacro(AttackClampLow, double);
+  itkSetMacro(AttackClampHigh, double);
+  itkGetConstMacro(AttackClampHigh, double);
   //@}
 
   /** @name Training options (ima::TrainingOptions) */
@@ -270,6 +281,11 @@ protected:
   ima::ModelMetadata
   NewModelMetadata(const std::vector<ima::TrainingCase> & cases) const;
 
+  /** The training options of the parameters, checked by the core (ima::trainingOptionsOf);
+   * batch, patch, optimiser details, files and runtime are left to GenerateData(). */
+  ima::TrainingOptions
+  CheckedTrainingOptions() const;
+
 private:
   void
   AddPair(bool training, const ImageType * image, const LabelImageType * labels, const std::string & id);
@@ -294,6 +310,9 @@ private:
   std::string m_Bisection{ "midpoint" };
   std::string m_AdversarialSamples{ "auto" };
   bool        m_ResetMisclassified{ false };
+  bool        m_AttackClamp{ false };
+  double      m_AttackClampLow{ 0.0 };
+  double      m_AttackClampHigh{ 1.0 };
   int         m_Epochs{ 20 };
   int         m_IterationsPerEpoch{ 50 };
   int         m_BatchSize{ 8 };

@@ -247,6 +247,50 @@ UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::Traini
 }
 
 template <typename TImage, typename TLabelImage>
+ima::TrainingOptions
+UNetTrainer<TImage, TLabelImage>::CheckedTrainingOptions() const
+{
+  ima::TrainingSettings settings;
+  settings.method = m_Method;
+  settings.epochs = m_Epochs;
+  settings.iterationsPerEpoch = m_IterationsPerEpoch;
+  settings.optimizer = m_Optimizer;
+  settings.learningRate = m_LearningRate;
+  settings.seed = m_Seed;
+  settings.eps = m_PgdEps;
+  settings.epsMax = m_EpsMax;
+  settings.delta = m_Delta;
+  settings.beta = m_Beta;
+  settings.tradesBeta = m_TradesBeta;
+  settings.pgdSteps = m_PgdSteps;
+  settings.alpha = m_Alpha;
+  settings.bisectionSteps = m_BisectionSteps;
+  settings.bisection = m_Bisection;
+  settings.attackNorm = m_AttackNorm;
+  settings.criterion = m_Criterion;
+  settings.tau = m_Tau;
+  settings.adversarialSamples = m_AdversarialSamples;
+  settings.resetMisclassified = m_ResetMisclassified;
+  if (m_AttackClamp)
+  {
+    settings.attackClamp = { { m_AttackClampLow, m_AttackClampHigh } };
+  }
+  // Messages name the parameters by their Set/Get names.
+  const auto parameterName = [](const std::string & key) -> std::string {
+    if (key == "eps")
+    {
+      return "PgdEps";
+    }
+    if (key == "attack_clamp")
+    {
+      return "[AttackClampLow, AttackClampHigh]";
+    }
+    return ima::pascalCase(key);
+  };
+  return CallIMACore(this, [&] { return ima::trainingOptionsOf(settings, parameterName); });
+}
+
+template <typename TImage, typename TLabelImage>
 void
 UNetTrainer<TImage, TLabelImage>::GenerateData()
 {
@@ -254,6 +298,7 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   m_EpochReports.clear();
   m_Model.reset();
 
+  ima::TrainingOptions options = this->CheckedTrainingOptions();
   const std::vector<ima::TrainingCase> training = this->ConvertPairs(true);
   const std::vector<ima::TrainingCase> validation = this->ConvertPairs(false);
   if (training.empty())
@@ -261,34 +306,13 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
     itkExceptionMacro(<< "no training pairs: call AddTrainingPair() before Update()");
   }
 
-  ima::TrainingOptions options;
-  options.method = m_Method;
-  options.adversarial.eps = m_PgdEps;
-  options.adversarial.epsMax = m_EpsMax;
-  options.adversarial.delta = m_Delta;
-  options.adversarial.beta = m_Beta;
-  options.adversarial.pgdSteps = m_PgdSteps;
-  options.adversarial.alpha = m_Alpha;
-  options.adversarial.bisectionSteps = m_BisectionSteps;
-  options.adversarial.norm = m_AttackNorm;
-  options.adversarial.criterion = m_Criterion;
-  options.adversarial.tau = m_Tau;
-  options.adversarial.tradesBeta = m_TradesBeta;
-  options.adversarial.bisection = m_Bisection;
-  options.adversarial.adversarialSamples = m_AdversarialSamples;
-  options.adversarial.resetMisclassified = m_ResetMisclassified;
-  options.epochs = m_Epochs;
-  options.iterationsPerEpoch = m_IterationsPerEpoch;
   options.batchSize = m_BatchSize;
   options.patchSize = m_PatchSize;
-  options.optimizer = m_Optimizer;
-  options.learningRate = m_LearningRate;
   options.momentum = m_Momentum;
   options.weightDecay = m_WeightDecay;
   options.polyExponent = m_PolyExponent;
   options.foregroundFraction = m_ForegroundFraction;
   options.flips = m_Flips;
-  options.seed = m_Seed;
   options.validateEvery = m_ValidateEvery;
   options.checkpointPath = m_CheckpointFileName;
   options.logPath = m_LogFileName;
@@ -372,6 +396,8 @@ UNetTrainer<TImage, TLabelImage>::PrintSelf(std::ostream & os, Indent indent) co
      << ", AttackNorm: " << m_AttackNorm << ", Criterion: " << m_Criterion << ", Tau: " << m_Tau << std::endl;
   os << indent << "TradesBeta: " << m_TradesBeta << ", Bisection: " << m_Bisection
      << ", AdversarialSamples: " << m_AdversarialSamples << ", ResetMisclassified: " << m_ResetMisclassified << std::endl;
+  os << indent << "AttackClamp: " << (m_AttackClamp ? "On" : "Off") << " [" << m_AttackClampLow << ", "
+     << m_AttackClampHigh << "]" << std::endl;
   os << indent << "Epochs: " << m_Epochs << std::endl;
   os << indent << "IterationsPerEpoch: " << m_IterationsPerEpoch << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "ima/Error.h"
+#include "ima/TrainingSettings.h"
 
 #include "Commands.h"
 #include "Progress.h"
@@ -65,6 +66,13 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
 
 namespace {
 
+// The settings' keys as the options above spell them.
+std::string optionName(const std::string& key) {
+  if (key == "iterations_per_epoch") return "--iterations";
+  if (key == "learning_rate") return "--lr";
+  return "--" + kebabCase(key);
+}
+
 int positiveInt(const ArgumentParser& args, const std::string& name, int64_t max) {
   const int64_t v = args.getInt(name);
   if (v < 1 || v > max) throw UsageError("--" + name + " must be between 1 and " + std::to_string(max));
@@ -74,43 +82,38 @@ int positiveInt(const ArgumentParser& args, const std::string& name, int64_t max
 }  // namespace
 
 TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::string& out) {
-  TrainingOptions options;
-  options.epochs = positiveInt(args, "epochs", 1000000);
-  options.iterationsPerEpoch = positiveInt(args, "iterations", 100000000);
-  options.optimizer = args.get("optimizer");
-  options.method = args.get("method");
-  AdversarialOptions& adv = options.adversarial;
-  adv.eps = args.getDouble("eps");
-  adv.epsMax = args.getDouble("eps-max");
-  adv.delta = args.given("delta") ? args.getDouble("delta") : adv.epsMax / 20;
-  adv.beta = args.getDouble("beta");
-  adv.tradesBeta = args.getDouble("trades-beta");
-  adv.pgdSteps = positiveInt(args, "pgd-steps", 10000);
-  adv.alpha = args.getDouble("alpha");
-  adv.bisectionSteps = static_cast<int>(args.getInt("bisection-steps"));
-  adv.bisection = args.get("bisection");
-  adv.norm = args.get("attack-norm");
-  adv.criterion = args.get("criterion");
-  adv.tau = args.getDouble("tau");
-  adv.adversarialSamples = args.get("adversarial-samples");
-  adv.resetMisclassified = args.flagSet("reset-misclassified");
+  TrainingSettings s;
+  s.method = args.get("method");
+  s.epochs = args.getInt("epochs");
+  s.iterationsPerEpoch = args.getInt("iterations");
+  s.optimizer = args.get("optimizer");
+  if (args.given("lr")) s.learningRate = args.getDouble("lr");
+  s.eps = args.getDouble("eps");
+  s.epsMax = args.getDouble("eps-max");
+  if (args.given("delta")) s.delta = args.getDouble("delta");
+  s.beta = args.getDouble("beta");
+  s.tradesBeta = args.getDouble("trades-beta");
+  s.pgdSteps = args.getInt("pgd-steps");
+  s.alpha = args.getDouble("alpha");
+  s.bisectionSteps = args.getInt("bisection-steps");
+  s.bisection = args.get("bisection");
+  s.attackNorm = args.get("attack-norm");
+  s.criterion = args.get("criterion");
+  s.tau = args.getDouble("tau");
+  s.adversarialSamples = args.get("adversarial-samples");
+  s.resetMisclassified = args.flagSet("reset-misclassified");
   if (args.given("attack-clamp")) {
     const std::vector<double> range = args.getDoubleList("attack-clamp");
-    if (range.size() != 2 || !(range[0] < range[1]))
+    if (range.size() != 2)
       throw UsageError("--attack-clamp " + args.get("attack-clamp") + ": needs LOW,HIGH with LOW < HIGH");
-    adv.clamp = true;
-    adv.clampLow = range[0];
-    adv.clampHigh = range[1];
+    s.attackClamp = {range[0], range[1]};
   }
-  if (!(adv.eps > 0) || !(adv.epsMax > 0) || !(adv.delta > 0) || adv.delta > adv.epsMax)
-    throw UsageError("--eps, --eps-max and --delta must be > 0, with --delta <= --eps-max");
-  if (!(adv.beta >= 0 && adv.beta <= 1)) throw UsageError("--beta must be in [0, 1]");
-  if (!(adv.tradesBeta >= 0)) throw UsageError("--trades-beta must be >= 0");
-  if (!(adv.alpha > 0)) throw UsageError("--alpha must be > 0");
-  if (adv.bisectionSteps < 0 || adv.bisectionSteps > 60) throw UsageError("--bisection-steps must be in 0..60");
-  if (!(adv.tau >= 0 && adv.tau <= 1)) throw UsageError("--tau must be in [0, 1]");
-  options.learningRate = args.given("lr") ? args.getDouble("lr") : (options.optimizer == "adam" ? 1e-3 : 0.01);
-  if (!(options.learningRate > 0 && options.learningRate < 10)) throw UsageError("--lr must be in (0, 10)");
+  TrainingOptions options;
+  try {
+    options = trainingOptionsOf(s, optionName);
+  } catch (const InvalidTrainingSetting& e) {
+    throw UsageError(e.what());
+  }
   const int64_t seed = args.getInt("seed");
   if (seed < 0) throw UsageError("--seed must not be negative");
   options.seed = static_cast<uint64_t>(seed);

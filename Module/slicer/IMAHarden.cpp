@@ -7,6 +7,7 @@
 #include "ima/Error.h"
 #include "ima/Model.h"
 #include "ima/Training.h"
+#include "ima/TrainingSettings.h"
 
 #include "ArgumentParser.h"  // UsageError
 #include "Cases.h"
@@ -23,24 +24,36 @@ using namespace ima::slicer;
 void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnParameters& returns) {
   const std::string modelPath = args.path("model", true), image = args.path("inputVolume", true),
                     label = args.path("inputLabel", true), out = args.path("outputModel", true);
+  TrainingSettings s;
+  s.method = args.string("method");
+  s.epochs = args.integer("epochs");
+  s.iterationsPerEpoch = args.integer("iterations");
+  s.optimizer = args.string("optimizer");
+  s.learningRate = args.number("learningRate");
+  s.seed = static_cast<uint64_t>(args.integer("seed"));
+  s.eps = args.number("eps");
+  s.epsMax = args.number("epsMax");
+  if (args.number("delta") > 0) s.delta = args.number("delta");
+  s.attackNorm = args.string("attackNorm");
+  s.pgdSteps = args.integer("pgdSteps");
+  s.bisectionSteps = args.integer("bisectionSteps");
+  s.beta = args.number("beta");
+  // Empty (Slicer's default): no clamp.
+  if (const std::vector<double> range = args.numbers("attackClamp"); !range.empty()) {
+    if (range.size() != 2)
+      throw cli::UsageError("--attackClamp " + args.string("attackClamp") + ": needs two values LOW,HIGH");
+    s.attackClamp = {range[0], range[1]};
+  }
   TrainingOptions options;
-  options.method = args.string("method");
-  options.epochs = static_cast<int>(args.integer("epochs"));
-  options.iterationsPerEpoch = static_cast<int>(args.integer("iterations"));
-  options.optimizer = args.string("optimizer");
-  options.learningRate = args.number("learningRate");
-  options.seed = static_cast<uint64_t>(args.integer("seed"));
+  try {
+    options = trainingOptionsOf(s, [](const std::string& key) {
+      return key == "iterations_per_epoch" ? std::string("--iterations") : "--" + camelCase(key);
+    });
+  } catch (const InvalidTrainingSetting& e) {
+    throw cli::UsageError(e.what());
+  }
   options.runtime.device = args.string("device");
   options.runtime.threads = static_cast<int>(args.integer("threads"));
-  AdversarialOptions& adv = options.adversarial;
-  adv.eps = args.number("eps");
-  adv.epsMax = args.number("epsMax");
-  adv.delta = args.number("delta") > 0 ? args.number("delta") : adv.epsMax / 20;
-  if (adv.delta > adv.epsMax) throw cli::UsageError("--delta must not exceed --epsMax");
-  adv.norm = args.string("attackNorm");
-  adv.pgdSteps = static_cast<int>(args.integer("pgdSteps"));
-  adv.bisectionSteps = static_cast<int>(args.integer("bisectionSteps"));
-  adv.beta = args.number("beta");
   // No checkpoint or log files: the module's only output is the model.
   applyRuntime(options.runtime);
 

@@ -2,6 +2,8 @@
 // copy of a loaded model, written to a model file.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -10,6 +12,7 @@
 #include "ima/Error.h"
 #include "ima/Network.h"
 #include "ima/Training.h"
+#include "ima/TrainingSettings.h"
 
 #include "Arguments.h"
 #include "ModelHandle.h"
@@ -17,25 +20,33 @@
 namespace ima::capi {
 namespace {
 
-TrainingOptions trainingOptionsOf(const ima_train_options& o) {
+// The options' training settings, checked by the core (messages name the field: "options.eps_max").
+TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
+  TrainingSettings s;
+  s.method = o.method ? o.method : "standard";
+  s.epochs = o.epochs;
+  s.iterationsPerEpoch = o.iterations_per_epoch;
+  s.optimizer = o.optimizer ? o.optimizer : "sgd";
+  if (o.learning_rate != 0) s.learningRate = o.learning_rate;
+  s.seed = o.seed;
+  s.eps = o.eps;
+  s.epsMax = o.eps_max;
+  if (o.delta != 0) s.delta = o.delta;
+  s.beta = o.beta;
+  s.tradesBeta = o.trades_beta;
+  s.pgdSteps = o.pgd_steps;
+  s.alpha = o.alpha;
+  s.bisectionSteps = o.bisection_steps;
+  s.attackNorm = o.attack_norm ? o.attack_norm : "l2";
+  if (o.attack_clamp) s.attackClamp = {o.attack_clamp_range[0], o.attack_clamp_range[1]};
   TrainingOptions t;
-  t.method = choiceOf(o.method, "standard", "options.method", {"standard", "pgd", "trades", "ima"});
-  t.epochs = intInRange(o.epochs, 1, 1000000, "options.epochs");
-  t.iterationsPerEpoch = intInRange(o.iterations_per_epoch, 1, 100000000, "options.iterations_per_epoch");
-  t.optimizer = choiceOf(o.optimizer, "sgd", "options.optimizer", {"sgd", "adam"});
-  t.learningRate = o.learning_rate != 0 ? doubleInRange(o.learning_rate, 1e-12, 10, "options.learning_rate")
-                                        : (t.optimizer == "adam" ? 1e-3 : 0.01);
-  t.seed = o.seed;
-  AdversarialOptions& a = t.adversarial;
-  a.eps = doubleInRange(o.eps, 1e-12, 1e6, "options.eps");
-  a.epsMax = doubleInRange(o.eps_max, 1e-12, 1e6, "options.eps_max");
-  a.delta = o.delta != 0 ? doubleInRange(o.delta, 1e-12, a.epsMax, "options.delta (at most eps_max)") : a.epsMax / 20;
-  a.beta = doubleInRange(o.beta, 0, 1, "options.beta");
-  a.tradesBeta = doubleInRange(o.trades_beta, 0, 1e6, "options.trades_beta");
-  a.pgdSteps = intInRange(o.pgd_steps, 1, 10000, "options.pgd_steps");
-  a.alpha = doubleInRange(o.alpha, 1e-12, 1e6, "options.alpha");
-  a.bisectionSteps = intInRange(o.bisection_steps, 0, 60, "options.bisection_steps");
-  a.norm = choiceOf(o.attack_norm, "l2", "options.attack_norm", {"l2", "linf"});
+  try {
+    t = ima::trainingOptionsOf(s, [](const std::string& key) {
+      return "options." + key + (key == "attack_clamp" ? "_range" : "");
+    });
+  } catch (const InvalidTrainingSetting& e) {
+    throw InvalidArgument(e.what());
+  }
   t.runtime = runtimeOf(o.device, o.threads);
   return t;
 }
@@ -82,7 +93,7 @@ Model copyOf(const Model& model, uint64_t seed) {
 }
 
 void train(std::vector<TrainingCase> cases, const ima_train_options& o, const std::string& output) {
-  TrainingOptions t = trainingOptionsOf(o);
+  TrainingOptions t = trainingOptionsFrom(o);
   ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
   const NetworkSpec& net = metadata.network;
   if (std::any_of(o.patch_size, o.patch_size + 3, [](int64_t s) { return s != 0; })) {
@@ -163,13 +174,30 @@ void ima_train_options_init(ima_train_options* options) {
   options->ct_window[0] = -1000;
   options->ct_window[1] = 1000;
   options->device = "auto";
+  options->attack_clamp_range[0] = 0;
+  options->attack_clamp_range[1] = 1;
+}
+
+// ima_train_options_init of the first interface (version node IMA_1), for programs linked against
+// it: their struct ends at progress_user, so only that much is written and struct_size says so.
+// Programs linked now bind to the current ima_train_options_init (libima.map, IMA_1.1).
+__attribute__((visibility("default"), symver("ima_train_options_init@IMA_1"))) void imaTrainOptionsInitV1(
+    ima_train_options* options) {
+  constexpr size_t sizeV1 = offsetof(ima_train_options, attack_clamp);
+  static_assert(sizeV1 == offsetof(ima_train_options, progress_user) + sizeof(void*),
+                "the first ima_train_options ended at progress_user");
+  if (!options) return;
+  ima_train_options defaults;
+  ima_train_options_init(&defaults);
+  defaults.struct_size = sizeV1;
+  std::memcpy(static_cast<void*>(options), &defaults, sizeV1);
 }
 
 ima_status ima_train_files(const char* const* image_paths, const char* const* label_paths, size_t count,
                            const ima_train_options* options, const char* output_path) {
   return callGuarded("ima_train_files", [&] {
     const auto o = optionsOf(options, ima_train_options_init, "options");
-    trainingOptionsOf(o);  // option mistakes before any file is read
+    trainingOptionsFrom(o);  // option mistakes before any file is read
     const std::string output = outputPathOf(output_path);
     train(casesFromFiles(image_paths, label_paths, count, progressOf(o.progress, o.progress_user, "loading")), o,
           output);
@@ -180,7 +208,7 @@ ima_status ima_train_buffers(const ima_case* cases, size_t count, const ima_trai
                              const char* output_path) {
   return callGuarded("ima_train_buffers", [&] {
     const auto o = optionsOf(options, ima_train_options_init, "options");
-    trainingOptionsOf(o);
+    trainingOptionsFrom(o);
     const std::string output = outputPathOf(output_path);
     train(casesFromBuffers(cases, count), o, output);
   });

@@ -1,5 +1,7 @@
 # Fails unless the dynamic symbols LIBRARY defines are exactly the functions HEADER declares with
-# IMA_EXPORT (the version node IMA_1 that the version script adds is not a function and is allowed).
+# IMA_EXPORT (the version nodes IMA_1, IMA_1.1 that the version script adds are not functions and
+# are allowed; so is an older version of a function, e.g. ima_train_options_init@IMA_1, kept for
+# programs linked against it).
 execute_process(COMMAND nm -D --defined-only ${LIBRARY} OUTPUT_VARIABLE symbols RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "nm -D --defined-only ${LIBRARY} failed")
@@ -7,10 +9,10 @@ endif()
 string(REPLACE "\n" ";" lines "${symbols}")
 set(exported "")
 foreach(line IN LISTS lines)
-  if(line MATCHES "^[0-9a-f]+ A IMA_[0-9]+$" OR line STREQUAL "")
+  if(line MATCHES "^[0-9a-f]+ A IMA_[0-9.]+$" OR line STREQUAL "")
     continue()
   endif()
-  if(NOT line MATCHES "^[0-9a-f]+ T (ima_[a-z_]+)@@IMA_[0-9]+$")
+  if(NOT line MATCHES "^[0-9a-f]+ T (ima_[a-z_]+)@@?IMA_[0-9.]+$")
     message(FATAL_ERROR "libima.so exports a symbol outside the C API: ${line}")
   endif()
   list(APPEND exported ${CMAKE_MATCH_1})
@@ -25,6 +27,7 @@ foreach(line IN LISTS declarations)
   list(APPEND declared ${CMAKE_MATCH_1})
 endforeach()
 
+list(REMOVE_DUPLICATES exported)
 list(SORT exported)
 list(SORT declared)
 if(NOT exported STREQUAL declared)

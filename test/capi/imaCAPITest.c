@@ -1,10 +1,13 @@
 /* The C API from C (compiled as C11): train a tiny model from buffers, load it, segment a buffer and
  * compare with the `ima segment` command line on the same image (the oracle: the same model through
- * ITK file IO and the CLI), cancel training from the progress callback, evaluate, attack, and reach
- * every error path a caller can: each must return its status with a non-empty ima_last_error().
+ * ITK file IO and the CLI), cancel training from the progress callback, evaluate, attack, train
+ * with the attacks' intensity clamp, check what a program linked against the first interface gets,
+ * and reach every error path a caller can: each must return its status with a non-empty
+ * ima_last_error().
  *
  * Usage: imaCAPITest IMA_EXECUTABLE WORK_DIRECTORY */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* dlvsym */
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -145,6 +148,51 @@ static int write_metaimage(const char* directory, const ima_image* image) {
   return 1;
 }
 
+/* A program linked against the first interface (version node IMA_1) keeps working: its
+ * ima_train_options ends at progress_user, and the ima_train_options_init it binds to
+ * (ima_train_options_init@IMA_1, looked up with dlvsym as the dynamic linker binds such a program)
+ * must write no byte past that and give that size as struct_size; the library then reads no more
+ * than that. */
+static void check_first_interface_train_options(void) {
+  const size_t size_v1 = offsetof(ima_train_options, progress_user) + sizeof(void*);
+  CHECK(size_v1 < sizeof(ima_train_options));
+  void* symbol = dlvsym(RTLD_DEFAULT, "ima_train_options_init", "IMA_1");
+  CHECK(symbol != NULL);
+  if (!symbol) return;
+  void (*init_v1)(ima_train_options*);
+  memcpy(&init_v1, &symbol, sizeof init_v1); /* ISO C has no cast from object to function pointer */
+  union {
+    ima_train_options options;
+    unsigned char bytes[sizeof(ima_train_options)];
+  } old;
+  memset(&old, 0xAB, sizeof old);
+  init_v1(&old.options);
+  CHECK(old.options.struct_size == size_v1);
+  CHECK(old.options.epochs == 20 && old.options.pgd_steps == 20 && strcmp(old.options.method, "standard") == 0);
+  int untouched = 1;
+  for (size_t i = size_v1; i < sizeof old.bytes; ++i) untouched &= old.bytes[i] == 0xAB;
+  CHECK(untouched);
+  /* The 0xAB bytes past struct_size would be an invalid clamp if they were read: the call gets as
+   * far as the output path instead, whose directory does not exist. */
+  CHECK_FAILS(ima_train_buffers(NULL, 0, &old.options, "/nonexistent/dir/m.imamodel"), IMA_ERROR_INPUT);
+  CHECK(strstr(ima_last_error(), "'/nonexistent/dir' does not exist") != NULL);
+  /* Programs linked now get the whole struct. */
+  ima_train_options current;
+  memset(&current, 0xAB, sizeof current);
+  ima_train_options_init(&current);
+  CHECK(current.struct_size == sizeof(ima_train_options));
+}
+
+/* The training attacks' clamp recorded in a model's metadata JSON ("clamp": [low, high] or null):
+ * 1 with the range, 0 for null, -1 when missing. */
+static int clamp_in_metadata(const char* metadata, double* low, double* high) {
+  const char* at = metadata ? strstr(metadata, "\"clamp\": ") : NULL;
+  if (!at) return -1;
+  at += strlen("\"clamp\": ");
+  if (strncmp(at, "null", 4) == 0) return 0;
+  return sscanf(at, "[ %lf , %lf ]", low, high) == 2 ? 1 : -1;
+}
+
 /* Two threads on one model handle: one segments (and must get the single-threaded result), the
  * other fails, and each sees its own ima_last_error(). */
 typedef struct {
@@ -194,6 +242,7 @@ int main(int argc, char** argv) {
   CHECK(ima_api_version() == IMA_API_VERSION);
   CHECK(strlen(ima_version()) >= 5);
   CHECK(strcmp(ima_status_name(IMA_CANCELLED), "IMA_CANCELLED") == 0);
+  check_first_interface_train_options();
 
   /* ---- training from buffers (2 cases, a tiny 2D U-Net) */
   static float images[2][N];
@@ -232,7 +281,37 @@ int main(int argc, char** argv) {
   char* metadata = NULL;
   CHECK_OK(ima_model_metadata(model, &metadata));
   CHECK(metadata && strstr(metadata, "\"classes\": 2") && strstr(metadata, "\"method\": \"standard\""));
+  double clamp_low = 0, clamp_high = 0;
+  CHECK(clamp_in_metadata(metadata, &clamp_low, &clamp_high) == 0); /* no clamp unless asked */
   ima_free_string(metadata);
+
+  /* ---- the training attacks' intensity clamp: recorded in the model's training settings as
+   * `ima train --attack-clamp` records it; an empty range is rejected naming the field */
+  CHECK(train.attack_clamp == 0 && train.attack_clamp_range[0] == 0 && train.attack_clamp_range[1] == 1);
+  char clamped_path[1024];
+  snprintf(clamped_path, sizeof clamped_path, "%s/clamped.imamodel", work);
+  remove(clamped_path);
+  ima_train_options clamped = train;
+  clamped.progress = NULL;
+  clamped.method = "pgd";
+  clamped.pgd_steps = 2;
+  clamped.iterations_per_epoch = 1;
+  clamped.attack_clamp = 1;
+  clamped.attack_clamp_range[0] = -1.5;
+  clamped.attack_clamp_range[1] = 2.5;
+  CHECK_OK(ima_train_buffers(cases, 2, &clamped, clamped_path));
+  ima_model* clamped_model = NULL;
+  CHECK_OK(ima_model_load(clamped_path, &clamped_model));
+  CHECK_OK(ima_model_metadata(clamped_model, &metadata));
+  CHECK(clamp_in_metadata(metadata, &clamp_low, &clamp_high) == 1 && clamp_low == -1.5 && clamp_high == 2.5);
+  ima_free_string(metadata);
+  ima_model_free(clamped_model);
+  remove(clamped_path);
+  clamped.attack_clamp_range[0] = 2;
+  clamped.attack_clamp_range[1] = 1;
+  CHECK_FAILS(ima_train_buffers(cases, 2, &clamped, clamped_path), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.attack_clamp_range is [2, 1]") != NULL);
+  CHECK(!file_exists(clamped_path));
 
   /* ---- segmentation, against `ima segment` on the same image */
   static float test_image[N];

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -266,4 +267,80 @@ TEST_F(UNetTrainerTest, TradesMethodCarriesItsSettingsIntoTheModel)
   bad->SetMethod("trades");
   bad->SetTradesBeta(-1);
   EXPECT_THROW(bad->Update(), itk::ExceptionObject);
+}
+
+// The training attacks' intensity clamp: AttackClamp with its range reaches the core's options,
+// recorded in the model's training settings as the command line records --attack-clamp (the
+// values set here are the oracle); without it the settings say no clamp; an empty range is an ITK
+// exception naming the parameters and the values, raised before any training.
+TEST_F(UNetTrainerTest, AttackClampIsRecordedAndAnEmptyRangeRejected)
+{
+  auto trainer = MakeTrainer();
+  trainer->SetMethod("pgd");
+  trainer->SetPgdSteps(2);
+  trainer->SetEpochs(1);
+  trainer->SetIterationsPerEpoch(1);
+  EXPECT_FALSE(trainer->GetAttackClamp());
+  trainer->AttackClampOn();
+  trainer->SetAttackClampLow(-1.5);
+  trainer->SetAttackClampHigh(2.5);
+  ASSERT_NO_THROW(trainer->Update());
+  const auto settings = nlohmann::json::parse(trainer->GetModel()->metadata().trainingSettingsJson);
+  EXPECT_EQ(settings.at("adversarial").at("clamp"), nlohmann::json::array({ -1.5, 2.5 }));
+  std::ostringstream out;
+  trainer->Print(out);
+  EXPECT_NE(out.str().find("AttackClamp: On [-1.5, 2.5]"), std::string::npos) << out.str();
+
+  trainer->AttackClampOff(); // modifies the trainer: Update() trains again
+  ASSERT_NO_THROW(trainer->Update());
+  EXPECT_TRUE(nlohmann::json::parse(trainer->GetModel()->metadata().trainingSettingsJson)
+                .at("adversarial")
+                .at("clamp")
+                .is_null());
+
+  auto bad = MakeTrainer();
+  bad->SetMethod("pgd");
+  bad->AttackClampOn();
+  bad->SetAttackClampLow(2);
+  bad->SetAttackClampHigh(1);
+  EpochLog log;
+  log.Attach(bad);
+  try
+  {
+    bad->Update();
+    FAIL() << "an empty clamp range was accepted";
+  }
+  catch (const itk::ExceptionObject & e)
+  {
+    const std::string message = e.GetDescription();
+    EXPECT_NE(message.find("[AttackClampLow, AttackClampHigh] is [2, 1]"), std::string::npos) << message;
+  }
+  EXPECT_TRUE(log.epochs.empty()) << "no epoch may run with a rejected setting";
+  EXPECT_FALSE(bad->GetModel());
+}
+
+// Every parameter is checked by the core's builder and named as its Set method names it.
+TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
+{
+  const std::vector<std::pair<std::function<void(TrainerType *)>, std::string>> cases = {
+    { [](TrainerType * t) { t->SetPgdEps(-1); }, "PgdEps is -1" },
+    { [](TrainerType * t) { t->SetDelta(2); }, "Delta is 2" },
+    { [](TrainerType * t) { t->SetTau(1.5); }, "Tau is 1.5" },
+    { [](TrainerType * t) { t->SetBisectionSteps(61); }, "BisectionSteps is 61" },
+    { [](TrainerType * t) { t->SetIterationsPerEpoch(0); }, "IterationsPerEpoch is 0" },
+  };
+  for (const auto & [spoil, expected] : cases)
+  {
+    auto trainer = MakeTrainer();
+    spoil(trainer);
+    try
+    {
+      trainer->Update();
+      ADD_FAILURE() << expected << ": accepted";
+    }
+    catch (const itk::ExceptionObject & e)
+    {
+      EXPECT_NE(std::string(e.GetDescription()).find(expected), std::string::npos) << e.GetDescription();
+    }
+  }
 }

@@ -207,6 +207,20 @@ class ImasegTest(unittest.TestCase):
         np.testing.assert_array_equal(imaseg.segment(self.model, self.test_image, threads=1),
                                       imaseg.segment(self.model.path, self.test_image, threads=1))
 
+    def test_attack_clamp_is_recorded_and_an_empty_range_rejected(self):
+        # Recorded in the model's training settings as `ima train --attack-clamp` records it.
+        self.assertIsNone(self.model.metadata["training"]["settings"]["adversarial"]["clamp"])
+        clamped = imaseg.train(self.images, self.labels, self.dir / "clamped.imamodel", init=self.model,
+                               method="pgd", epochs=1, iterations=1, pgd_steps=2, attack_clamp=(-1.5, 2.5),
+                               device="cpu", threads=1)
+        self.assertEqual(clamped.metadata["training"]["settings"]["adversarial"]["clamp"], [-1.5, 2.5])
+        with self.assertRaises(imaseg.Error) as e:
+            imaseg.train(self.images, self.labels, self.dir / "empty.imamodel", method="pgd",
+                         attack_clamp=(2, 1))
+        self.assertEqual(e.exception.status, "IMA_ERROR_INVALID_ARGUMENT")
+        self.assertIn("attack_clamp_range is [2, 1]", e.exception.message)
+        self.assertFalse((self.dir / "empty.imamodel").exists())
+
     # ---------------------------------------------------------------- files
     def test_files_and_buffers_give_the_same_results(self):
         # The same cases as NIfTI files (read by ITK in libima) and as arrays: training with the same

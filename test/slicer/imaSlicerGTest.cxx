@@ -336,6 +336,45 @@ TEST_F(SlicerModules, HardenWritesALoadableModelAndReturnsTrainingValues) {
   EXPECT_EQ(listing(), (std::set<std::string>{"m.imamodel", "in.nrrd", "ref.nrrd", "hard.imamodel", "ret.txt"}));
 }
 
+// --attackClamp reaches the training, recorded in the model's training settings as `ima train
+// --attack-clamp` records it (the values passed here are the oracle); without it no clamp is
+// recorded; a range that is empty or not two values is a usage error naming the flag, before any
+// output.
+TEST_F(SlicerModules, HardenRecordsTheAttackClampAndRejectsAnEmptyRange) {
+  makeModel("m.imamodel");
+  makeCase("in.nrrd", "ref.nrrd", 2);
+  const std::vector<std::string> common{"--model", "m.imamodel", "--method", "pgd", "--epochs", "1", "--iterations", "1",
+                                        "--pgdSteps", "2", "--batch", "2", "--threads", "1", "--device", "cpu"};
+  const auto clampOf = [&](const std::string& model) {
+    const auto settings = nlohmann::json::parse(ima::Model::load((work_ / model).string()).metadata().trainingSettingsJson);
+    return settings.at("adversarial").at("clamp");
+  };
+  auto args = common;
+  args.insert(args.end(), {"--outputModel", "clamped.imamodel", "--attackClamp", "-1.5,2.5", "in.nrrd", "ref.nrrd"});
+  Outcome r = run(IMA_HARDEN_EXE, args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(clampOf("clamped.imamodel"), nlohmann::json::array({-1.5, 2.5}));
+  args = common;
+  args.insert(args.end(), {"--outputModel", "plain.imamodel", "in.nrrd", "ref.nrrd"});
+  r = run(IMA_HARDEN_EXE, args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(clampOf("plain.imamodel").is_null());
+
+  const std::set<std::string> before = listing();
+  for (const std::string bad : {"2,1", "1,1", "0", "0,1,2"}) {
+    args = common;
+    args.insert(args.end(), {"--outputModel", "bad.imamodel", "--attackClamp", bad, "in.nrrd", "ref.nrrd"});
+    r = run(IMA_HARDEN_EXE, args);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("IMAHarden: error: --attackClamp"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  r = run(IMA_HARDEN_EXE, {"--model", "m.imamodel", "--outputModel", "bad.imamodel", "--attackClamp", "2,1",
+                           "in.nrrd", "ref.nrrd"});
+  EXPECT_NE(r.err.find("--attackClamp is [2, 1]"), std::string::npos) << r.err;
+  EXPECT_EQ(listing(), before);
+}
+
 TEST_F(SlicerModules, HardenCancelledBySigtermLeavesNoModel) {
   makeModel("m.imamodel");
   makeCase("in.nrrd", "ref.nrrd");

@@ -248,16 +248,17 @@ def segment(model, array, spacing=None, origin=None, direction=None, *, probabil
 def train(images, labels, output, *, spacing=None, origin=None, direction=None, channels=1, method="standard",
           epochs=20, iterations=50, batch_size=0, patch_size=None, optimizer="sgd", learning_rate=0.0, seed=1,
           eps=0.5, eps_max=1.0, delta=0.0, beta=0.5, trades_beta=6.0, pgd_steps=20, alpha=4.0,
-          bisection_steps=10, attack_norm="l2", init=None, dims=0, features=32, stages=4, classes=0,
-          normalization="zscore", ct_window=(-1000.0, 1000.0), checkpoint=None, device="auto", threads=0,
+          bisection_steps=10, attack_norm="l2", attack_clamp=None, init=None, dims=0, features=32, stages=4,
+          classes=0, normalization="zscore", ct_window=(-1000.0, 1000.0), checkpoint=None, device="auto", threads=0,
           progress=None):
     """Trains a model and writes it to `output` (atomically); returns it loaded as a Model.
 
     images/labels: lists of arrays (the same shape each pair; geometry from spacing/origin/direction
     for all) or lists of file paths (NIfTI, NRRD, MetaImage; DICOM series directories for images).
     init: a Model (or path) to start from, e.g. to harden it with method="ima"; without it a new U-Net
-    (dims, features, stages, classes: 0 = from the data). Options as in `ima train` (docs/cli.md);
-    zeros mean the defaults documented in ima.h."""
+    (dims, features, stages, classes: 0 = from the data). attack_clamp=(low, high) keeps the training
+    attacks' points in [low, high] (normalised units, low < high); None = no clamp. Options as in
+    `ima train` (docs/cli.md); zeros mean the defaults documented in ima.h."""
     init_model = _model(init) if init is not None else None
     options = _init(_capi.TrainOptions, lib.ima_train_options_init)
     for name, value in dict(epochs=epochs, iterations_per_epoch=iterations, batch_size=batch_size,
@@ -273,6 +274,10 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
         for axis, value in enumerate(reversed(list(patch_size))):
             options.patch_size[axis] = value
     options.ct_window[0], options.ct_window[1] = ct_window
+    if attack_clamp is not None:
+        low, high = attack_clamp
+        options.attack_clamp = 1
+        options.attack_clamp_range[0], options.attack_clamp_range[1] = low, high
     if init_model is not None:
         options.init_model = init_model.handle()
     callback = _Progress(progress)

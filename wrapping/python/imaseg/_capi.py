@@ -49,7 +49,8 @@ class TrainOptions(ctypes.Structure):
                 ("stages", ctypes.c_int), ("classes", ctypes.c_int), ("normalization", ctypes.c_char_p),
                 ("ct_window", ctypes.c_double * 2), ("checkpoint_path", ctypes.c_char_p),
                 ("device", ctypes.c_char_p), ("threads", ctypes.c_int), ("progress", PROGRESS),
-                ("progress_user", ctypes.c_void_p)]
+                ("progress_user", ctypes.c_void_p), ("attack_clamp", ctypes.c_int),
+                ("attack_clamp_range", ctypes.c_double * 2)]
 
 
 class EvaluateOptions(ctypes.Structure):
