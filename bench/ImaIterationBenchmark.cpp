@@ -13,13 +13,17 @@
 // the same iteration in plain PyTorch.
 //
 // Usage: imaBenchImaIteration [--repeats R] [--threads T] [--pgd-steps K] [--bisection-steps B]
-//          [--eps EPS] [--batch N] [--features F]
+//          [--eps EPS] [--batch N] [--features F] [--save-weights FILE]
+// --save-weights writes the pre-trained weights for bench/ima_iteration.py --weights: both then
+// run the same iterations from the same weights with the same seeds (random starts), so they do
+// the same work and only the implementations differ.
 // A small batch and few features (e.g. --batch 1 --features 4) make the kernels cheap, so that the
 // per-operation overhead of the framework (C++ against Python) shows.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,6 +100,26 @@ double argument(int argc, char** argv, const std::string& name, double fallback)
   return fallback;
 }
 
+std::string textArgument(int argc, char** argv, const std::string& name) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (name == argv[i]) return argv[i + 1];
+  return "";
+}
+
+// The parameters as raw float32, in the network's parameter order (bench/ima_iteration.py
+// --weights reads them into its copy of the U-Net).
+void writeParameters(const std::vector<torch::Tensor>& parameters, const std::string& path) {
+  std::ofstream out(path, std::ios::binary);
+  for (const torch::Tensor& p : parameters) {
+    const torch::Tensor c = p.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    out.write(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<std::streamsize>(c.numel() * sizeof(float)));
+  }
+  if (!out) {
+    std::fprintf(stderr, "cannot write the weights to %s\n", path.c_str());
+    std::exit(1);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,6 +130,7 @@ int main(int argc, char** argv) {
   const double eps = argument(argc, argv, "--eps", 12);
   const int64_t n = static_cast<int64_t>(argument(argc, argv, "--batch", 16));
   const int features = static_cast<int>(argument(argc, argv, "--features", 16));
+  const std::string saveWeights = textArgument(argc, argv, "--save-weights");
   torch::set_num_threads(threads);
 
   ima::ModelMetadata meta;
@@ -120,14 +145,18 @@ int main(int argc, char** argv) {
   std::vector<int64_t> ids(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
 
+  // Pre-training has its own optimiser; the measured iterations start a fresh one, so that a
+  // Python run loading the pre-trained weights (--save-weights) starts from the same state.
+  torch::optim::Adam pretrainOptimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
   torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
-  auto iteration = [&](ima::TrainingMethod& method, uint64_t seed) {
-    optimizer.zero_grad();
+  auto step = [&](torch::optim::Adam& opt, ima::TrainingMethod& method, uint64_t seed) {
+    opt.zero_grad();
     const torch::Tensor loss = method.loss(net, x, y, ids, seed);
     loss.backward();
-    optimizer.step();
+    opt.step();
     return loss.item<double>();
   };
+  auto iteration = [&](ima::TrainingMethod& method, uint64_t seed) { return step(optimizer, method, seed); };
 
   ima::AdversarialOptions a;
   a.norm = "l2";
@@ -141,11 +170,13 @@ int main(int argc, char** argv) {
 
   net.setTraining(true);
   double pretrainLoss = 0;
-  for (int i = 0; i < 40; ++i) pretrainLoss = iteration(standard, 0);
+  for (int i = 0; i < 40; ++i) pretrainLoss = step(pretrainOptimizer, standard, 0);
+  if (!saveWeights.empty()) writeParameters(net.parameters(), saveWeights);
   {
     ima::ImaStepOptions o;
     o.pgdSteps = K;
     o.bisectionSteps = B;
+    o.seed = 1;  // that of the IMA iteration counted below, which starts from these weights
     const torch::Tensor epsPerSample = torch::full({n}, eps);
     const ima::ImaStepResult r = ima::imaAdversarialStep(net, x, y, epsPerSample, o);
     std::printf("batch %lld x 1 x 64 x 64, 2D U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",

@@ -3,18 +3,22 @@
 # --lean, C++, ...), so that drift in the machine's speed hits all alike. Per round, the ratio of
 # the processes' median iteration times for standard, PGD-AT and IMA: C++ / plain Python (the IMA
 # iteration as one writes it in PyTorch) and C++ / lean Python (the same work-saving as the C++
-# trainer: crossed samples leave the PGD, only they are bisected); then the median ratios.
+# trainer: crossed samples leave the PGD, only they are bisected); then the median ratios. The
+# Python runs start from the C++ run's pre-trained weights and use its seeds, so lean Python and
+# C++ do the same work.
 # usage: bench/ima-iteration-pairs.sh [ROUNDS=5] [REPEATS=3]   (on a built tree; run it alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
 repeats=${2:-3}
 build=${BUILD:-build}
+weights=$(mktemp)
+trap 'rm -f "$weights"' EXIT
 medians() { grep '^median of' | sed -E 's/.*standard ([0-9.]+) s, pgd-at ([0-9.]+) s, ima ([0-9.]+) s.*/\1 \2 \3/'; }
 for p in $(seq "$rounds"); do
-  c=$("$build/bench/imaBenchImaIteration" --repeats "$repeats" --threads 1 | medians)
-  plain=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 | medians)
-  lean=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 --lean | medians)
+  c=$("$build/bench/imaBenchImaIteration" --repeats "$repeats" --threads 1 --save-weights "$weights" | medians)
+  plain=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 --weights "$weights" | medians)
+  lean=$(/usr/bin/python3 bench/ima_iteration.py --repeats "$repeats" --threads 1 --weights "$weights" --lean | medians)
   echo "$p $c $plain $lean"
 done | /usr/bin/python3 -c '
 import statistics, sys

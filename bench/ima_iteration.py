@@ -16,6 +16,7 @@ once it has crossed, and only the crossed samples are bisected.
 Run with Debian's python3-torch: /usr/bin/python3 bench/ima_iteration.py [--threads 1] ...
 """
 import argparse
+import os
 import time
 
 import torch
@@ -64,6 +65,23 @@ class UNet2d(nn.Module):
         for i, (up, dec) in enumerate(zip(self.up, self.decoder)):
             x = dec(torch.cat([up(x), skips[len(skips) - 2 - i]], 1))
         return self.head(x)
+
+
+def load_cpp_parameters(model, path):
+    """Raw float32 parameters in the C++ U-Net's order: the encoder stages, then per decoder level
+    (deepest first) the upsampling and the decoder block, then the head."""
+    ordered = list(model.encoder.parameters())
+    for up, dec in zip(model.up, model.decoder):
+        ordered += list(up.parameters()) + list(dec.parameters())
+    ordered += list(model.head.parameters())
+    values = torch.from_file(path, size=sum(p.numel() for p in ordered), dtype=torch.float32)
+    if values.numel() * 4 != os.path.getsize(path):
+        raise SystemExit(f"{path}: {os.path.getsize(path)} bytes, the U-Net has {values.numel()} parameters")
+    offset = 0
+    with torch.no_grad():
+        for p in ordered:
+            p.copy_(values[offset:offset + p.numel()].view_as(p))
+            offset += p.numel()
 
 
 def disc_batch(n, size):
@@ -236,6 +254,8 @@ def main():
     parser.add_argument("--eps", type=float, default=12.0)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--features", type=int, default=16)
+    parser.add_argument("--weights", help="start from the C++ benchmark's pre-trained weights "
+                        "(imaBenchImaIteration --save-weights FILE) instead of pre-training here")
     parser.add_argument("--lean", action="store_true",
                         help="stop attacking crossed samples and bisect only them, as the C++ trainer does")
     args = parser.parse_args()
@@ -244,12 +264,12 @@ def main():
     x, y = disc_batch(n, 64)
     torch.manual_seed(1)
     model = UNet2d(base=args.features)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     eps = torch.full((n,), args.eps)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator()
     margins = []
 
-    def iteration(kind):
+    def iteration(kind, seed, optimizer):
+        gen.manual_seed(seed)  # the C++ benchmark's seeds: the random starts are the same
         optimizer.zero_grad()
         if kind == "standard":
             loss = task_loss(model(x), y)
@@ -262,26 +282,33 @@ def main():
         return loss.item()
 
     model.train()
-    for _ in range(40):
-        pretrain_loss = iteration("standard")
+    if args.weights:
+        load_cpp_parameters(model, args.weights)
+        pretrain = "loaded from " + args.weights
+    else:
+        pretrain_optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(40):
+            pretrain_loss = iteration("standard", 0, pretrain_optimizer)
+        pretrain = f"40 standard iterations: loss {pretrain_loss:.3f}"
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)  # fresh, as in the C++ benchmark
     sample_forwards = [0]
     hook = model.register_forward_pre_hook(lambda _, inputs: sample_forwards.__setitem__(
         0, sample_forwards[0] + inputs[0].shape[0]))
-    iteration("ima")
+    iteration("ima", 1, optimizer)
     hook.remove()
     clean_correct, found, _ = margins[-1]
     print(f"batch {n} x 1 x 64 x 64, 2D U-Net {args.features} features 4 stages, {args.threads} thread(s), "
           f"K {args.pgd_steps}, "
           f"B {args.bisection_steps}, L2 eps {args.eps:.2f}, {'lean' if args.lean else 'plain'} IMA "
           f"(PyTorch {torch.__version__})")
-    print(f"after 40 standard iterations: loss {pretrain_loss:.3f}, clean correct {int(clean_correct.sum())} / {n}, "
+    print(f"pre-training {pretrain}; IMA iteration (seed 1): clean correct {int(clean_correct.sum())} / {n}, "
           f"adversarial found {int(found.sum())} / {n}")
     print(f"IMA iteration: {sample_forwards[0]} sample-forwards (clean, attack and adversarial)")
     times = {"standard": [], "pgd": [], "ima": []}
     for r in range(args.repeats):
         for kind in times:
             t0 = time.perf_counter()
-            iteration(kind)
+            iteration(kind, r, optimizer)
             times[kind].append(time.perf_counter() - t0)
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in times.items()), flush=True)
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}

@@ -98,7 +98,7 @@ public:
   itkGetConstMacro(PgdEps, double);
   itkSetMacro(EpsMax, double);
   itkGetConstMacro(EpsMax, double);
-  itkSetMacro(Delta, double);
+  itkSetMacro(Delta, double);  // "ima": initial margin and growth per epoch; 0 (default) = EpsMax / 20
   itkGetConstMacro(Delta, double);
   itkSetMacro(Beta, double);
   itkGetConstMacro(Beta, double);
@@ -298,7 +298,7 @@ private:
   std::string m_Method{ "standard" };
   double      m_PgdEps{ 0.5 };
   double      m_EpsMax{ 1.0 };
-  double      m_Delta{ 0.05 };
+  double      m_Delta{ 0.0 };
   double      m_Beta{ 0.5 };
   int         m_PgdSteps{ 20 };
   double      m_Alpha{ 4.0 };

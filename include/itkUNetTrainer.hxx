@@ -259,7 +259,8 @@ UNetTrainer<TImage, TLabelImage>::CheckedTrainingOptions() const
   settings.seed = m_Seed;
   settings.eps = m_PgdEps;
   settings.epsMax = m_EpsMax;
-  settings.delta = m_Delta;
+  if (m_Delta != 0)
+    settings.delta = m_Delta;  // else the settings' default, EpsMax / 20, as on every route
   settings.beta = m_Beta;
   settings.tradesBeta = m_TradesBeta;
   settings.pgdSteps = m_PgdSteps;

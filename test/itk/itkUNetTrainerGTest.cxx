@@ -269,6 +269,25 @@ TEST_F(UNetTrainerTest, TradesMethodCarriesItsSettingsIntoTheModel)
   EXPECT_THROW(bad->Update(), itk::ExceptionObject);
 }
 
+// Delta left at 0 means EpsMax / 20, as on the command line and in the C API; a Delta set is used.
+TEST_F(UNetTrainerTest, DeltaDefaultsToATwentiethOfEpsMax)
+{
+  for (const double delta : { 0.0, 0.3 })
+  {
+    auto trainer = MakeTrainer();
+    trainer->SetMethod("ima");
+    trainer->SetEpsMax(2.0);
+    trainer->SetDelta(delta);
+    trainer->SetPgdSteps(2);
+    trainer->SetBisectionSteps(2);
+    trainer->SetEpochs(1);
+    trainer->SetIterationsPerEpoch(1);
+    ASSERT_NO_THROW(trainer->Update());
+    const auto settings = nlohmann::json::parse(trainer->GetModel()->metadata().trainingSettingsJson);
+    EXPECT_DOUBLE_EQ(settings.at("adversarial").at("delta").get<double>(), delta == 0 ? 2.0 / 20 : delta);
+  }
+}
+
 // The training attacks' intensity clamp: AttackClamp with its range reaches the core's options,
 // recorded in the model's training settings as the command line records --attack-clamp (the
 // values set here are the oracle); without it the settings say no clamp; an empty range is an ITK
