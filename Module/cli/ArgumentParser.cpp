@@ -183,6 +183,14 @@ int64_t ArgumentParser::getInt(const std::string& name) const {
   return *v;
 }
 
+int ArgumentParser::getIntInRange(const std::string& name, int64_t lo, int64_t hi) const {
+  const int64_t v = getInt(name);
+  if (v < lo || v > hi)
+    throw UsageError("--" + name + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + " (got " +
+                     std::to_string(v) + ")");
+  return static_cast<int>(v);
+}
+
 double ArgumentParser::getDouble(const std::string& name) const {
   const std::string text = get(name);
   const auto v = parseDouble(text);

@@ -44,6 +44,8 @@ public:
   std::string get(const std::string& name) const;
   // Typed accessors: throw UsageError naming the option when the text does not parse.
   int64_t getInt(const std::string& name) const;
+  // An integer in [lo, hi]; outside it a usage error "--NAME must be between LO and HI (got V)".
+  int getIntInRange(const std::string& name, int64_t lo, int64_t hi) const;
   double getDouble(const std::string& name) const;
   std::vector<int64_t> getIntList(const std::string& name) const;       // "64,64,32"
   std::vector<double> getDoubleList(const std::string& name) const;     // "-1000,400"

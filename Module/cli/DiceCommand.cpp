@@ -29,9 +29,7 @@ int runDice(const ArgumentParser& args) {
   const std::string predictionPath = args.get("prediction"), referencePath = args.get("reference");
   int classes = 0;
   if (args.given("classes")) {
-    const int64_t k = args.getInt("classes");
-    if (k < 2 || k > 256) throw UsageError("--classes must be between 2 and 256");
-    classes = static_cast<int>(k);
+    classes = args.getIntInRange("classes", 2, 256);
   }
   const LabelMap prediction = readLabelMap(predictionPath);
   const LabelMap reference = readLabelMap(referencePath);

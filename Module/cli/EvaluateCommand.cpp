@@ -66,16 +66,11 @@ int runEvaluate(const ArgumentParser& args) {
       throw UsageError("--eps: '" + e + "' is not a budget >= 0");
     }
   }
-  auto bounded = [&](const std::string& name, int64_t lo, int64_t hi) {
-    const int64_t v = args.getInt(name);
-    if (v < lo || v > hi) throw UsageError("--" + name + " must be in " + std::to_string(lo) + ".." + std::to_string(hi));
-    return static_cast<int>(v);
-  };
-  o.pgdSteps = bounded("pgd-steps", 1, 10000);
-  o.ifgsmSteps = bounded("ifgsm-steps", 1, 10000);
-  o.restarts = bounded("restarts", 1, 1000);
-  o.batchSize = bounded("batch", 1, 4096);
-  o.runtime.threads = bounded("threads", 0, 1024);
+  o.pgdSteps = args.getIntInRange("pgd-steps", 1, 10000);
+  o.ifgsmSteps = args.getIntInRange("ifgsm-steps", 1, 10000);
+  o.restarts = args.getIntInRange("restarts", 1, 1000);
+  o.batchSize = args.getIntInRange("batch", 1, 4096);
+  o.runtime.threads = args.getIntInRange("threads", 0, 1024);
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");

@@ -18,16 +18,12 @@ InferenceOptions inferenceOptions(const ArgumentParser& args) {
   InferenceOptions options;
   options.overlap = args.getDouble("overlap");
   if (options.overlap < 0 || options.overlap >= 1) throw UsageError("--overlap must be in [0, 1)");
-  const int64_t batch = args.getInt("batch");
-  if (batch < 1 || batch > 4096) throw UsageError("--batch must be between 1 and 4096");
-  options.batchSize = static_cast<int>(batch);
+  options.batchSize = args.getIntInRange("batch", 1, 4096);
   options.mirror = args.flagSet("mirror");
   options.wholeImage = args.flagSet("whole-image");
   if (args.given("patch")) options.patchSize = args.getIntList("patch");
-  const int64_t threads = args.getInt("threads");
-  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
   options.runtime.device = checkedDevice(args);
-  options.runtime.threads = static_cast<int>(threads);
+  options.runtime.threads = args.getIntInRange("threads", 0, 1024);
   return options;
 }
 

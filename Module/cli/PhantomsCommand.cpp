@@ -32,11 +32,9 @@ ArgumentParser phantomsParser() {
 }
 
 int runPhantoms(const ArgumentParser& args) {
-  const int64_t count = args.getInt("count");
-  const int64_t size = args.getInt("size");
+  const int64_t count = args.getIntInRange("count", 1, 1000);
+  const int64_t size = args.getIntInRange("size", 8, 1024);
   const int64_t seed = args.getInt("seed");
-  if (count < 1 || count > 1000) throw UsageError("--count must be between 1 and 1000");
-  if (size < 8 || size > 1024) throw UsageError("--size must be between 8 and 1024");
   if (seed < 0) throw UsageError("--seed must not be negative");
 
   const fs::path out = args.get("out");

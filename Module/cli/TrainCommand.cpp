@@ -101,11 +101,6 @@ int runTrain(const ArgumentParser& args) {
 
   // ---- Options (usage errors before any file is touched).
   TrainingOptions options = trainingLoopOptions(args, out);
-  auto positiveInt = [&](const std::string& name, int64_t max) {
-    const int64_t v = args.getInt(name);
-    if (v < 1 || v > max) throw UsageError("--" + name + " must be between 1 and " + std::to_string(max));
-    return static_cast<int>(v);
-  };
 
   const bool separateValidation = args.given("val-images") || args.given("val-labels");
   if (separateValidation && !(args.given("val-images") && args.given("val-labels")))
@@ -121,8 +116,8 @@ int runTrain(const ArgumentParser& args) {
       if (args.given(name))
         throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
   }
-  const int stagesOption = positiveInt("stages", 8);
-  const int featuresOption = positiveInt("features", 1024);
+  const int stagesOption = args.getIntInRange("stages", 1, 8);
+  const int featuresOption = args.getIntInRange("features", 1, 1024);
   Normalization normalization;
   normalization.kind = args.get("normalization") == "ct" || (args.given("ct-window") && !args.given("normalization"))
                            ? Normalization::Kind::CTWindow

@@ -73,12 +73,6 @@ std::string optionName(const std::string& key) {
   return "--" + kebabCase(key);
 }
 
-int positiveInt(const ArgumentParser& args, const std::string& name, int64_t max) {
-  const int64_t v = args.getInt(name);
-  if (v < 1 || v > max) throw UsageError("--" + name + " must be between 1 and " + std::to_string(max));
-  return static_cast<int>(v);
-}
-
 }  // namespace
 
 TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::string& out) {
@@ -117,10 +111,8 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   const int64_t seed = args.getInt("seed");
   if (seed < 0) throw UsageError("--seed must not be negative");
   options.seed = static_cast<uint64_t>(seed);
-  const int64_t threads = args.getInt("threads");
-  if (threads < 0 || threads > 1024) throw UsageError("--threads must be between 0 and 1024");
   options.runtime.device = checkedDevice(args);
-  options.runtime.threads = static_cast<int>(threads);
+  options.runtime.threads = args.getIntInRange("threads", 0, 1024);
   options.checkpointPath = out + ".ckpt";
   options.logPath = out + ".log.jsonl";
   return options;
@@ -142,7 +134,7 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
   } else {
     options.patchSize = defaultPatchSize(training, net.dims, net.stages);
   }
-  options.batchSize = args.given("batch") ? positiveInt(args, "batch", 4096) : (net.dims == 3 ? 2 : 8);
+  options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : (net.dims == 3 ? 2 : 8);
 }
 
 void checkModelOutput(const std::string& out, bool force) {

@@ -55,6 +55,20 @@ TEST_F(ImaCLI, UsageErrorsExitWithTwo) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("tpu"), std::string::npos) << r.err;
 
+  // Integers out of range, one check shared by every command.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"phantoms --out data --count 0", "--count must be between 1 and 1000 (got 0)"},
+           {"segment --model m.imamodel --input in.nii.gz --output out.nii.gz --threads 2000",
+            "--threads must be between 0 and 1024 (got 2000)"},
+           {"train --images a --labels b --out m.imamodel --stages 9", "--stages must be between 1 and 8 (got 9)"},
+           {"evaluate --model m.imamodel --images a --labels b --out r.json --restarts 0",
+            "--restarts must be between 1 and 1000 (got 0)"},
+           {"dice --prediction a.nii.gz --reference b.nii.gz --classes 1", "--classes must be between 2 and 256 (got 1)"}}) {
+    r = run(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << ": " << r.err;
+  }
+
   EXPECT_TRUE(listing().empty());  // usage errors touch nothing
 }
 
