@@ -3,7 +3,7 @@
 #  1. sliding-window inference against the raw forward passes over the same patches (ratio);
 #  2. peak resident memory of `ima segment` on a 512x512x200 float32 volume against its size;
 #  3. one IMA training iteration against standard and PGD-AT (C++), passes counted, and the same
-#     iteration in plain PyTorch (Debian's python3-torch);
+#     iteration in PyTorch (Debian's python3-torch) from the same weights, plain and lean;
 #  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes);
 #  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio).
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
@@ -33,9 +33,11 @@ for dims in 2 3; do
 done
 
 threads=${THREADS:-1}
-echo "== one IMA iteration vs standard and PGD-AT, 2D U-Net, batch 16 of 64x64 (C++, then PyTorch)"
-"$build/bench/imaBenchImaIteration" --repeats 7 --threads "$threads"
-/usr/bin/python3 bench/ima_iteration.py --repeats 7 --threads "$threads"
+echo "== one IMA iteration vs standard and PGD-AT, 2D U-Net, batch 16 of 64x64 (C++, then PyTorch, plain and lean)"
+"$build/bench/imaBenchImaIteration" --repeats 7 --threads "$threads" --save-weights "$work/weights.bin"
+/usr/bin/python3 bench/ima_iteration.py --repeats 7 --threads "$threads" --weights "$work/weights.bin"
+/usr/bin/python3 bench/ima_iteration.py --repeats 7 --threads "$threads" --weights "$work/weights.bin" --lean
+echo "   (for the ratios across the machine's drift: bench/ima-iteration-pairs.sh 6 3)"
 
 echo "== Fashion-MNIST robustness of the training methods (reports in $work/fashion)"
 "$build/bench/imaBenchFashionMnist" --threads "$threads" --out "$work/fashion"
