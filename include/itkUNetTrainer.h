@@ -185,8 +185,9 @@ public:
   itkSetMacro(ResumeFileName, std::string);
   itkGetConstReferenceMacro(ResumeFileName, std::string);
   /** Training patch size in voxels, ITK order (x, y[, z]), one entry per network dimension.
-   * Empty: the initial model's patch size, or for a new model the smallest training image
-   * extent per axis, capped at 128 voxels and rounded down to a multiple of 2^(Stages-1). */
+   * Empty: the initial model's patch size, or for a new model the command line's default
+   * (ima::defaultPatchSize): the smallest training image's whole slice (2D) or up to 64 voxels
+   * per axis (3D), rounded down to a multiple of 2^(Stages-1). */
   virtual void
   SetPatchSize(const PatchSizeType & patchSize);
   const PatchSizeType &

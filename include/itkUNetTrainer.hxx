@@ -230,18 +230,7 @@ UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::Traini
   }
   else
   {
-    // Smallest extent per axis so that every case holds a whole patch; a multiple of the total
-    // downsampling factor so that every stage halves evenly.
-    const int64_t factor = int64_t{ 1 } << std::max(0, m_Stages - 1);
-    for (int d = 0; d < net.dims; ++d)
-    {
-      int64_t extent = 128;
-      for (const auto & c : cases)
-      {
-        extent = std::min(extent, c.image.shape.size[static_cast<size_t>(d)]);
-      }
-      metadata.patchSize.push_back(std::max(factor, extent / factor * factor));
-    }
+    metadata.patchSize = ima::defaultPatchSize(cases, net.dims, m_Stages);
   }
   return metadata;
 }

@@ -269,6 +269,33 @@ TEST_F(UNetTrainerTest, TradesMethodCarriesItsSettingsIntoTheModel)
   EXPECT_THROW(bad->Update(), itk::ExceptionObject);
 }
 
+// Without a patch size a new model gets the command line's default: up to 64 voxels per axis in
+// 3D, the whole slice in 2D (hand-computed for 72^3 phantoms and 2 stages: 64^3, and 72 x 72).
+TEST_F(UNetTrainerTest, DefaultPatchSizeIsTheCommandLines)
+{
+  ima::PhantomOptions options;
+  options.size = 72;
+  options.seed = 5;
+  const auto phantom = ima::makePhantom(options, 0);
+  const auto image = itk::IMAVolumeToImage<ImageType>(phantom.first);
+  const auto labels = itk::IMALabelMapToImage<LabelImageType>(phantom.second);
+  for (const unsigned dims : { 3u, 2u })
+  {
+    auto trainer = TrainerType::New();
+    trainer->AddTrainingPair(image, labels, "phantom");
+    trainer->SetNetworkDimension(dims);
+    trainer->SetBaseFeatures(2);
+    trainer->SetStages(2);
+    trainer->SetEpochs(1);
+    trainer->SetIterationsPerEpoch(1);
+    trainer->SetBatchSize(1);
+    trainer->SetThreads(2);
+    ASSERT_NO_THROW(trainer->Update());
+    const std::vector<int64_t> expected = dims == 3 ? std::vector<int64_t>{ 64, 64, 64 } : std::vector<int64_t>{ 72, 72 };
+    EXPECT_EQ(trainer->GetModel()->metadata().patchSize, expected) << dims << "D";
+  }
+}
+
 // Delta left at 0 means EpsMax / 20, as on the command line and in the C API; a Delta set is used.
 TEST_F(UNetTrainerTest, DeltaDefaultsToATwentiethOfEpsMax)
 {
