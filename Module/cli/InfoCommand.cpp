@@ -45,6 +45,7 @@ std::string jsonFields(const std::string& text, const std::string& indent) {
 std::string code(const CodedConcept& c) { return c.meaning + " (" + c.scheme + " " + c.value + ")"; }
 
 int printSegmentation(const std::string& path, bool asJson) {
+  dicom::silenceDcmtkLogging();  // our messages name the file and the reason
   const dicom::SegInfo seg = dicom::describeSegmentation(path);
   if (asJson) {
     nlohmann::json segments = nlohmann::json::array();

@@ -114,6 +114,10 @@ inline Label2::Pointer discLabels(int w = 20, int h = 18, double sx = 0.7, doubl
 
 class ImaCLI : public ima::test::ScratchDirectoryTest {
 protected:
+  // The tests write DICOM SEGs in this process too; dcmseg's warnings about the phantoms' empty
+  // type 2 attributes would only clutter the output.
+  static void SetUpTestSuite() { ima::dicom::silenceDcmtkLogging(); }
+
   // Runs `ima ARGS` in the work directory; stdout/stderr go outside it so listings stay exact.
   RunResult run(const std::string& args) const {
     const fs::path out = root_ / "stdout.txt", err = root_ / "stderr.txt";
