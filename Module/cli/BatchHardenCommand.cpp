@@ -149,7 +149,6 @@ int runBatchHarden(const ArgumentParser& args) {
   for (const auto& c : cases) provenance["training_series"].push_back(c.id);
   if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
   metadata.provenanceJson = provenance.dump();
-  checkTrainingCases(cases, metadata);
   Trainer trainer(Model(metadata, pretrained.network()), options);
   if (!resumePath.empty()) trainer.resumeFrom(resumePath);
   if (!quiet && !json)

@@ -102,12 +102,14 @@ struct WorkItem {
 };
 
 // Temporary files of a run that was killed: ImageIO's atomic writes use hidden .ima-write-*
-// directories next to the output, the SEG writer OUT.dcm.tmpPID_N files.
+// directories next to the output, the SEG writer OUT.dcm.tmpPID_N files, and the manifest's
+// compaction (writeFileAtomically) MANIFEST.csv.tmpPID_N.
 void removeStaleTemporaries(const fs::path& outRoot) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(outRoot, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind(".ima-write-", 0) == 0 || name.find(".dcm.tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
+    if (name.rfind(".ima-write-", 0) == 0 || name.find(".dcm.tmp") != std::string::npos ||
+        name.find(".csv.tmp") != std::string::npos) fs::remove_all(entry.path(), ec);
   }
 }
 

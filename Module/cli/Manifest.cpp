@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ima/Error.h"
+#include "ima/Files.h"
 
 namespace fs = std::filesystem;
 
@@ -133,25 +134,11 @@ void Manifest::append(const ManifestRow& row) {
 void Manifest::compact() {
   std::string text = std::string(kHeader) + "\n";
   for (const auto& key : order_) text += rowLine(latest_.at(key));
-  const std::string temporary = path_ + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error("cannot write manifest " + named(temporary) + ": " + std::strerror(errno));
-  try {
-    writeAll(fd, text, temporary);
-    ::fsync(fd);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temporary.c_str());
-    throw;
-  }
-  ::close(fd);
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
   }
-  std::error_code ec;
-  fs::rename(temporary, path_, ec);
-  if (ec) throw Error("cannot move the manifest into place at " + named(path_) + ": " + ec.message());
+  writeFileAtomically(path_, text);
 }
 
 }  // namespace ima::cli

@@ -1,4 +1,4 @@
-// Whole-file reads and atomic writes (temporary name + rename), so a failed run never leaves a
+// Whole-file reads and atomic writes (temporary name, fsync, rename), so a failed run never leaves a
 // partial model, checkpoint, report or return-parameter file (DESIGN.md §8). Errors are ima::Error
 // naming the file.
 #pragma once
