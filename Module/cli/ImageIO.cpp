@@ -310,8 +310,14 @@ ImageFileInfo readImageInfo(const std::string& path, const DicomInput& dicom) {
   return info;
 }
 
-Volume readVolume(const std::string& path, const DicomInput& dicom) {
-  if (isDicomInput(path)) return dicom::readDirectory(path, dicomOptions(dicom));
+Volume readVolume(const std::string& path, const DicomInput& dicom, dicom::SeriesInfo* series) {
+  if (isDicomInput(path)) {
+    if (!series) return dicom::readDirectory(path, dicomOptions(dicom));
+    *series = dicom::findSeries(path, dicomOptions(dicom));  // warns
+    dicom::ReadOptions quiet = dicomOptions(dicom);
+    quiet.warn = nullptr;
+    return dicom::readSeries(*series, quiet, path);
+  }
   const OpenedImage opened = openImage(path, "image");
   rejectNonFiniteNifti(path, "image");
   return opened.info.dims == 2 ? readVolumeOfDimension<2>(opened, path)

@@ -9,6 +9,10 @@
 
 #include "ima/Volume.h"
 
+namespace ima::dicom {
+struct SeriesInfo;
+}  // namespace ima::dicom
+
 namespace ima::cli {
 
 struct ImageFileInfo {
@@ -30,8 +34,9 @@ bool isDicomInput(const std::string& path);
 // Reads only the header (of a DICOM input: scans the series, decodes no pixels).
 ImageFileInfo readImageInfo(const std::string& path, const DicomInput& dicom = {});
 // Any scalar or multi-component image as float channels (2D or 3D); a DICOM series as a 3D volume
-// of modality values (rescale applied) with its DICOM geometry. Warnings go to stderr.
-Volume readVolume(const std::string& path, const DicomInput& dicom = {});
+// of modality values (rescale applied) with its DICOM geometry. Warnings go to stderr. For a DICOM
+// input, `series` (when given) receives the series read, e.g. for a SEG that references it.
+Volume readVolume(const std::string& path, const DicomInput& dicom = {}, dicom::SeriesInfo* series = nullptr);
 // A scalar image whose values are integers 0..255.
 LabelMap readLabelMap(const std::string& path);
 

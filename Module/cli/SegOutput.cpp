@@ -33,20 +33,10 @@ void checkSegOutput(const std::string& output, const std::string& input, bool ov
   checkFileOutputPath(output, overwrite, "output");
 }
 
-void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,
-                    const DicomInput& dicom, const ModelMetadata& metadata, const std::string& modelName,
-                    bool overwrite) {
-  dicom::silenceDcmtkLogging();  // our messages name the file and the reason
-  dicom::ReadOptions read;
-  read.series = dicom.series;
-  read.allowUneven = dicom.allowUneven;
-  writeSegOutput(labels, output, dicom::findSeries(input, read), metadata, modelName, overwrite,
-                 [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
-}
-
 void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,
                     const ModelMetadata& metadata, const std::string& modelName, bool overwrite,
                     const std::function<void(const std::string&)>& warn) {
+  dicom::silenceDcmtkLogging();  // our messages name the file and the reason
   dicom::SegWriteOptions options;
   options.algorithmVersion = IMA_VERSION_STRING;
   // Series Description is at most 64 characters.

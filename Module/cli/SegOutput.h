@@ -20,13 +20,9 @@ bool isSegOutput(const std::string& path);
 // existing output directory, and no existing output unless `overwrite`.
 void checkSegOutput(const std::string& output, const std::string& input, bool overwrite);
 
-// Writes `labels`, the segmentation of the DICOM input `input` (chosen with `dicom` as readVolume
-// chose it), as a SEG referencing that series. `modelName` goes into the series description.
-// Warnings (labels absent from the result) go to stderr.
-void writeSegOutput(const LabelMap& labels, const std::string& output, const std::string& input,
-                    const DicomInput& dicom, const ModelMetadata& metadata, const std::string& modelName,
-                    bool overwrite);
-// The same for a series already scanned (batch work); warnings go to `warn`.
+// Writes `labels`, the segmentation of `series` (as readVolume read it), as a SEG referencing that
+// series. `modelName` goes into the series description; warnings (labels absent from the result)
+// go to `warn`.
 void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,
                     const ModelMetadata& metadata, const std::string& modelName, bool overwrite,
                     const std::function<void(const std::string&)>& warn);

@@ -74,7 +74,8 @@ int runSegment(const ArgumentParser& args) {
   applyRuntime(options.runtime);
 
   const Model model = Model::load(modelPath);
-  const Volume volume = readVolume(input, dicomInput(args, true));
+  dicom::SeriesInfo series;  // a SEG output references the series read
+  const Volume volume = readVolume(input, dicomInput(args, true), segOutput ? &series : nullptr);
   checkFinite(volume, "image '" + input + "'");
   const NetworkSpec& spec = model.metadata().network;
   if (volume.channels != spec.inChannels)
@@ -95,8 +96,8 @@ int runSegment(const ArgumentParser& args) {
 
   const bool outputExisted = fs::exists(output);
   if (segOutput)
-    writeSegOutput(result.labels, output, input, dicomInput(args, true), model.metadata(),
-                   fs::path(modelPath).filename().string(), force);
+    writeSegOutput(result.labels, output, series, model.metadata(), fs::path(modelPath).filename().string(), force,
+                   [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
   else
     writeLabelMap(result.labels, output, force);
   if (!probabilitiesPath.empty()) {

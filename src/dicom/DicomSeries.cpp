@@ -538,9 +538,8 @@ SeriesInfo findSeries(const std::string& directory, const ReadOptions& options) 
 }
 
 Volume readDirectory(const std::string& directory, const ReadOptions& options) {
-  const SeriesInfo series = chooseSeries(directory, options);
+  const SeriesInfo series = findSeries(directory, options);
   ReadOptions quiet = options;
-  checkGeometry(series, options, directory);
   quiet.warn = nullptr;  // warned once above
   return readSeries(series, quiet, directory);
 }
