@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "itkIMACoreCall.h"
 #include "itkIMAImageConversion.h"
 
 #include "ima/DicomModelSegments.h"
@@ -110,26 +111,28 @@ void
 IMADicomSegWriter<TLabelImage>::GenerateData()
 {
   const std::string where = "DICOM SEG '" + m_FileName + "' of the series in '" + m_SeriesDirectory + "'";
-  try
-  {
-    ima::dicom::ReadOptions read;
-    read.series = m_Series;
-    read.allowUneven = m_AllowUneven;
-    read.warn = [this](const std::string & message) { itkWarningMacro(<< message); };
-    m_SeriesInfo = ima::dicom::findSeries(m_SeriesDirectory, read);
+  CallIMACore(this, [&] {
+    try
+    {
+      ima::dicom::ReadOptions read;
+      read.series = m_Series;
+      read.allowUneven = m_AllowUneven;
+      read.warn = [this](const std::string & message) { itkWarningMacro(<< message); };
+      m_SeriesInfo = ima::dicom::findSeries(m_SeriesDirectory, read);
 
-    const ima::LabelMap labels = LabelImageToIMALabelMap(this->GetInput());
-    ima::dicom::SegWriteOptions options;
-    options.algorithmName = m_AlgorithmName;
-    options.algorithmVersion = m_AlgorithmVersion;
-    options.overwrite = m_Overwrite;
-    options.warn = [this](const std::string & message) { itkWarningMacro(<< message); };
-    ima::dicom::writeSegmentation(m_FileName, labels, m_SeriesInfo, this->SegmentsFor(labels), options);
-  }
-  catch (const ima::Error & e)
-  {
-    itkExceptionMacro(<< where << ": " << e.what());
-  }
+      const ima::LabelMap labels = LabelImageToIMALabelMap(this->GetInput());
+      ima::dicom::SegWriteOptions options;
+      options.algorithmName = m_AlgorithmName;
+      options.algorithmVersion = m_AlgorithmVersion;
+      options.overwrite = m_Overwrite;
+      options.warn = [this](const std::string & message) { itkWarningMacro(<< message); };
+      ima::dicom::writeSegmentation(m_FileName, labels, m_SeriesInfo, this->SegmentsFor(labels), options);
+    }
+    catch (const ima::Error & e)
+    {
+      throw ima::Error(where + ": " + e.what()); // the core's message, with the file and series
+    }
+  });
   this->UpdateProgress(1.0);
 }
 
