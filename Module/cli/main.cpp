@@ -74,15 +74,21 @@ namespace {
 
 using namespace ima::cli;
 
+// One line per command: its name in a column of 10 (at least one space after a longer name).
+template <typename Commands>
+void printCommandTable(std::ostream& out, const Commands& list) {
+  for (const auto& c : list) {
+    const std::string name = c.name;
+    out << "  " << name << std::string(name.size() < 10 ? 10 - name.size() : 1, ' ') << c.summary << "\n";
+  }
+}
+
 void printUsage(std::ostream& out) {
   out << "usage: ima <command> [options]\n"
          "       ima help <command>\n\n"
          "Medical image segmentation with U-Nets hardened by IMA adversarial training.\n\n"
          "commands:\n";
-  for (const auto& c : commands()) {
-    std::string name = c.name;
-    out << "  " << name << std::string(10 - name.size(), ' ') << c.summary << "\n";
-  }
+  printCommandTable(out, commands());
   out << "\noptions:\n"
          "  -h, --help     show this help and exit\n"
          "  --version      print the version and exit\n\n"
@@ -92,10 +98,7 @@ void printUsage(std::ostream& out) {
 // `ima GROUP` without a subcommand, or with --help.
 void printGroupUsage(std::ostream& out, const Command& group) {
   out << "usage: ima " << group.name << " <command> [options]\n\n" << group.summary << "\n\ncommands:\n";
-  for (const auto& c : group.subcommands()) {
-    std::string name = c.name;
-    out << "  " << name << std::string(10 - name.size(), ' ') << c.summary << "\n";
-  }
+  printCommandTable(out, group.subcommands());
   out << "\nRun 'ima " << group.name << " <command> --help' for the options of a command.\n";
 }
 
