@@ -93,10 +93,9 @@ int runBatchHarden(const ArgumentParser& args) {
   const std::string modelPath = args.get("model"), root = args.get("input"), out = args.get("out");
   const std::string resumePath = args.get("resume");
   TrainingOptions options = trainingLoopOptions(args, out);
-  checkModelOutput(out, force);
+  checkModelOutput(out, force, resumePath);
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
-  if (!resumePath.empty() && !fs::exists(resumePath, ec)) throw Error("checkpoint '" + resumePath + "' does not exist");
   const std::string device = applyRuntime(options.runtime);
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();

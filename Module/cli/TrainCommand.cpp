@@ -138,12 +138,7 @@ int runTrain(const ArgumentParser& args) {
   }
 
   // ---- Outputs and runtime (cheap failures first).
-  checkModelOutput(out, force);
-  {
-    std::error_code ec;
-    if (!resumePath.empty() && !fs::exists(resumePath, ec))
-      throw Error("checkpoint '" + resumePath + "' does not exist");
-  }
+  checkModelOutput(out, force, resumePath);
   const std::string device = applyRuntime(options.runtime);
   std::optional<Model> initModel;
   if (!initPath.empty()) initModel = Model::load(initPath);

@@ -11,6 +11,7 @@
 #include "ima/TrainingSettings.h"
 
 #include "Commands.h"
+#include "ImageIO.h"
 #include "Progress.h"
 
 namespace fs = std::filesystem;
@@ -137,13 +138,10 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
   options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : (net.dims == 3 ? 2 : 8);
 }
 
-void checkModelOutput(const std::string& out, bool force) {
+void checkModelOutput(const std::string& out, bool force, const std::string& resume) {
+  checkFileOutputPath(out, force, "output");
   std::error_code ec;
-  const fs::path parent = fs::path(out).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw Error("output '" + out + "': directory '" + parent.string() + "' does not exist");
-  if (fs::is_directory(out, ec)) throw Error("output '" + out + "' is a directory");
-  if (!force && fs::exists(out, ec)) throw Error("output '" + out + "' already exists (use --force to overwrite)");
+  if (!resume.empty() && !fs::exists(resume, ec)) throw Error("checkpoint '" + resume + "' does not exist");
 }
 
 Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,

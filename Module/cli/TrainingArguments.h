@@ -27,9 +27,9 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
 void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
                          const std::vector<TrainingCase>& training, TrainingOptions& options);
 
-// Cheap checks on the model path before any work: its directory exists, it is not a directory, and
-// it does not exist unless --force.
-void checkModelOutput(const std::string& out, bool force);
+// Cheap checks before any work: the model path's directory exists, it is not a directory, and it
+// does not exist unless --force; a checkpoint to resume from (when given) exists.
+void checkModelOutput(const std::string& out, bool force, const std::string& resume = "");
 
 // Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
 // Ctrl-C stops after the current iteration with a hint to resume from the checkpoint.
