@@ -5,7 +5,7 @@
 #  3. one IMA training iteration against standard and PGD-AT (C++), passes counted, and the same
 #     iteration in PyTorch (Debian's python3-torch) from the same weights, plain and lean;
 #  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes);
-#  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio).
+#  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio);
 #  6. bf16 against fp32 and the bisection tolerance per training iteration, 2D and 3D (ratios).
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
 # THREADS (default 1) sets the thread count of parts 3 and 4.
