@@ -74,7 +74,7 @@ TEST(Precision, Bf16AttackIsAsStrongAsFp32) {
   }
   ima::AttackOptions o;
   o.steps = 10;
-  const torch::Tensor a = ima::attack(fp32, x, y, 2.0, o), b = ima::attack(bf16, x, y, 2.0, o);
+  const torch::Tensor a = ima::attack(fp32, x, y, 8.0, o), b = ima::attack(bf16, x, y, 8.0, o);
   torch::NoGradGuard noGrad;
   const double lossA = ima::attackLoss(fp32.forward(a), y).mean().item<double>();
   const double lossB = ima::attackLoss(fp32.forward(b), y).mean().item<double>();
@@ -110,8 +110,8 @@ TEST(Precision, Bf16ImaTrainingMatchesFp32ValidationDice) {
     o.epochs = 5;
     o.iterationsPerEpoch = 8;
     o.method = "ima";
-    o.adversarial.pgdSteps = 3;
-    o.adversarial.bisectionSteps = 4;
+    o.adversarial.pgdSteps = 2;
+    o.adversarial.bisectionSteps = 3;
     o.runtime.device = "cpu";
     o.runtime.threads = 1;
     o.runtime.precision = run == 0 ? "fp32" : "bf16";
