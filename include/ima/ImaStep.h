@@ -20,6 +20,9 @@ struct ImaStepOptions {
   std::string norm = "l2"; // "l2" | "linf"
   bool randomStart = true; // start uniformly inside the ball
   int bisectionSteps = 10; // B
+  // A sample's bisection stops once its bracket is at most this fraction of its eps_i (at most B
+  // halvings in any case); 0 = always B halvings.
+  double bisectionTolerance = 0;
   BisectionReturn bisection = BisectionReturn::Midpoint;
   Criterion criterion = Criterion::MaxDice;  // segmentation only
   double tau = 0.6;

@@ -18,6 +18,7 @@
 #include "internal/Device.h"
 #include "internal/Files.h"
 #include "internal/Patches.h"
+#include "internal/Precision.h"
 #include "internal/Random.h"
 
 namespace ima {
@@ -69,6 +70,7 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                           {"trades_beta", o.adversarial.tradesBeta},
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
+                          {"bisection_tolerance", o.adversarial.bisectionTolerance},
                           {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
                           {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
                           {"reset_misclassified", o.adversarial.resetMisclassified},
@@ -229,7 +231,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
 
   std::vector<PreparedCase> cases;
   for (const TrainingCase& c : training) cases.push_back(prepare(c, meta));
-  Network& net = *s.model.network();
+  const torch::ScalarType precision = resolvePrecision(o.runtime.precision, s.device);
+  if (precision == torch::kHalf) throw Error("fp16 training needs loss scaling, which is not implemented; use bf16");
+  MixedPrecisionNetwork net(*s.model.network(), precision);
   const NetworkSpec& spec = meta.network;
   const Box patch = patchExtent(meta.patchSize);
   const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
