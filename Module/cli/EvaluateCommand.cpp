@@ -1,5 +1,5 @@
 // `ima evaluate`: robustness of a segmentation model under attacks at several budgets, as JSON,
-// CSV and an SVG plot (DESIGN.md §6).
+// CSV and an SVG plot (docs/architecture.md §6).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>

@@ -1,4 +1,4 @@
-// The options of the adversarial training methods (DESIGN.md §5), torch-free so that the ITK
+// The options of the adversarial training methods (docs/architecture.md §5), torch-free so that the ITK
 // layer and the command line can fill them in. Budgets are in normalised intensity units.
 #pragma once
 #include <string>

@@ -1,4 +1,4 @@
-// The adversarial half of one IMA minibatch (DESIGN.md §5 steps 2-3): PGD inside each sample's
+// The adversarial half of one IMA minibatch (docs/architecture.md §5 steps 2-3): PGD inside each sample's
 // own ball of radius eps_i, tracking per sample the last iterate still correct and the first
 // that is wrong, then a batched no-grad bisection between the two onto the decision boundary.
 // A sample that was correct stops being attacked as soon as it is wrong (its result is the

@@ -1,6 +1,6 @@
 // The training settings a user chooses, as every host takes them (the `ima` command line, the C API
 // and Python over it, the Slicer module IMAHarden, itk::UNetTrainer): plain values, checked in one
-// place and turned into the core's TrainingOptions. Defaults are DESIGN.md §5's. Budgets and the
+// place and turned into the core's TrainingOptions. Defaults are docs/architecture.md §5's. Budgets and the
 // clamp range are in normalised intensity units.
 #pragma once
 #include <array>

@@ -326,7 +326,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.learningRate = lr;
     if (const auto margins = s.method.endEpoch()) report.marginStatisticsJson = margins->toJson();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
-      // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
+      // Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
       InferenceOptions inference;
       inference.batchSize = o.batchSize;
