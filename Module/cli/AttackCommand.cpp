@@ -29,11 +29,8 @@ ArgumentParser attackParser() {
       .choices("norm", {"l2", "linf"})
       .option("steps", "K", "iterations of ifgsm and pgd", "20")
       .option("restarts", "N", "PGD random restarts", "1")
-      .option("batch", "N", "patches per forward pass", "8")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
-      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
-      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
+      .option("batch", "N", "patches per forward pass", "8");
+  addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attack", "0")
       .flag("force", "overwrite an existing output")
       .flag("quiet", "no progress or summary")

@@ -44,6 +44,8 @@ int runBatchHarden(const ArgumentParser& args);
 const std::vector<Command>& commands();
 const std::vector<Command>& batchCommands();  // `ima batch ...`
 
+// --device, --threads and --precision, declared alike by every command that computes.
+ArgumentParser& addRuntimeOptions(ArgumentParser& p);
 // --device after a format check (cpu, cuda, cuda:N, auto): a malformed name is a usage error,
 // an unavailable device is reported later by the core (exit code 1).
 std::string checkedDevice(const ArgumentParser& args);

@@ -35,11 +35,8 @@ ArgumentParser evaluateParser() {
       .option("batch", "N", "patches per forward pass", "8")
       .option("out", "REPORT", "JSON report to write", "", true)
       .option("csv", "FILE", "also write the table as CSV")
-      .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
-      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
-      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
+      .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)");
+  addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attacks", "0")
       .flag("force", "overwrite existing report files")
       .flag("quiet", "no progress or table")

@@ -9,11 +9,8 @@ void addInferenceOptions(ArgumentParser& p) {
       .option("batch", "N", "patches per forward pass", "2")
       .option("patch", "X,Y[,Z]", "window size in voxels (default: the model's patch size); the core checks it")
       .flag("whole-image", "one forward pass over the whole (padded) image instead of windows; for small images")
-      .flag("mirror", "test-time augmentation: average over all axis flips (2^dims times slower)")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
-      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
-      .choices("precision", {"fp32", "bf16", "fp16", "auto"});
+      .flag("mirror", "test-time augmentation: average over all axis flips (2^dims times slower)");
+  addRuntimeOptions(p);
 }
 
 InferenceOptions inferenceOptions(const ArgumentParser& args) {

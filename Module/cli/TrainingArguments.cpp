@@ -58,11 +58,8 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
               "64^3 capped by the image size in 3D)")
       .option("optimizer", "NAME", "optimiser", "sgd")
       .choices("optimizer", {"sgd", "adam"})
-      .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)")
-      .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0")
-      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
-      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
+      .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)");
+  addRuntimeOptions(p)
       .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
       .flag("force", "overwrite an existing MODEL")
       .flag("quiet", "no progress or epoch lines")

@@ -21,6 +21,13 @@ namespace ima::cli {
 
 std::string versionString() { return std::string("IMASegmentation ") + IMA_VERSION_STRING; }
 
+ArgumentParser& addRuntimeOptions(ArgumentParser& p) {
+  return p.option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
+      .choices("precision", {"fp32", "bf16", "fp16", "auto"});
+}
+
 std::string checkedDevice(const ArgumentParser& args) {
   const std::string device = args.get("device");
   if (device == "cpu" || device == "cuda" || device == "auto") return device;
