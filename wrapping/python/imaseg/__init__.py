@@ -56,10 +56,10 @@ def _label_array(labels, index):
                 raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds NaN or infinite values")
             if (array != np.round(array)).any():
                 raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds non-integer values "
-                            f"(e.g. {array[array != np.round(array)].flat[0]!r}); labels must be whole numbers")
+                            f"(e.g. {float(array[array != np.round(array)].flat[0])!r}); labels must be whole numbers")
         low, high = array.min(), array.max()
         if low < 0 or high > 255:
-            raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds values {low}..{high}; labels must be "
+            raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds values {int(low)}..{int(high)}; labels must be "
                         "in 0..255 (0 = background)")
     return np.ascontiguousarray(array, dtype=np.uint8)
 
