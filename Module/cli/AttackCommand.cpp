@@ -1,4 +1,5 @@
 // `ima attack`: the adversarial version of one image, for looking at what an attack does.
+#include <algorithm>
 #include <iostream>
 
 #include "ima/Error.h"
@@ -61,6 +62,12 @@ int runAttack(const ArgumentParser& args) {
 
   const Model model = Model::load(args.get("model"));
   const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")}, dicomInput(args, true));
+  // Checked here so that the message names the files (the core's check knows no file names).
+  const int classes = model.metadata().network.classes;
+  const auto top = std::max_element(c.labels.data.begin(), c.labels.data.end());
+  if (top != c.labels.data.end() && *top >= classes)
+    throw Error("label image '" + args.get("label") + "' holds label " + std::to_string(*top) + " but model '" +
+                args.get("model") + "' has labels 0.." + std::to_string(classes - 1) + " only");
   const bool quiet = args.flagSet("quiet");
   Volume adversarial;
   {

@@ -10,8 +10,6 @@
 #include <fstream>
 #include <iostream>
 
-#include <zlib.h>
-
 #include "itkImage.h"
 #include "itkImageFileReader.h"
 #include "itkImageFileWriter.h"
@@ -19,6 +17,8 @@
 #include "itkVectorImage.h"
 
 #include "itkIMAImageConversion.h"
+
+#include "RawImageChecks.h"
 
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
@@ -86,82 +86,6 @@ OpenedImage openImage(const std::string& path, const std::string& what) {
   for (auto s : info.size)
     if (s <= 0) throw Error(what + " " + quoted(path) + " is empty");
   return opened;
-}
-
-// niftilib replaces NaN/Inf with 0 while ITK reads a float NIfTI file, so such values would pass
-// unnoticed; scan the raw data of float NIfTI files (gzip or plain) to report them instead.
-void rejectNonFiniteNifti(const std::string& path, const std::string& what) {
-  const std::string ext = imageExtension(path);
-  if (ext != ".nii" && ext != ".nii.gz") return;
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) return;  // ITK has read it already; nothing more to learn here
-  struct Closer {
-    gzFile f;
-    ~Closer() { gzclose(f); }
-  } closer{file};
-
-  unsigned char header[540];
-  const int got = gzread(file, header, sizeof header);
-  if (got < 348) return;
-  auto swap = [](unsigned char* p, int n) { std::reverse(p, p + n); };
-  int32_t sizeofHdr;
-  std::memcpy(&sizeofHdr, header, 4);
-  bool swapped = false;
-  if (sizeofHdr != 348 && sizeofHdr != 540) {
-    swap(header, 4);
-    std::memcpy(&sizeofHdr, header, 4);
-    swapped = true;
-    if (sizeofHdr != 348 && sizeofHdr != 540) return;
-  }
-  auto field = [&](int offset, int bytes) {
-    unsigned char b[8];
-    std::memcpy(b, header + offset, static_cast<size_t>(bytes));
-    if (swapped) swap(b, bytes);
-    int64_t v = 0;
-    if (bytes == 2) { int16_t x; std::memcpy(&x, b, 2); v = x; }
-    else if (bytes == 8) { std::memcpy(&v, b, 8); }
-    return v;
-  };
-  int datatype;
-  int64_t values = 1, offset;
-  if (sizeofHdr == 348) {
-    datatype = static_cast<int>(field(70, 2));
-    const int64_t rank = field(40, 2);
-    for (int d = 1; d <= rank && d <= 7; ++d) values *= std::max<int64_t>(1, field(40 + 2 * d, 2));
-    float voxOffset;
-    unsigned char b[4];
-    std::memcpy(b, header + 108, 4);
-    if (swapped) swap(b, 4);
-    std::memcpy(&voxOffset, b, 4);
-    offset = static_cast<int64_t>(voxOffset);
-  } else {
-    if (got < 540) return;
-    datatype = static_cast<int>(field(12, 2));
-    const int64_t rank = field(16, 8);
-    for (int d = 1; d <= rank && d <= 7; ++d) values *= std::max<int64_t>(1, field(16 + 8 * d, 8));
-    offset = field(168, 8);
-  }
-  const int bytes = datatype == 16 ? 4 : datatype == 64 ? 8 : 0;  // FLOAT32, FLOAT64
-  if (bytes == 0 || offset < sizeofHdr) return;
-  if (gzseek(file, static_cast<z_off_t>(offset), SEEK_SET) < 0) return;
-
-  std::vector<unsigned char> buffer(static_cast<size_t>(bytes) << 18);
-  int64_t index = 0;
-  while (index < values) {
-    const int64_t want = std::min<int64_t>(values - index, static_cast<int64_t>(buffer.size()) / bytes);
-    const int n = gzread(file, buffer.data(), static_cast<unsigned>(want * bytes));
-    if (n <= 0) return;
-    for (int64_t i = 0; i < n / bytes; ++i, ++index) {
-      unsigned char* p = buffer.data() + i * bytes;
-      if (swapped) swap(p, bytes);
-      double v;
-      if (bytes == 4) { float f; std::memcpy(&f, p, 4); v = f; }
-      else std::memcpy(&v, p, 8);
-      if (!std::isfinite(v))
-        throw Error(what + " " + quoted(path) + ": the value at linear index " + std::to_string(index) + " is " +
-                    (std::isnan(v) ? "NaN" : "infinite") + " (NaN or infinite values cannot be used)");
-    }
-  }
 }
 
 template <typename TImage>
@@ -300,7 +224,10 @@ dicom::ReadOptions dicomOptions(const DicomInput& dicom) {
 }  // namespace
 
 ImageFileInfo readImageInfo(const std::string& path, const DicomInput& dicom) {
-  if (!isDicomInput(path)) return openImage(path, "image").info;
+  if (!isDicomInput(path)) {
+    checkRawImageFile(path, "image");
+    return openImage(path, "image").info;
+  }
   const dicom::SeriesInfo series = dicom::findSeries(path, dicomOptions(dicom));
   ImageFileInfo info;
   info.dims = 3;
@@ -318,15 +245,15 @@ Volume readVolume(const std::string& path, const DicomInput& dicom, dicom::Serie
     quiet.warn = nullptr;
     return dicom::readSeries(*series, quiet, path);
   }
+  checkRawImageFile(path, "image");  // before ITK, which aborts on some of what it checks
   const OpenedImage opened = openImage(path, "image");
-  rejectNonFiniteNifti(path, "image");
   return opened.info.dims == 2 ? readVolumeOfDimension<2>(opened, path)
                                : readVolumeOfDimension<3>(opened, path);
 }
 
 LabelMap readLabelMap(const std::string& path) {
+  checkRawImageFile(path, "label image");
   const OpenedImage opened = openImage(path, "label image");
-  rejectNonFiniteNifti(path, "label image");
   if (opened.info.components != 1)
     throw Error("label image " + quoted(path) + " has " + std::to_string(opened.info.components) +
                 " components per pixel; a label image must be scalar");

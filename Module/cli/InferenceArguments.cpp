@@ -21,6 +21,8 @@ InferenceOptions inferenceOptions(const ArgumentParser& args) {
   options.mirror = args.flagSet("mirror");
   options.wholeImage = args.flagSet("whole-image");
   if (args.given("patch")) options.patchSize = args.getIntList("patch");
+  for (int64_t p : options.patchSize)
+    if (p < 1) throw UsageError("--patch entries must be at least 1, got " + args.get("patch"));
   options.runtime.device = checkedDevice(args);
   options.runtime.threads = args.getIntInRange("threads", 0, 1024);
   options.runtime.precision = args.get("precision");

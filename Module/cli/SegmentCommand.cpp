@@ -1,5 +1,6 @@
 // `ima segment`: sliding-window inference of one image with a model; writes a uint8 label map
 // on the input's grid, or a DICOM SEG for a DICOM input (and optionally the class probabilities).
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -50,6 +51,20 @@ bool samePath(const std::string& a, const std::string& b) {
   return fs::absolute(a, ec).lexically_normal() == fs::absolute(b, ec).lexically_normal();
 }
 
+// A constant channel z-scores to all zeros (or clips to one value): the network then answers with
+// whatever its biases favour, which looks like a segmentation but says nothing about the image.
+void warnIfConstant(const Volume& volume, const std::string& input) {
+  if (volume.data.empty()) return;
+  const int64_t voxels = volume.shape.voxels();
+  for (int c = 0; c < volume.channels; ++c) {
+    const float* v = volume.data.data() + c * voxels;
+    if (std::any_of(v, v + voxels, [&](float x) { return x != v[0]; })) return;
+  }
+  std::cerr << "warning: image '" << input << "': the input image is constant (every voxel"
+            << (volume.channels > 1 ? " of each channel" : "") << " has one value, e.g. " << volume.data[0]
+            << "); its segmentation carries no information about the image\n";
+}
+
 }  // namespace
 
 int runSegment(const ArgumentParser& args) {
@@ -77,6 +92,7 @@ int runSegment(const ArgumentParser& args) {
   dicom::SeriesInfo series;  // a SEG output references the series read
   const Volume volume = readVolume(input, dicomInput(args, true), segOutput ? &series : nullptr);
   checkFinite(volume, "image '" + input + "'");
+  warnIfConstant(volume, input);
   const NetworkSpec& spec = model.metadata().network;
   if (volume.channels != spec.inChannels)
     throw Error("image '" + input + "' has " + std::to_string(volume.channels) + " channel(s) but model '" +

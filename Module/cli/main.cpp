@@ -184,6 +184,13 @@ int dispatch(const std::vector<std::string>& argv) {
   }
 }
 
+// A libtorch error (c10::Error) carries a C++ backtrace after its message, which tells a user
+// nothing; its allocator's failures are reported as out of memory like std::bad_alloc.
+std::string withoutBacktrace(const std::string& message) {
+  const std::string text = message.substr(0, message.find("\nException raised from"));
+  return text.find("can't allocate memory") != std::string::npos ? "out of memory (" + text + ")" : text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,7 +207,7 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::cerr << "ima: error: out of memory\n";
   } catch (const std::exception& e) {
-    std::cerr << "ima: error: " << e.what() << "\n";
+    std::cerr << "ima: error: " << withoutBacktrace(e.what()) << "\n";
   } catch (...) {
     std::cerr << "ima: error: unexpected failure\n";
   }

@@ -51,7 +51,11 @@ Options optionsOf(const Options* given, void (*init)(Options*), const std::strin
   if (!given) return options;
   if (given->struct_size == 0)
     throw InvalidArgument(name + ".struct_size is 0: initialise the options with their ima_*_options_init function");
-  if (given->struct_size < sizeof(size_t) || given->struct_size > sizeof(Options))
+  if (given->struct_size < sizeof(size_t))
+    throw InvalidArgument(name + ".struct_size is " + std::to_string(given->struct_size) +
+                          ", smaller than the struct_size field itself (" + std::to_string(sizeof(size_t)) +
+                          " bytes): initialise the options with their ima_*_options_init function");
+  if (given->struct_size > sizeof(Options))
     throw InvalidArgument(name + ".struct_size is " + std::to_string(given->struct_size) + " but this library (API " +
                           std::to_string(IMA_API_VERSION) + ") knows structs of at most " +
                           std::to_string(sizeof(Options)) + " bytes (newer ima.h than the library?)");

@@ -29,6 +29,13 @@ void setLastError(const char* function, const char* message) {
   }
 }
 
+namespace {
+bool isAllocationFailure(const std::string& libtorchMessage) {
+  return libtorchMessage.find("can't allocate memory") != std::string::npos ||
+         libtorchMessage.find("out of memory") != std::string::npos;
+}
+}  // namespace
+
 ima_status statusOfCurrentException(const char* function) {
   try {
     throw;
@@ -51,8 +58,14 @@ ima_status statusOfCurrentException(const char* function) {
     setLastError(function, e.what_without_backtrace());
     return IMA_ERROR_OUT_OF_MEMORY;
   } catch (const c10::Error& e) {
-    // libtorch's message without its C++ backtrace, which means nothing to a C caller.
-    setLastError(function, (std::string("libtorch: ") + e.what_without_backtrace()).c_str());
+    // libtorch's message without its C++ backtrace, which means nothing to a C caller. Its CPU
+    // allocator reports a failed allocation as a plain c10::Error; that is out of memory too.
+    const std::string message = e.what_without_backtrace();
+    if (isAllocationFailure(message)) {
+      setLastError(function, ("out of memory (libtorch: " + message + ")").c_str());
+      return IMA_ERROR_OUT_OF_MEMORY;
+    }
+    setLastError(function, ("libtorch: " + message).c_str());
     return IMA_ERROR_INTERNAL;
   } catch (const std::exception& e) {
     setLastError(function, e.what());

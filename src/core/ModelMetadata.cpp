@@ -1,8 +1,12 @@
 #include "ima/ModelMetadata.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "ima/Error.h"
+#include "ima/Limits.h"
 
 namespace ima {
 using nlohmann::json;
@@ -77,7 +81,8 @@ ModelMetadata ModelMetadata::fromJson(const std::string& text, const std::string
     m.network.kind = n.value("kind", std::string("unet"));
     m.network.dims = n.at("dims").get<int>();
     m.network.inChannels = n.at("in_channels").get<int>();
-    m.network.classes = n.at("classes").get<int>();
+    const int64_t classes = n.at("classes").get<int64_t>();  // read wide: 2^31 must not wrap to a small int
+    m.network.classes = static_cast<int>(std::clamp<int64_t>(classes, -1, int64_t{kMaxClasses} + 1));
     m.network.baseFeatures = n.value("base_features", m.network.baseFeatures);
     m.network.maxFeatures = n.value("max_features", m.network.maxFeatures);
     m.network.stages = n.value("stages", m.network.stages);
@@ -87,6 +92,14 @@ ModelMetadata ModelMetadata::fromJson(const std::string& text, const std::string
       throw Error(source + ": network.dims must be 2 or 3, got " + std::to_string(m.network.dims));
     if (m.network.inChannels < 1 || m.network.classes < 2)
       throw Error(source + ": network needs in_channels >= 1 and classes >= 2");
+    if (m.network.classes > kMaxClasses)
+      throw Error(source + ": network.classes is " + std::to_string(classes) + "; at most " +
+                  std::to_string(kMaxClasses) + " classes fit a label map of 0..255");
+    if (m.network.inChannels > 1024 || m.network.baseFeatures < 1 || m.network.baseFeatures > 4096 ||
+        m.network.maxFeatures < 1 || m.network.maxFeatures > 4096 || m.network.stages < 1 || m.network.stages > 10 ||
+        m.network.convsPerStage < 1 || m.network.convsPerStage > 10)
+      throw Error(source + ": network hyper-parameters out of range (in_channels <= 1024, base_features and "
+                  "max_features 1..4096, stages 1..10, convs_per_stage 1..10)");
     if (j.contains("labels"))
       for (const json& l : j.at("labels")) {
         LabelInfo info;
@@ -104,21 +117,32 @@ ModelMetadata ModelMetadata::fromJson(const std::string& text, const std::string
       }
     if (j.contains("normalization")) {
       const json& nj = j.at("normalization");
-      m.normalization.kind = Normalization::parseKind(nj.value("kind", std::string("zscore")));
+      try {
+        m.normalization.kind = Normalization::parseKind(nj.value("kind", std::string("zscore")));
+      } catch (const Error& e) {
+        throw Error(source + ": normalization: " + e.what());
+      }
       m.normalization.nonzeroMask = nj.value("nonzero_mask", false);
       if (nj.contains("window")) {
         const auto w = nj.at("window").get<std::vector<float>>();
         if (w.size() != 2) throw Error(source + ": normalization.window needs [low, high]");
         m.normalization.windowLow = w[0];
         m.normalization.windowHigh = w[1];
+        if (!std::isfinite(w[0]) || !std::isfinite(w[1]) || !(w[0] < w[1]))
+          throw Error(source + ": normalization.window [" + std::to_string(w[0]) + ", " + std::to_string(w[1]) +
+                      "] must be two finite numbers, low < high");
       }
     }
     m.patchSize = j.at("patch_size").get<std::vector<int64_t>>();
     if (static_cast<int>(m.patchSize.size()) != m.network.dims)
       throw Error(source + ": patch_size has " + std::to_string(m.patchSize.size()) +
                   " entries but the network is " + std::to_string(m.network.dims) + "D");
-    for (int64_t p : m.patchSize)
+    int64_t patchVoxels = 1;
+    for (int64_t p : m.patchSize) {
       if (p < 1) throw Error(source + ": patch_size entries must be positive");
+      if (p > kMaxPatchVoxels || (patchVoxels *= p) > kMaxPatchVoxels)
+        throw Error(source + ": patch_size exceeds the limit of " + std::to_string(kMaxPatchVoxels) + " voxels");
+    }
     if (j.contains("training")) {
       const json& t = j.at("training");
       m.trainingMethod = t.value("method", std::string("none"));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "ima/Error.h"
 #include "ima/Network.h"
@@ -70,6 +72,20 @@ torch::Tensor probabilities(Network& net, const torch::Tensor& batch, int netDim
 
 int64_t roundUp(int64_t v, int64_t multiple) { return (v + multiple - 1) / multiple * multiple; }
 
+// MemAvailable of /proc/meminfo in bytes; 0 when unknown (not Linux), and then nothing is checked.
+double availableMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  double kib = 0;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024.0;
+  return 0;
+}
+
+std::string mebibytes(double bytes) {
+  return std::to_string(static_cast<int64_t>(std::ceil(bytes / (1 << 20)))) + " MiB";
+}
+
 }  // namespace
 
 std::vector<int64_t> windowStarts(int64_t size, int64_t patch, double overlap) {
@@ -132,6 +148,17 @@ Segmentation segment(const Model& model, const Volume& volume, const InferenceOp
   const int64_t K = spec.classes, plane = extent[1] * extent[2];
   const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
   const int64_t slabDepth = std::min(patch[0], extent[0]);
+  // The accumulators are the memory that grows with the image (docs/architecture.md §7): refuse
+  // before any work when they cannot fit.
+  const double needBytes =
+      4.0 * static_cast<double>(K) * static_cast<double>(slabDepth * plane) +
+      (wantProbabilities ? 4.0 * static_cast<double>(K) * static_cast<double>(extent[0] * plane) : 0.0) +
+      static_cast<double>(extent[0] * plane);
+  const double availableBytes = availableMemoryBytes();
+  if (availableBytes > 0 && needBytes > availableBytes)
+    throw Error("segmenting a " + volume.shape.str() + " image with " + std::to_string(K) + " classes needs about " +
+                mebibytes(needBytes) + " of memory for its accumulators but only " + mebibytes(availableBytes) +
+                " are available");
   std::vector<float> slab(static_cast<size_t>(K * slabDepth * plane), 0.f);
 
   Segmentation result;

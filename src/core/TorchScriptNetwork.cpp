@@ -34,6 +34,11 @@ void TorchScriptNetwork::loadWeights(std::istream& in) {
   } catch (const c10::Error& e) {
     throw Error(std::string("TorchScript archive cannot be loaded: ") + e.what_without_backtrace());
   }
+  // A weights archive of another kind (e.g. a U-Net's state saved with torch::save) also loads as
+  // a module, one without code: refuse it here rather than at the first forward pass.
+  if (!module_.find_method("forward"))
+    throw Error("the TorchScript archive defines no forward method (the metadata says kind \"torchscript\"; are these "
+                "weights of another network kind?)");
 }
 
 }  // namespace ima

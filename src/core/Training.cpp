@@ -160,6 +160,13 @@ Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique
   if (!o.patchSize.empty()) {
     if (static_cast<int>(o.patchSize.size()) != s.model.metadata().network.dims)
       throw Error("patch size must have " + std::to_string(s.model.metadata().network.dims) + " entries");
+    const Box patch = patchExtent(o.patchSize);
+    const NetworkSpec& spec = s.model.metadata().network;
+    const int64_t multiple = spec.kind == "unet" ? (int64_t{1} << (spec.stages - 1)) : 1;
+    for (int a = spec.dims == 3 ? 0 : 1; a < 3; ++a)
+      if (patch[a] % multiple != 0)
+        throw Error("patch size " + std::to_string(patch[a]) + " is not a multiple of " + std::to_string(multiple) +
+                    " as this U-Net's " + std::to_string(spec.stages) + " stages require");
     s.model.metadata().patchSize = o.patchSize;
   }
   s.device = resolveDevice(applyRuntime(o.runtime));

@@ -8,6 +8,7 @@
 
 #include "dcmtk/dcmdata/dcdeftag.h"
 #include "dcmtk/dcmdata/dcrledrg.h"
+#include "dcmtk/dcmdata/dcvr.h"
 #include "dcmtk/dcmjpeg/djdecode.h"
 #include "dcmtk/dcmjpls/djdecode.h"
 
@@ -56,6 +57,11 @@ std::vector<std::string> filesUnder(const std::string& directory) {
 }
 
 bool loadHeader(const std::string& path, DcmFileFormat& file, bool mustBeDicom) {
+  // Some writers store known attributes with VR UN (pydicom's rtdose_rle.dcm: its position,
+  // orientation and spacing); DCMTK keeps them as opaque bytes unless told to look the real VR up
+  // in its dictionary, and the series would then lose its geometry.
+  static const bool unknownVRConversion = (dcmEnableUnknownVRConversion.set(OFTrue), true);
+  (void)unknownVRConversion;
   const bool preamble = hasDicomPreamble(path);
   const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
   if (status.bad()) {

@@ -2,6 +2,7 @@
 #include "ima/DicomSeries.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -69,6 +70,31 @@ struct FileSlices {
   std::vector<SliceRef> slices;
 };
 
+// Number of Frames is an Integer String; DCMTK reads "1A" as 1, which would silently drop all but
+// one frame, so the text itself must be a plain number.
+long numberOfFrames(DcmDataset* ds, const std::string& path) {
+  if (!ds->tagExists(DCM_NumberOfFrames)) return 1;
+  std::string text = getString(ds, DCM_NumberOfFrames);
+  text.erase(0, text.find_first_not_of(' '));
+  text.erase(text.find_last_not_of(' ') + 1);
+  if (text.empty()) return 1;
+  const bool digits = text.size() <= 9 && std::all_of(text.begin() + (text[0] == '+' ? 1 : 0), text.end(),
+                                                      [](unsigned char c) { return std::isdigit(c) != 0; });
+  if (!digits)
+    throw Error("DICOM file " + quoted(path) + " has an invalid Number of Frames (0028,0008) '" + text +
+                "' (not a whole number)");
+  return std::stol(text);
+}
+
+// Geometry values must be finite: a NaN position or direction would be carried into the volume's
+// origin and direction and abort the next program that reads the result.
+void requireFinite(const double* values, int n, const std::string& path, const std::string& attribute) {
+  for (int i = 0; i < n; ++i)
+    if (!std::isfinite(values[i]))
+      throw Error("DICOM file " + quoted(path) + " has a non-finite " + attribute + " (value " + std::to_string(i + 1) +
+                  " is " + (std::isnan(values[i]) ? "NaN" : "infinite") + ")");
+}
+
 FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   DcmDataset* ds = file.getDataset();
   FileSlices f;
@@ -84,14 +110,31 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   f.rows = getInteger(ds, DCM_Rows, 0);
   f.columns = getInteger(ds, DCM_Columns, 0);
   f.samples = getInteger(ds, DCM_SamplesPerPixel, 1);
-  f.frames = getInteger(ds, DCM_NumberOfFrames, 1);
+  f.frames = numberOfFrames(ds, path);
   if (f.rows <= 0 || f.columns <= 0 || f.frames <= 0)
     throw Error("DICOM file " + quoted(path) + " has an invalid image size (Rows " + std::to_string(f.rows) +
                 ", Columns " + std::to_string(f.columns) + ", Number of Frames " + std::to_string(f.frames) + ")");
 
+  // Uncompressed pixel data shorter than Rows x Columns x frames is refused here, before the
+  // volume is allocated from those numbers (encapsulated data is checked when decoded).
+  DcmElement* pixels = nullptr;
+  const long bitsAllocated = getInteger(ds, DCM_BitsAllocated, 0);
+  if (!DcmXfer(ds->getOriginalXfer()).isEncapsulated() && bitsAllocated > 0 &&
+      ds->findAndGetElement(DCM_PixelData, pixels).good() && pixels) {
+    const double expected = static_cast<double>(f.rows) * static_cast<double>(f.columns) *
+                            static_cast<double>(f.samples) * static_cast<double>(f.frames) *
+                            static_cast<double>(bitsAllocated / 8);
+    if (static_cast<double>(pixels->getLength()) < expected)
+      throw Error("DICOM file " + quoted(path) + " has " + std::to_string(pixels->getLength()) +
+                  " bytes of pixel data but Rows " + std::to_string(f.rows) + " x Columns " + std::to_string(f.columns) +
+                  " x " + std::to_string(f.frames) + " frame(s) x " + std::to_string(f.samples) + " sample(s) x " +
+                  std::to_string(bitsAllocated / 8) + " byte(s) need " + formatNumber(expected, 15));
+  }
+
   double iop[6];
   const bool oriented = frameNumbers(ds, 0, DCM_PlaneOrientationSequence, DCM_ImageOrientationPatient, iop, 6);
   if (oriented) {
+    requireFinite(iop, 6, path, "Image Orientation (Patient) (0020,0037)");
     f.rowDir = {iop[0], iop[1], iop[2]};
     f.colDir = {iop[3], iop[4], iop[5]};
     const double rn = norm(f.rowDir), cn = norm(f.colDir);
@@ -105,6 +148,7 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
       !getNumbers(ds, DCM_ImagerPixelSpacing, f.pixelSpacing, 2)) {
     f.pixelSpacing[0] = f.pixelSpacing[1] = 1;
   }
+  requireFinite(f.pixelSpacing, 2, path, "Pixel Spacing (0028,0030)");
   if (!(f.pixelSpacing[0] > 0) || !(f.pixelSpacing[1] > 0))
     throw Error("DICOM file " + quoted(path) + " has a non-positive Pixel Spacing");
   double hint = 0;
@@ -112,6 +156,7 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
     f.sliceSpacingHint = hint;
   else if (frameNumbers(ds, 0, DCM_PixelMeasuresSequence, DCM_SliceThickness, &hint, 1) && hint > 0)
     f.sliceSpacingHint = hint;
+  requireFinite(&f.sliceSpacingHint, 1, path, "Spacing Between Slices or Slice Thickness");
 
   const Vec3 normal = cross(f.rowDir, f.colDir);
   const bool enhanced = ds->tagExists(DCM_PerFrameFunctionalGroupsSequence);
@@ -130,8 +175,10 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
                       " has another orientation than frame 1; frames of different orientations cannot form "
                       "one volume");
       }
+      requireFinite(ipp, 3, path, "Image Position (Patient) (0020,0032) of frame " + std::to_string(frame + 1));
       s.position = {ipp[0], ipp[1], ipp[2]};
     } else if (getNumbers(ds, DCM_ImagePositionPatient, ipp, 3)) {
+      requireFinite(ipp, 3, path, "Image Position (Patient) (0020,0032)");
       // Legacy multi-frame: frames stacked along the normal from the one position given, at the
       // offsets of Grid Frame Offset Vector (RT dose) or else at the slice spacing.
       // Offsets whose first value is not 0 are absolute (relative to the z of the position).
@@ -141,6 +188,7 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
         offset -= first;
       else
         offset = static_cast<double>(frame) * (f.sliceSpacingHint > 0 ? f.sliceSpacingHint : 1.0);
+      requireFinite(&offset, 1, path, "Grid Frame Offset Vector (3004,000C)");
       for (int i = 0; i < 3; ++i) s.position[static_cast<size_t>(i)] = ipp[i] + offset * normal[static_cast<size_t>(i)];
     } else {
       // No geometry at all (secondary capture, ...): frames stacked at unit distance from 0.
@@ -153,6 +201,8 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
       s.rescaleSlope = rescale[0];  // RT dose: stored value x Dose Grid Scaling = dose in Gy
     if (frameNumbers(ds, fr, DCM_PixelValueTransformationSequence, DCM_RescaleIntercept, &rescale[1], 1))
       s.rescaleIntercept = rescale[1];
+    const double rescaleValues[2] = {s.rescaleSlope, s.rescaleIntercept};
+    requireFinite(rescaleValues, 2, path, "Rescale Slope / Intercept");
     f.slices.push_back(s);
   }
   return f;
@@ -367,7 +417,7 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
                   xferName(xfer) + "): " + (status.bad() ? status.text() : "no decoder for it in DCMTK"));
   }
   const long rows = getInteger(ds, DCM_Rows, 0), columns = getInteger(ds, DCM_Columns, 0);
-  const long samples = getInteger(ds, DCM_SamplesPerPixel, 1), frameCount = getInteger(ds, DCM_NumberOfFrames, 1);
+  const long samples = getInteger(ds, DCM_SamplesPerPixel, 1), frameCount = numberOfFrames(ds, path);
   const long bitsAllocated = getInteger(ds, DCM_BitsAllocated, 0);
   const long bitsStored = getInteger(ds, DCM_BitsStored, bitsAllocated);
   const bool isSigned = getInteger(ds, DCM_PixelRepresentation, 0) == 1;

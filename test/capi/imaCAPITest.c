@@ -328,6 +328,19 @@ int main(int argc, char** argv) {
   segment.progress = record_progress;
   segment.progress_user = &segment_log;
   CHECK_OK(ima_segment(model, &image, &segment, segmentation, N, probabilities, 2 * N));
+
+  /* ---- bad input (docs/bad-input.md): a struct_size shorter than the field itself, and a patch
+   * side over 4096, are refused before any work with messages that say so */
+  ima_segment_options short_size = segment;
+  short_size.struct_size = 4;
+  CHECK_FAILS(ima_segment(model, &image, &short_size, segmentation, N, NULL, 0), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.struct_size is 4, smaller than the struct_size field itself") != NULL);
+  ima_segment_options huge_patch = segment;
+  huge_patch.progress = NULL;
+  huge_patch.patch_size[0] = 65536;
+  huge_patch.patch_size[1] = 65536;
+  CHECK_FAILS(ima_segment(model, &image, &huge_patch, segmentation, N, NULL, 0), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.patch_size[0] is 65536 (a 2D model needs 2 sizes in 1..4096)") != NULL);
   CHECK(segment_log.calls >= 2 && segment_log.monotone && segment_log.last == 1.0);
   int argmax_agrees = 1, sums_to_one = 1;
   for (int v = 0; v < N; ++v) {

@@ -311,6 +311,24 @@ TEST_F(PydicomFiles, MultiFrameRtDoseUsesGridFrameOffsets) {
   EXPECT_FLOAT_EQ(*std::max_element(dose.data.begin(), dose.data.end()), 1.254f);
 }
 
+// rtdose_rle.dcm stores its position, orientation and spacing with VR UN; read through the
+// dictionary they give the same volume as the uncompressed rtdose.dcm (the oracle).
+TEST_F(PydicomFiles, RleRtDoseWithUnknownVRsMatchesTheUncompressedFile) {
+  const ima::Volume rle = read("rtdose_rle.dcm"), plain = read("rtdose.dcm");
+  ASSERT_EQ(rle.shape.size, plain.shape.size);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rle.geometry.spacing[i], plain.geometry.spacing[i]);
+    EXPECT_EQ(rle.geometry.origin[i], plain.geometry.origin[i]);
+  }
+  EXPECT_EQ(rle.geometry.direction, plain.geometry.direction);
+  EXPECT_EQ(rle.data, plain.data);
+}
+
+// badVR.dcm: Number of Frames "1A" (15 frames of pixel data); DCMTK alone would read it as 1.
+TEST_F(PydicomFiles, BadNumberOfFramesIsRefused) {
+  expectError([] { read("badVR.dcm"); }, {"badVR.dcm", "invalid Number of Frames (0028,0008) '1A'"});
+}
+
 TEST_F(PydicomFiles, TruncatedAndJpeg2000FilesGiveClearErrors) {
   expectError([] { read("MR_truncated.dcm"); }, {"MR_truncated.dcm", "truncated"});
   expectError([] { read("JPEG2000.dcm"); }, {"JPEG2000.dcm", "JPEG 2000", "DCMTK cannot decode"});

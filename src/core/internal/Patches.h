@@ -3,10 +3,13 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
 
+#include "ima/Error.h"
+#include "ima/Limits.h"
 #include "ima/Normalization.h"
 #include "ima/Volume.h"
 
@@ -19,7 +22,20 @@ inline Box volumeExtent(const Shape& s) {
 }
 
 // Patch size in (d, h, w) from an ITK-order size (x, y[, z]).
+// Checked before any work: a zero entry or a window of billions of voxels would otherwise end in
+// a raw libtorch error or a giant allocation after minutes of work.
 inline Box patchExtent(const std::vector<int64_t>& itkOrder) {
+  std::string text;
+  for (int64_t p : itkOrder) text += (text.empty() ? "" : ",") + std::to_string(p);
+  if (itkOrder.size() != 2 && itkOrder.size() != 3)
+    throw Error("patch size " + text + " must have 2 or 3 entries");
+  int64_t voxels = 1;
+  for (int64_t p : itkOrder) {
+    if (p < 1) throw Error("patch size " + text + " has an entry below 1");
+    if (p > kMaxPatchVoxels || (voxels *= p) > kMaxPatchVoxels)
+      throw Error("patch size " + text + " exceeds the limit of " + std::to_string(kMaxPatchVoxels) +
+                  " voxels per patch (256x256x256)");
+  }
   return {itkOrder.size() == 3 ? itkOrder[2] : 1, itkOrder[1], itkOrder[0]};
 }
 

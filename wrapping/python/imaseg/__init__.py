@@ -37,6 +37,38 @@ class Error(Exception):
         self.message = message
 
 
+_capi.CheckedStructure.error = staticmethod(lambda message: Error("IMA_ERROR_INVALID_ARGUMENT", message))
+
+
+def _label_array(labels, index):
+    """A label map as uint8, refusing what the cast would change: values outside 0..255 (-1 would
+    become 255) and non-integers (1.5 would become 1)."""
+    array = np.asarray(labels)
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+            or array.dtype == np.bool_):
+        raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} has dtype {array.dtype}; labels must be integers")
+    if array.size:
+        if np.issubdtype(array.dtype, np.floating):
+            finite = np.isfinite(array)
+            if not finite.all():
+                raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds NaN or infinite values")
+            if (array != np.round(array)).any():
+                raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds non-integer values "
+                            f"(e.g. {float(array[array != np.round(array)].flat[0])!r}); labels must be whole numbers")
+        low, high = array.min(), array.max()
+        if low < 0 or high > 255:
+            raise Error("IMA_ERROR_INVALID_ARGUMENT", f"label map {index} holds values {int(low)}..{int(high)}; labels must be "
+                        "in 0..255 (0 = background)")
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def _patch_axis(value):
+    return _capi.checked_integer("patch_size entry", value, ctypes.c_int64,
+                                 lambda message: Error("IMA_ERROR_INVALID_ARGUMENT", message))
+
+
 class Cancelled(Error):
     """The progress callback asked to stop; nothing was written."""
 
@@ -134,7 +166,7 @@ class _Cases:
         if len(images) != len(labels):
             raise Error("IMA_ERROR_INVALID_ARGUMENT", f"{len(images)} images but {len(labels)} label maps")
         self.images = [_Image(a, channels, spacing, origin, direction) for a in images]
-        self.labels = [np.ascontiguousarray(l, dtype=np.uint8) for l in labels]
+        self.labels = [_label_array(l, i) for i, l in enumerate(labels)]
         self.array = (_capi.Case * len(images))()
         for i, (image, label) in enumerate(zip(self.images, self.labels)):
             if label.shape != image.shape:
@@ -231,7 +263,7 @@ def segment(model, array, spacing=None, origin=None, direction=None, *, probabil
     options.mirror, options.whole_image = int(bool(mirror)), int(bool(whole_image))
     if patch_size is not None:
         for axis, value in enumerate(reversed(list(patch_size))):  # given [z, y, x] like the array
-            options.patch_size[axis] = value
+            options.patch_size[axis] = _patch_axis(value)
     options.device, options.threads = _text(device), threads
     callback = _Progress(progress)
     options.progress = callback.function
@@ -272,7 +304,7 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
         setattr(options, name, _text(value))
     if patch_size is not None:
         for axis, value in enumerate(reversed(list(patch_size))):
-            options.patch_size[axis] = value
+            options.patch_size[axis] = _patch_axis(value)
     options.ct_window[0], options.ct_window[1] = ct_window
     if attack_clamp is not None:
         low, high = attack_clamp

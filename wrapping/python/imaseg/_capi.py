@@ -5,6 +5,7 @@ mirror ima.h field by field; API_VERSION is the ima.h version they were written 
 """
 import ctypes
 import ctypes.util
+import numbers
 import os
 from pathlib import Path
 
@@ -17,6 +18,43 @@ c_double_9 = ctypes.c_double * 9
 PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_double, ctypes.c_char_p, ctypes.c_void_p)
 
 
+_INTEGER_TYPES = (ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_size_t)
+
+
+def integer_range(ctype):
+    """The values a ctypes integer type holds, as (low, high)."""
+    bits = 8 * ctypes.sizeof(ctype)
+    signed = ctype(-1).value < 0
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def checked_integer(name, value, ctype, error):
+    """`value` as a Python int when it is a whole number that `ctype` holds; else error(message).
+    ctypes itself would wrap it silently (2**32 becomes 0 in a C int)."""
+    if not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise error(f"{name} must be a whole number, got {value!r}")
+    low, high = integer_range(ctype)
+    if not low <= int(value) <= high:
+        raise error(f"{name} = {int(value)} is out of range ({low}..{high})")
+    return int(value)
+
+
+class CheckedStructure(ctypes.Structure):
+    """A struct whose integer fields refuse values they cannot hold instead of wrapping them.
+    `error(message)` builds the exception (the package sets it to its Error)."""
+
+    error = ValueError
+
+    def __setattr__(self, name, value):
+        ctype = dict(self._fields_).get(name)
+        if ctype in _INTEGER_TYPES:
+            value = checked_integer(name, value, ctype, type(self).error)
+        super().__setattr__(name, value)
+
+
 class Image(ctypes.Structure):
     _fields_ = [("data", ctypes.POINTER(ctypes.c_float)), ("length", ctypes.c_size_t), ("dims", ctypes.c_int),
                 ("size", c_int64_3), ("channels", ctypes.c_int), ("spacing", c_double_3),
@@ -27,7 +65,7 @@ class Case(ctypes.Structure):
     _fields_ = [("image", Image), ("labels", ctypes.POINTER(ctypes.c_uint8)), ("labels_length", ctypes.c_size_t)]
 
 
-class SegmentOptions(ctypes.Structure):
+class SegmentOptions(CheckedStructure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("overlap", ctypes.c_double), ("batch_size", ctypes.c_int),
                 ("mirror", ctypes.c_int), ("whole_image", ctypes.c_int), ("patch_size", c_int64_3),
                 ("device", ctypes.c_char_p), ("threads", ctypes.c_int), ("progress", PROGRESS),
@@ -38,7 +76,7 @@ class Model(ctypes.Structure):
     pass
 
 
-class TrainOptions(ctypes.Structure):
+class TrainOptions(CheckedStructure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("method", ctypes.c_char_p), ("epochs", ctypes.c_int),
                 ("iterations_per_epoch", ctypes.c_int), ("batch_size", ctypes.c_int), ("patch_size", c_int64_3),
                 ("optimizer", ctypes.c_char_p), ("learning_rate", ctypes.c_double), ("seed", ctypes.c_uint64),
@@ -53,7 +91,7 @@ class TrainOptions(ctypes.Structure):
                 ("attack_clamp_range", ctypes.c_double * 2)]
 
 
-class EvaluateOptions(ctypes.Structure):
+class EvaluateOptions(CheckedStructure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("attacks", ctypes.c_char_p), ("norm", ctypes.c_char_p),
                 ("budgets", ctypes.POINTER(ctypes.c_double)), ("budget_count", ctypes.c_size_t),
                 ("pgd_steps", ctypes.c_int), ("ifgsm_steps", ctypes.c_int), ("restarts", ctypes.c_int),
@@ -61,7 +99,7 @@ class EvaluateOptions(ctypes.Structure):
                 ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p)]
 
 
-class AttackOptions(ctypes.Structure):
+class AttackOptions(CheckedStructure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("attack", ctypes.c_char_p), ("eps", ctypes.c_double),
                 ("norm", ctypes.c_char_p), ("steps", ctypes.c_int), ("restarts", ctypes.c_int),
                 ("batch_size", ctypes.c_int), ("seed", ctypes.c_uint64), ("device", ctypes.c_char_p),
