@@ -5,6 +5,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +61,17 @@ inline std::string readText(const fs::path& p) {
 inline void writeText(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;
+}
+
+// SHA-256 of a file as coreutils' sha256sum prints it (an implementation independent of ours).
+inline std::string sha256sum(const fs::path& p) {
+  const std::string command = "sha256sum '" + p.string() + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return "";
+  char digest[65] = {};
+  const size_t got = std::fread(digest, 1, 64, pipe);
+  pclose(pipe);
+  return std::string(digest, got);
 }
 
 // An image filled by `value(x, y)` with a non-trivial grid, so geometry round trips are visible.
