@@ -137,10 +137,10 @@ int runBatchSegment(const ArgumentParser& args) {
                                              : "manifest-shard-" + std::to_string(shard.index + 1) + "-of-" +
                                                    std::to_string(shard.count) + ".csv"))
           .string();
-  Manifest manifest(manifestPath);
   InputFiles inputs;
   inputs.add({modelPath, root});
   inputs.checkNotAnInput(manifestPath, "manifest");
+  Manifest manifest(manifestPath);
   applyRuntime(options.runtime);
   const Model model = Model::load(modelPath);
   // Rows record the model by content: a rerun with another model (or a retrained file of the same
