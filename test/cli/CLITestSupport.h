@@ -146,6 +146,9 @@ protected:
     const std::string command = "cd '" + work_.string() + "' && " + shellPrefix + " exec '" +
                                 std::string(IMA_EXECUTABLE) + "' " + args + " >'" + (root_ / "stdout.txt").string() +
                                 "' 2>'" + (root_ / "stderr.txt").string() + "' </dev/null";
+    // A previous run's output must not be mistaken for this one's by a test watching the files.
+    fs::remove(root_ / "stdout.txt");
+    fs::remove(root_ / "stderr.txt");
     const pid_t pid = fork();
     if (pid == 0) {
       execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
