@@ -1,4 +1,4 @@
-# Module description for building inside ITK (mode (a) of DESIGN.md §2).
+# Module description for building inside ITK (mode (a) of docs/architecture.md §2).
 get_filename_component(MY_CURRENT_DIR "${CMAKE_CURRENT_LIST_FILE}" PATH)
 file(READ "${MY_CURRENT_DIR}/README.md" DOCUMENTATION)
 

@@ -5,7 +5,8 @@
 #  3. one IMA training iteration against standard and PGD-AT (C++), passes counted, and the same
 #     iteration in PyTorch (Debian's python3-torch) from the same weights, plain and lean;
 #  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes);
-#  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio).
+#  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio);
+#  6. bf16 against fp32 and the bisection tolerance per training iteration, 2D and 3D (ratios).
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
 # THREADS (default 1) sets the thread count of parts 3 and 4.
 set -euo pipefail
@@ -44,3 +45,7 @@ echo "== Fashion-MNIST robustness of the training methods (reports in $work/fash
 
 echo "== reading a 512x512x300 DICOM CT series vs dcm2niix (warm cache)"
 "$build/bench/imaBenchDicomRead" --repeats 9
+
+echo "== bf16 vs fp32 and IMA's bisection tolerance per training iteration, 2D then 3D"
+"$build/bench/imaBenchPrecision" --dims 2 --repeats 5 --threads 2
+"$build/bench/imaBenchPrecision" --dims 3 --repeats 5 --threads 2

@@ -87,7 +87,7 @@ public:
   }
 
   /** @name Training method: "standard", "pgd" (fixed-eps adversarial training), "trades" or
-   * "ima" (increasing margins, DESIGN.md §5), with the adversarial options
+   * "ima" (increasing margins, docs/architecture.md §5), with the adversarial options
    * (ima::AdversarialOptions, whose comments give the defaults; budgets in normalised intensity
    * units). With "ima" every epoch report carries the margin
    * statistics (EpochReport::marginStatisticsJson). */

@@ -33,6 +33,8 @@ ArgumentParser attackParser() {
       .option("batch", "N", "patches per forward pass", "8")
       .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
       .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
+      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
       .option("seed", "K", "random seed of the attack", "0")
       .flag("force", "overwrite an existing output")
       .flag("quiet", "no progress or summary")
@@ -55,6 +57,7 @@ int runAttack(const ArgumentParser& args) {
   o.restarts = static_cast<int>(restarts);
   o.batchSize = static_cast<int>(batch);
   o.runtime.threads = static_cast<int>(threads);
+  o.runtime.precision = args.get("precision");
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const std::string output = args.get("output");

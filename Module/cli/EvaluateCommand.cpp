@@ -1,5 +1,5 @@
 // `ima evaluate`: robustness of a segmentation model under attacks at several budgets, as JSON,
-// CSV and an SVG plot (DESIGN.md §6).
+// CSV and an SVG plot (docs/architecture.md §6).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -38,6 +38,8 @@ ArgumentParser evaluateParser() {
       .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)")
       .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
       .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
+      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
       .option("seed", "K", "random seed of the attacks", "0")
       .flag("force", "overwrite existing report files")
       .flag("quiet", "no progress or table")
@@ -71,6 +73,7 @@ int runEvaluate(const ArgumentParser& args) {
   o.restarts = args.getIntInRange("restarts", 1, 1000);
   o.batchSize = args.getIntInRange("batch", 1, 4096);
   o.runtime.threads = args.getIntInRange("threads", 0, 1024);
+  o.runtime.precision = args.get("precision");
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");

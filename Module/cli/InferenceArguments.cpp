@@ -11,7 +11,9 @@ void addInferenceOptions(ArgumentParser& p) {
       .flag("whole-image", "one forward pass over the whole (padded) image instead of windows; for small images")
       .flag("mirror", "test-time augmentation: average over all axis flips (2^dims times slower)")
       .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
-      .option("threads", "N", "CPU threads (0 = all cores)", "0");
+      .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
+      .choices("precision", {"fp32", "bf16", "fp16", "auto"});
 }
 
 InferenceOptions inferenceOptions(const ArgumentParser& args) {
@@ -24,6 +26,7 @@ InferenceOptions inferenceOptions(const ArgumentParser& args) {
   if (args.given("patch")) options.patchSize = args.getIntList("patch");
   options.runtime.device = checkedDevice(args);
   options.runtime.threads = args.getIntInRange("threads", 0, 1024);
+  options.runtime.precision = args.get("precision");
   return options;
 }
 

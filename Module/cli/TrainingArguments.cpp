@@ -36,6 +36,8 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("bisection-steps", "B", "ima: bisection steps onto the decision boundary", "10")
       .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
       .choices("bisection", {"midpoint", "inside", "outside"})
+      .option("bisection-tolerance", "F",
+              "ima: stop a sample's bisection at a bracket of F * its margin (0 = always B steps)", "0")
       .option("attack-norm", "NORM", "pgd, trades, ima: norm of the noise budget", "l2")
       .option("attack-clamp", "LOW,HIGH",
               "pgd, trades, ima: keep the training attacks' points in [LOW, HIGH] (normalised units; "
@@ -59,6 +61,8 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)")
       .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
       .option("threads", "N", "CPU threads (0 = all cores)", "0")
+      .option("precision", "P", "forward passes in fp32, bf16, fp16 (CUDA) or auto (bf16 where the hardware has it)", "fp32")
+      .choices("precision", {"fp32", "bf16", "fp16", "auto"})
       .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
       .flag("force", "overwrite an existing MODEL")
       .flag("quiet", "no progress or epoch lines")
@@ -92,6 +96,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   s.alpha = args.getDouble("alpha");
   s.bisectionSteps = args.getInt("bisection-steps");
   s.bisection = args.get("bisection");
+  s.bisectionTolerance = args.getDouble("bisection-tolerance");
   s.attackNorm = args.get("attack-norm");
   s.criterion = args.get("criterion");
   s.tau = args.getDouble("tau");
@@ -114,6 +119,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   options.seed = static_cast<uint64_t>(seed);
   options.runtime.device = checkedDevice(args);
   options.runtime.threads = args.getIntInRange("threads", 0, 1024);
+  options.runtime.precision = args.get("precision");
   options.checkpointPath = out + ".ckpt";
   options.logPath = out + ".log.jsonl";
   return options;

@@ -1,5 +1,5 @@
 // `ima`: git-style command line over the IMASegmentation core. Exit codes: 0 success, 1 failure,
-// 2 usage error (DESIGN.md §8).
+// 2 usage error, 128 + the signal when SIGINT/SIGTERM stopped it (docs/architecture.md §8).
 #include <csignal>
 #include <cstring>
 #include <exception>

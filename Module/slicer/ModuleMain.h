@@ -1,7 +1,7 @@
 // The shared main() of the Slicer CLI modules: prints the embedded XML description for --xml,
 // parses the arguments against it, reports progress in the execution model's protocol, writes
 // the return parameters, and maps failures to exit codes (0 success, 1 failure or cancellation,
-// 2 usage error; DESIGN.md §8). SIGTERM, which Slicer sends to cancel, stops the work at the
+// 2 usage error; docs/architecture.md §8). SIGTERM, which Slicer sends to cancel, stops the work at the
 // core's next patch or iteration; outputs are only written after the last one, each atomically,
 // so a cancelled run leaves no output behind.
 #pragma once

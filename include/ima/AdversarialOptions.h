@@ -1,4 +1,4 @@
-// The options of the adversarial training methods (DESIGN.md §5), torch-free so that the ITK
+// The options of the adversarial training methods (docs/architecture.md §5), torch-free so that the ITK
 // layer and the command line can fill them in. Budgets are in normalised intensity units.
 #pragma once
 #include <string>
@@ -14,6 +14,7 @@ struct AdversarialOptions {
   int pgdSteps = 20;         // K
   double alpha = 4.0;        // PGD step = alpha * eps / K
   int bisectionSteps = 10;   // B
+  double bisectionTolerance = 0;  // stop a bisection at a bracket of this fraction of eps_i (0: B steps)
   std::string bisection = "midpoint";  // midpoint | inside | outside
   std::string norm = "l2";   // l2 | linf
   std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy

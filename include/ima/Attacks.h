@@ -1,11 +1,11 @@
-// Adversarial attacks on a Network (DESIGN.md §5 step 2 and §6): FGSM, IFGSM-K, PGD-K with random
+// Adversarial attacks on a Network (docs/architecture.md §5 step 2 and §6): FGSM, IFGSM-K, PGD-K with random
 // start and restarts, and white noise, in the L2 or Linf norm. Shape-agnostic in the manner of
 // advertorch's perturb_iterative: every sample of the batch is flattened and treated on its own,
 // so attacking a batch gives the same result as attacking each sample alone, and each sample may
 // have its own budget.
 //
 // Shapes: x is the network input [N, C, (D,) H, W] in normalised intensity units (budgets are in
-// the same units, DESIGN.md §3). The network's logits are [N, K] (classification, target int64
+// the same units, docs/architecture.md §3). The network's logits are [N, K] (classification, target int64
 // [N]) or [N, K, (D,) H, W] (segmentation, target int64 [N, (D,) H, W]). All tensors live on x's
 // device, which must be the network's device.
 //
@@ -43,7 +43,7 @@ struct AttackOptions {
   // Iterations for ifgsm and pgd (fgsm always takes one step, noise none).
   int steps = 20;
   // Step size as a fraction of each sample's eps; 0 = the method's default: fgsm 1,
-  // ifgsm 1/4 (DESIGN.md §6 "IFGSM-K, step eps/4"), pgd alpha/steps with alpha = 4 (§5).
+  // ifgsm 1/4 (docs/architecture.md §6 "IFGSM-K, step eps/4"), pgd alpha/steps with alpha = 4 (§5).
   double stepFraction = 0;
   // Absolute step size, 0-d or [N] (normalised intensity units); when defined it overrides
   // stepFraction.
@@ -103,7 +103,7 @@ double attackStepFraction(const AttackOptions& options);
 // "PGD-20, random start, step 4*eps/20, 1 restart(s)".
 std::string describeAttack(const AttackOptions& options);
 
-// The attack of the robustness evaluations (DESIGN.md §6), shared by the segmentation and the
+// The attack of the robustness evaluations (docs/architecture.md §6), shared by the segmentation and the
 // classification evaluator: `method` with the steps of its kind (ifgsm: ifgsmSteps, else
 // pgdSteps) and restarts for PGD only; seed, clamp and the rest keep their defaults.
 AttackOptions evaluationAttack(const std::string& method, const std::string& norm, int pgdSteps, int ifgsmSteps,

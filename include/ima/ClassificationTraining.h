@@ -1,5 +1,5 @@
 // Training of an image classifier (logits [N, K]) on a ClassificationSet, with any training
-// method of TrainingMethod.h. A "sample" in IMA's sense (DESIGN.md §5) is one image: its id is
+// method of TrainingMethod.h. A "sample" in IMA's sense (docs/architecture.md §5) is one image: its id is
 // its index in the training set, so every image keeps its own margin across epochs. Images are
 // the set's values as they are (e.g. [0, 1] pixels); budgets and margins are in the same units.
 #pragma once

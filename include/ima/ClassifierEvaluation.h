@@ -1,4 +1,4 @@
-// Robustness evaluation of an image classifier (logits [N, K], DESIGN.md §6): accuracy under
+// Robustness evaluation of an image classifier (logits [N, K], docs/architecture.md §6): accuracy under
 // each attack at each budget, on whole images ("attacked": "image"). Budgets are in the units of
 // the images (e.g. [0, 1] pixels), measured in the report's norm.
 #pragma once

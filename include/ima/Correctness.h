@@ -1,4 +1,4 @@
-// Per-sample correctness, the decision IMA's margins are built on (DESIGN.md §5 step 1).
+// Per-sample correctness, the decision IMA's margins are built on (docs/architecture.md §5 step 1).
 // Classification: argmax equals the label. Segmentation: per-pixel predictions aggregated per
 // sample by a criterion with threshold tau.
 #pragma once

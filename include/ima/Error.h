@@ -1,4 +1,4 @@
-// Errors the core reports. Messages name the input and the problem (DESIGN.md §8).
+// Errors the core reports. Messages name the input and the problem (docs/architecture.md §8).
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -1,4 +1,4 @@
-// Robustness evaluation of a segmentation model (DESIGN.md §6) at the patch level: each case is
+// Robustness evaluation of a segmentation model (docs/architecture.md §6) at the patch level: each case is
 // cut into a grid of the model's patches (for a 2D model: patch tiles of every slice), every
 // patch is attacked through the network's forward pass, and the argmax predictions are put back
 // together into a label map scored against the reference (voxel Dice with TP/FP/FN summed over

@@ -1,5 +1,5 @@
 // Whole-file reads and atomic writes (temporary name, fsync, rename), so a failed run never leaves a
-// partial model, checkpoint, report or return-parameter file (DESIGN.md §8). Errors are ima::Error
+// partial model, checkpoint, report or return-parameter file (docs/architecture.md §8). Errors are ima::Error
 // naming the file.
 #pragma once
 #include <string>

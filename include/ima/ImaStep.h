@@ -1,4 +1,4 @@
-// The adversarial half of one IMA minibatch (DESIGN.md §5 steps 2-3): PGD inside each sample's
+// The adversarial half of one IMA minibatch (docs/architecture.md §5 steps 2-3): PGD inside each sample's
 // own ball of radius eps_i, tracking per sample the last iterate still correct and the first
 // that is wrong, then a batched no-grad bisection between the two onto the decision boundary.
 // A sample that was correct stops being attacked as soon as it is wrong (its result is the
@@ -20,6 +20,9 @@ struct ImaStepOptions {
   std::string norm = "l2"; // "l2" | "linf"
   bool randomStart = true; // start uniformly inside the ball
   int bisectionSteps = 10; // B
+  // A sample's bisection stops once its bracket is at most this fraction of its eps_i (at most B
+  // halvings in any case); 0 = always B halvings.
+  double bisectionTolerance = 0;
   BisectionReturn bisection = BisectionReturn::Midpoint;
   Criterion criterion = Criterion::MaxDice;  // segmentation only
   double tau = 0.6;

@@ -1,4 +1,4 @@
-// IMA's per-sample margin estimates (DESIGN.md §5): one eps_i per training sample with a stable
+// IMA's per-sample margin estimates (docs/architecture.md §5): one eps_i per training sample with a stable
 // id, updated at the end of every epoch from what the attacks found during it.
 #pragma once
 #include <cstdint>

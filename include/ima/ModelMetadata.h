@@ -1,4 +1,4 @@
-// What a model file says about itself (DESIGN.md §4): everything needed to rebuild the network,
+// What a model file says about itself (docs/architecture.md §4): everything needed to rebuild the network,
 // prepare its input and interpret its output. Stored as JSON at the head of a .imamodel file.
 #pragma once
 #include <array>

@@ -1,5 +1,5 @@
 // Intensity normalisation: part of a model's metadata and applied identically in training,
-// inference and attacks (DESIGN.md §3). Noise budgets are expressed in the normalised units.
+// inference and attacks (docs/architecture.md §3). Noise budgets are expressed in the normalised units.
 #pragma once
 #include <string>
 #include <vector>

@@ -1,7 +1,7 @@
-// Robustness evaluation results (DESIGN.md §6): metrics per attack and budget, the robustness
+// Robustness evaluation results (docs/architecture.md §6): metrics per attack and budget, the robustness
 // AUC, and the report files: JSON for machines, CSV for tables, an SVG plot for people.
 // No torch: the evaluator runs the attacks and feeds counts in here. Budgets (eps) are in
-// normalised intensity units (DESIGN.md §3), measured in the report's norm.
+// normalised intensity units (docs/architecture.md §3), measured in the report's norm.
 #pragma once
 #include <cstdint>
 #include <string>

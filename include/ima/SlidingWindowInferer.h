@@ -1,4 +1,4 @@
-// Inference over whole volumes (DESIGN.md §7): overlapping patches weighted by a Gaussian
+// Inference over whole volumes (docs/architecture.md §7): overlapping patches weighted by a Gaussian
 // (sigma = patch/8), batched, optional mirror test-time augmentation, argmax.
 //
 // Memory: the accumulator holds class probabilities only for the slab of slices that patches

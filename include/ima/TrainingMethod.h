@@ -4,7 +4,7 @@
 //   pgd       Madry et al.: the task loss on PGD samples inside a fixed ball;
 //   trades    Zhang et al.: clean task loss + tradesBeta * KL(clean || adversarial), the
 //             adversarial sample maximising that KL inside a fixed ball;
-//   ima       DESIGN.md §5: (1 - beta) * clean + beta * adversarial loss, adversarial samples on
+//   ima       docs/architecture.md §5: (1 - beta) * clean + beta * adversarial loss, adversarial samples on
 //             or within each sample's own margin, margins updated at the end of every epoch.
 // The task loss is cross-entropy for [N, K] logits and Dice+CE for segmentation logits.
 #pragma once

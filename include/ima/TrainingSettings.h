@@ -1,6 +1,6 @@
 // The training settings a user chooses, as every host takes them (the `ima` command line, the C API
 // and Python over it, the Slicer module IMAHarden, itk::UNetTrainer): plain values, checked in one
-// place and turned into the core's TrainingOptions. Defaults are DESIGN.md §5's. Budgets and the
+// place and turned into the core's TrainingOptions. Defaults are docs/architecture.md §5's. Budgets and the
 // clamp range are in normalised intensity units.
 #pragma once
 #include <array>
@@ -30,6 +30,7 @@ struct TrainingSettings {
   double alpha = 4.0;       // > 0
   int64_t bisectionSteps = 10;  // 0..60
   std::string bisection = "midpoint";   // midpoint | inside | outside
+  double bisectionTolerance = 0;        // [0, 1): bracket as a fraction of eps_i; 0 = B halvings
   std::string attackNorm = "l2";        // l2 | linf
   std::string criterion = "max-dice";   // max-dice | mean-dice | pixel-accuracy
   double tau = 0.6;                     // [0, 1]
@@ -55,7 +56,7 @@ private:
 // How a host spells a setting's key in messages, e.g. "eps_max" -> "--eps-max". The keys are
 // method, epochs, iterations_per_epoch, optimizer, learning_rate, seed, eps, eps_max, delta, beta,
 // trades_beta, pgd_steps, alpha, bisection_steps, bisection, attack_norm, criterion, tau,
-// adversarial_samples, reset_misclassified, attack_clamp.
+// adversarial_samples, reset_misclassified, attack_clamp, bisection_tolerance.
 using SettingName = std::function<std::string(const std::string& key)>;
 
 // The usual spellings of a key: "eps_max" -> "eps-max", "epsMax", "EpsMax".

@@ -2,7 +2,7 @@
 //
 // Layout: voxel data is planar per channel and x-fastest, i.e. exactly the memory of a tensor
 // [C, (D,) H, W] where W = size[0] (x), H = size[1] (y), D = size[2] (z). The tensor axis order is
-// the reverse of ITK's index order (DESIGN.md §3). Geometry (millimetres, LPS as in ITK) is carried
+// the reverse of ITK's index order (docs/architecture.md §3). Geometry (millimetres, LPS as in ITK) is carried
 // around the network and never enters it.
 #pragma once
 #include <array>

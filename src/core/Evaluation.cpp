@@ -9,6 +9,7 @@
 #include "internal/Device.h"
 #include "internal/EvalModeGuard.h"
 #include "internal/Patches.h"
+#include "internal/Precision.h"
 #include "internal/Random.h"
 
 namespace ima {
@@ -93,7 +94,7 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   if (!(eps >= 0)) throw Error("the budget must be >= 0, got " + std::to_string(eps));
   checkTrainingCases({c}, model.metadata());
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));
-  Network& net = *model.network();
+  MixedPrecisionNetwork net(*model.network(), resolvePrecision(o.runtime.precision, device));
   net.to(device);
   EvalModeGuard evalMode(net);
   const Box patch = patchExtent(model.metadata().patchSize), extent = volumeExtent(c.image.shape);
@@ -133,7 +134,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   const std::vector<double> budgets = evaluationBudgets(o.budgets);
 
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));
-  Network& net = *model.network();
+  MixedPrecisionNetwork net(*model.network(), resolvePrecision(o.runtime.precision, device));
   net.to(device);
   EvalModeGuard evalMode(net);
 

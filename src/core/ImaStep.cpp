@@ -23,6 +23,7 @@ torch::Tensor broadcastMask(const torch::Tensor& mask, const torch::Tensor& like
 ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
                                  const torch::Tensor& eps, const ImaStepOptions& o, const torch::Tensor& cleanLogits) {
   if (o.pgdSteps < 1) throw Error("IMA needs at least one PGD step");
+  if (!(o.bisectionTolerance >= 0)) throw Error("IMA's bisection tolerance must be >= 0");
   EvalModeGuard evalMode(net);
   const torch::Tensor input = x.detach();
   const int64_t n = input.size(0);
@@ -74,13 +75,24 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   torch::NoGradGuard noGrad;
   r.found = r.cleanCorrect & wrongSeen;
   torch::Tensor adversarial = pgd;
+  // Host synchronisation (unavoidable): the crossed samples decide the bisection's batch shape.
   if (r.found.any().item<bool>()) {
     // Only the samples that crossed are bisected: the others' forwards would be wasted.
     const torch::Tensor crossed = r.found.nonzero().squeeze(1);
     const torch::Tensor crossedTarget = target.index_select(0, crossed);
-    const torch::Tensor boundary = bisectToBoundary(
-        [&](const torch::Tensor& z) { return correct(net.forward(z), crossedTarget); },
-        lastCorrect.index_select(0, crossed), firstWrong.index_select(0, crossed), o.bisectionSteps, o.bisection);
+    const torch::Tensor inside = lastCorrect.index_select(0, crossed), outside = firstWrong.index_select(0, crossed);
+    const torch::Tensor boundary =
+        o.bisectionTolerance > 0
+            ? bisectToBoundary(
+                  [&](const torch::Tensor& z, const torch::Tensor& rows) {
+                    return correct(net.forward(z), crossedTarget.index_select(0, rows));
+                  },
+                  inside, outside, o.bisectionSteps, o.bisection,
+                  eps.detach().to(input.device(), torch::kDouble).reshape({-1}).expand({n}).index_select(0, crossed) *
+                      o.bisectionTolerance,
+                  o.norm)
+            : bisectToBoundary([&](const torch::Tensor& z) { return correct(net.forward(z), crossedTarget); }, inside,
+                               outside, o.bisectionSteps, o.bisection);
     adversarial = pgd.index_copy(0, crossed, boundary);
   }
   r.adversarial = adversarial.detach();

@@ -6,6 +6,7 @@
 
 #include "ima/Error.h"
 #include "internal/Device.h"
+#include "internal/Precision.h"
 
 namespace ima {
 
@@ -33,6 +34,7 @@ torch::Device resolveDevice(const std::string& name) {
 
 std::string applyRuntime(const RuntimeOptions& options) {
   const torch::Device device = resolveDevice(options.device);
+  resolvePrecision(options.precision, device);  // validates
   if (options.threads < 0) throw Error("thread count must be >= 0, got " + std::to_string(options.threads));
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(cores);

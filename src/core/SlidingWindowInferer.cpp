@@ -9,6 +9,7 @@
 #include "internal/Device.h"
 #include "internal/EvalModeGuard.h"
 #include "internal/Patches.h"
+#include "internal/Precision.h"
 
 namespace ima {
 namespace {
@@ -101,7 +102,7 @@ Segmentation segment(const Model& model, const Volume& volume, const InferenceOp
   checkFinite(volume, "input image");
 
   const torch::Device device = resolveDevice(applyRuntime(options.runtime));
-  Network& net = *model.network();
+  MixedPrecisionNetwork net(*model.network(), resolvePrecision(options.runtime.precision, device));
   net.to(device);
   EvalModeGuard evalMode(net);
   c10::InferenceMode inferenceMode;

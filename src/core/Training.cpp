@@ -19,6 +19,7 @@
 #include "internal/Device.h"
 #include "internal/Files.h"
 #include "internal/Patches.h"
+#include "internal/Precision.h"
 #include "internal/Random.h"
 
 namespace ima {
@@ -70,6 +71,7 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                           {"trades_beta", o.adversarial.tradesBeta},
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
+                          {"bisection_tolerance", o.adversarial.bisectionTolerance},
                           {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
                           {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
                           {"reset_misclassified", o.adversarial.resetMisclassified},
@@ -231,7 +233,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
 
   std::vector<PreparedCase> cases;
   for (const TrainingCase& c : training) cases.push_back(prepare(c, meta));
-  Network& net = *s.model.network();
+  const torch::ScalarType precision = resolvePrecision(o.runtime.precision, s.device);
+  if (precision == torch::kHalf) throw Error("fp16 training needs loss scaling, which is not implemented; use bf16");
+  MixedPrecisionNetwork net(*s.model.network(), precision);
   const NetworkSpec& spec = meta.network;
   const Box patch = patchExtent(meta.patchSize);
   const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
@@ -324,7 +328,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.learningRate = lr;
     if (const auto margins = s.method.endEpoch()) report.marginStatisticsJson = margins->toJson();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
-      // Voxel Dice per class with TP/FP/FN summed over the validation set (DESIGN.md §6).
+      // Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
       InferenceOptions inference;
       inference.batchSize = o.batchSize;

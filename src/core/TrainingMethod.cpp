@@ -35,6 +35,7 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   if (options_.norm != "l2" && options_.norm != "linf") throw Error("unknown norm '" + options_.norm + "' (expected l2 or linf)");
   if (options_.pgdSteps < 1 || options_.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
   if (!(options_.alpha > 0)) throw Error("alpha must be > 0");
+  if (!(options_.bisectionTolerance >= 0)) throw Error("the bisection tolerance must be >= 0");
   if (!(options_.beta >= 0 && options_.beta <= 1)) throw Error("beta must be in [0, 1]");
   if (!(options_.tradesBeta >= 0)) throw Error("the TRADES beta must be >= 0");
   const std::string& samples = options_.adversarialSamples;
@@ -44,6 +45,7 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   imaStep_.alpha = options_.alpha;
   imaStep_.norm = options_.norm;
   imaStep_.bisectionSteps = options_.bisectionSteps;
+  imaStep_.bisectionTolerance = options_.bisectionTolerance;
   imaStep_.bisection = parseBisectionReturn(options_.bisection);
   imaStep_.criterion = parseCriterion(options_.criterion);
   imaStep_.tau = options_.tau;

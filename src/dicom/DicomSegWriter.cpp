@@ -227,7 +227,7 @@ class SegWriter {
     }
   }
 
-  // Frames are indexed by segment number and by position (what dciodvfy requires, DESIGN.md §10).
+  // Frames are indexed by segment number and by position (what dciodvfy requires, docs/architecture.md §10).
   void addDimensionOrganisation(DcmSegmentation& seg) const {
     char uid[100];
     dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);

@@ -95,7 +95,7 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   SampleCountingNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto r = ima::imaAdversarialStep(net, x, y, eps, o);
 
-  // Oracle: DESIGN.md §5 steps 2-3 literally. PGD over the whole batch for all K steps with the
+  // Oracle: docs/architecture.md §5 steps 2-3 literally. PGD over the whole batch for all K steps with the
   // same seed, the last-correct / first-wrong iterates tracked, then the bisection of the crossed.
   LinearNetwork plain(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto correct = [&](const torch::Tensor& logits) { return logits.argmax(1) == y; };

@@ -152,4 +152,42 @@ TEST(Bisection, LandsOnTheAnalyticBoundaryOfALinearModel) {
   EXPECT_FALSE(correct(ima::bisectToBoundary(correct, inside, outside, steps, ima::BisectionReturn::Outside)).any().item<bool>());
 }
 
+// With a tolerance each sample stops after ceil(log2(bracket / tolerance)) halvings (at most
+// `steps`), computed here by hand from the segments' lengths; the result is then within half its
+// tolerance of the exact crossing, and only the samples still halving are evaluated. A tolerance
+// of 0 gives the plain bisection's points exactly.
+TEST(Bisection, StopsEachSampleAtItsToleranceAndEvaluatesOnlyThoseStillHalving) {
+  const auto w = torch::tensor({0.6f, -0.8f});
+  const float b = 0.25f;
+  int64_t evaluatedRows = 0;
+  auto correctRows = [&](const torch::Tensor& x, const torch::Tensor& rows) {
+    EXPECT_EQ(rows.size(0), x.size(0));
+    evaluatedRows += x.size(0);
+    return (x.matmul(w) + b) > 0;
+  };
+  const auto inside = torch::tensor({{1.f, 0.f}, {0.f, -1.f}, {2.f, 1.f}});
+  const auto outside = torch::tensor({{-1.f, 0.5f}, {0.f, 3.f}, {-3.f, 1.f}});
+  // Lengths: sqrt(4.25) = 2.06, 4, 5. Tolerances 0.3, 1e-3, 2: halvings 3, 12 -> capped at 10, 2.
+  const auto tolerance = torch::tensor({0.3, 1e-3, 2.0}, torch::kDouble);
+  const int steps = 10;
+  const auto mid = ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Midpoint,
+                                         tolerance, "l2");
+  EXPECT_EQ(evaluatedRows, 3 + 10 + 2);
+  const float limits[3] = {0.3f / 2, 4.f / (1 << steps) / 2, 1.25f / 2};  // half the final bracket
+  for (int64_t i = 0; i < 3; ++i) {
+    const auto a = inside[i], o = outside[i];
+    const float t = -(a.dot(w).item<float>() + b) / (o - a).dot(w).item<float>();
+    const auto exact = a + t * (o - a);
+    EXPECT_LE((mid[i] - exact).norm().item<float>(), limits[i] + 1e-6) << "sample " << i;
+  }
+  auto correct = [&](const torch::Tensor& x) { return (x.matmul(w) + b) > 0; };
+  const auto plain = ima::bisectToBoundary(correct, inside, outside, steps, ima::BisectionReturn::Inside);
+  const auto zero = ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Inside,
+                                          torch::zeros({3}, torch::kDouble), "l2");
+  EXPECT_TRUE(torch::equal(plain, zero));
+  EXPECT_THROW(ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Inside,
+                                     torch::zeros({2}), "l2"),
+               ima::Error);
+}
+
 }  // namespace

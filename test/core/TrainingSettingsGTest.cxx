@@ -1,5 +1,5 @@
 // The one builder of training options (ima::trainingOptionsOf) that every host uses. The oracle
-// for the defaults is DESIGN.md §5 (and the command line's documented defaults), written out here
+// for the defaults is docs/architecture.md §5 (and the command line's documented defaults), written out here
 // by hand; every bad value must be rejected with the setting's key, the host's name for it and
 // the value in the message.
 #include <gtest/gtest.h>
