@@ -87,6 +87,15 @@ protected:
     return added;
   }
 
+  // A model and a 40^3 noise image in.nrrd.
+  void makeNoiseCase() const {
+    makeModel("m.imamodel");
+    writeImage(noiseVolume(40, 1).GetPointer(), work_ / "in.nrrd");
+  }
+  void expectFailedSegmentWrite(const std::string& ext) const;
+  void expectFailedWrite(const std::string& args, const std::string& output, int blocks,
+                         const std::set<std::string>& allowed = {}) const;
+
   // Total size of the files named `stem.*` (a header and its data file).
   uintmax_t sizeOfOutput(const std::string& stem) const {
     uintmax_t size = 0;
@@ -203,31 +212,49 @@ TEST_F(OutputSafety, BatchCommandsNeverReplaceAnArchiveFileOrTheModel) {
 
 // ---- Failed writes are errors and leave nothing behind.
 
-TEST_F(OutputSafety, SegmentReportsAFailedWriteInEveryImageFormat) {
-  makeModel("m.imamodel");
-  writeImage(noiseVolume(40, 1).GetPointer(), work_ / "in.nrrd");
-  for (const std::string ext : {"nii.gz", "nii", "mha", "mhd", "nrrd", "nhdr"}) {
-    SCOPED_TRACE(ext);
-    // Unlimited, the output is larger than the limit (else the test would prove nothing).
-    ASSERT_EQ(run("segment --model m.imamodel --input in.nrrd --output ref." + ext + " --quiet").code, 0);
-    ASSERT_GT(sizeOfOutput("ref"), 4096u * 2);
-    const auto before = listing();
-    const RunResult r =
-        run("segment --model m.imamodel --input in.nrrd --output out." + ext + " --quiet", fileSizeLimit(8));
-    EXPECT_EQ(r.code, 1) << r.err;
-    EXPECT_NE(r.err.find("cannot write 'out." + ext + "'"), std::string::npos) << r.err;
-    EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out;
-    EXPECT_EQ(listing(), before);  // no output, no data file, no temporary directory
-    for (const auto& e : fs::directory_iterator(work_))
-      if (e.path().filename().string().rfind("ref.", 0) == 0) fs::remove(e.path());
-  }
-  // The probabilities fail after the label map was written: neither stays.
+// Per image format: the unlimited output is larger than the limit (else the test would prove
+// nothing); under the limit the command fails, naming the output, and leaves no file, data file or
+// temporary directory.
+void OutputSafety::expectFailedSegmentWrite(const std::string& ext) const {
+  SCOPED_TRACE(ext);
+  ASSERT_EQ(run("segment --model m.imamodel --input in.nrrd --output ref." + ext + " --quiet").code, 0);
+  ASSERT_GT(sizeOfOutput("ref"), 4096u * 2);
+  const auto before = listing();
+  const RunResult r = run("segment --model m.imamodel --input in.nrrd --output out." + ext + " --quiet", fileSizeLimit(8));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write 'out." + ext + "'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out;
+  EXPECT_EQ(listing(), before);
+}
+
+TEST_F(OutputSafety, SegmentReportsAFailedNiftiWrite) {
+  makeNoiseCase();
+  expectFailedSegmentWrite("nii.gz");
+  expectFailedSegmentWrite("nii");
+}
+
+TEST_F(OutputSafety, SegmentReportsAFailedMetaImageWrite) {
+  makeNoiseCase();
+  expectFailedSegmentWrite("mha");
+  expectFailedSegmentWrite("mhd");
+}
+
+TEST_F(OutputSafety, SegmentReportsAFailedNrrdWrite) {
+  makeNoiseCase();
+  expectFailedSegmentWrite("nrrd");
+  expectFailedSegmentWrite("nhdr");
+}
+
+// The probabilities fail after the label map was written: neither stays.
+TEST_F(OutputSafety, SegmentRemovesTheLabelMapWhenTheProbabilitiesCannotBeWritten) {
+  makeNoiseCase();
   const auto before = listing();
   const RunResult r = run("segment --model m.imamodel --input in.nrrd --output s.mhd --probabilities p.nii.gz --quiet",
                           fileSizeLimit(128));
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("cannot write 'p.nii.gz'"), std::string::npos) << r.err;
   EXPECT_EQ(listing(), before);
+  EXPECT_EQ(run("segment --model m.imamodel --input in.nrrd --output s.mhd --probabilities p.nii.gz --quiet").code, 0);
 }
 
 TEST_F(OutputSafety, AFailedDicomSegWriteLeavesNothing) {
@@ -245,39 +272,45 @@ TEST_F(OutputSafety, AFailedDicomSegWriteLeavesNothing) {
   EXPECT_EQ(listing(), before);
 }
 
-TEST_F(OutputSafety, EveryOtherWriterReportsAFailedWrite) {
+// `ima ARGS` under a limit of `blocks` x 512 bytes fails naming `output` (a prefix of the file's
+// name) and leaves nothing new behind but what `allowed` names; without the limit (and with
+// --force) it succeeds, so the limit was the only cause.
+void OutputSafety::expectFailedWrite(const std::string& args, const std::string& output, int blocks,
+                                     const std::set<std::string>& allowed) const {
+  SCOPED_TRACE(args);
+  const auto before = listing();
+  const RunResult r = run(args, fileSizeLimit(blocks));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot write '" + output), std::string::npos) << r.err;
+  std::set<std::string> added = newNames(before);
+  for (const auto& name : allowed) added.erase(name);
+  EXPECT_TRUE(added.empty()) << "left behind: " << *added.begin();
+  EXPECT_EQ(run(args + " --force").code, 0) << args;
+}
+
+TEST_F(OutputSafety, AttackTrainAndPhantomsReportAFailedWrite) {
   makeData();
-  const auto base = listing();
-  struct Case {
-    std::string args;
-    std::string output;  // named in the message
-    int blocks;
-  };
+  expectFailedWrite("attack --model m.imamodel --input data/images/case_000.nii.gz --label data/labels/case_000.nii.gz "
+                    "--attack noise --eps 1 --output adv.nii --quiet",
+                    "adv.nii", 1);
+  // The checkpoint of the first epoch fails; the log line of the epoch that ran stays.
+  expectFailedWrite("train --images data/images --labels data/labels --out t.imamodel --epochs 1 --iterations 1 "
+                    "--features 4 --stages 2 --val-fraction 0 --threads 1 --quiet",
+                    "t.imamodel", 8, {"t.imamodel.log.jsonl"});
+  // phantoms creates its two folders before writing.
+  expectFailedWrite("phantoms --out ph --count 2 --size 32 --quiet", "ph/images/case_000.nii.gz", 8,
+                    {"ph", "ph/images", "ph/labels"});
+}
+
+TEST_F(OutputSafety, ReportWritersReportAFailedWriteAndLeaveNoPartOfTheSet) {
+  makeData();
   ASSERT_EQ(run("evaluate --model m.imamodel --images data/images --labels data/labels --attack noise --eps 0,1 "
                 "--out a.json --quiet").code, 0);
-  const std::vector<Case> cases = {
-      {"attack --model m.imamodel --input data/images/case_000.nii.gz --label data/labels/case_000.nii.gz "
-       "--attack noise --eps 1 --output adv.nii --quiet", "adv.nii", 1},
-      {"train --images data/images --labels data/labels --out t.imamodel --epochs 1 --iterations 1 --features 4 "
-       "--stages 2 --val-fraction 0 --threads 1 --quiet", "t.imamodel", 8},
-      {"evaluate --model m.imamodel --images data/images --labels data/labels --attack noise --eps 0,1 --out r.json "
-       "--csv r.csv --plot r.svg --quiet", "r.", 1},
-      {"compare --reports a.json,a.json --names a,b --out c.json --plot c.svg --quiet", "c.", 1},
-      {"phantoms --out ph --count 2 --size 32 --quiet", "ph/images/case_000.nii.gz", 8},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.args);
-    const auto before = listing();
-    const RunResult r = run(c.args, fileSizeLimit(c.blocks));
-    EXPECT_EQ(r.code, 1) << r.err;
-    EXPECT_NE(r.err.find("cannot write '" + c.output), std::string::npos) << r.err;
-    std::set<std::string> added = newNames(before);
-    // phantoms creates its two (empty) folders before writing; training logs the epoch it ran.
-    for (const char* allowed : {"ph", "ph/images", "ph/labels", "t.imamodel.log.jsonl"}) added.erase(allowed);
-    EXPECT_TRUE(added.empty()) << "left behind: " << *added.begin();
-    // The same command without the limit succeeds: the limit was the only cause.
-    EXPECT_EQ(run(c.args + " --force").code, 0) << c.args;
-  }
+  ASSERT_GT(fs::file_size(work_ / "a.json"), 512u);
+  expectFailedWrite("evaluate --model m.imamodel --images data/images --labels data/labels --attack noise --eps 0,1 "
+                    "--out r.json --csv r.csv --plot r.svg --quiet",
+                    "r.", 1);
+  expectFailedWrite("compare --reports a.json,a.json --names a,b --out c.json --plot c.svg --quiet", "c.", 1);
 }
 
 TEST_F(OutputSafety, ABatchRunOnAFullDiskMarksNothingDoneAndARerunRedoesIt) {
