@@ -4,6 +4,7 @@
 
 #include "ima/Error.h"
 #include "ima/Evaluation.h"
+#include "ima/InputFiles.h"
 #include "ima/Model.h"
 
 #include "Cases.h"
@@ -58,6 +59,7 @@ int runAttack(const ArgumentParser& args) {
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const std::string output = args.get("output");
+  InputFiles().add({args.get("model"), args.get("input"), args.get("label")}).checkNotAnInput(output, "output");
   checkOutputPath(output, args.flagSet("force"), "output");
 
   const Model model = Model::load(args.get("model"));

@@ -96,6 +96,7 @@ int runBatchHarden(const ArgumentParser& args) {
   checkModelOutput(out, force, resumePath);
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
+  checkTrainingOutputsAreNotInputs(out, options, resumePath, InputFiles().add({modelPath, resumePath, root}));
   const std::string device = applyRuntime(options.runtime);
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();
@@ -155,7 +156,7 @@ int runBatchHarden(const ArgumentParser& args) {
               << " labelled series, device " << device << "\n"
               << std::flush;
 
-  Model trained = trainWithEpochLines(trainer, cases, {}, options, metadata.labels, quiet, json);
+  Model trained = trainWithEpochLines(trainer, cases, {}, options, metadata.labels, quiet, json, resumePath);
   const nlohmann::json settings = {{"device", device}, {"threads", options.runtime.threads}, {"init", modelPath},
                                    {"archive", root}};
   saveTrainedModel(trained, out, options, trainer.completedEpochs(), settings, quiet, json);

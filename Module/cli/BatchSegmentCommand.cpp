@@ -16,7 +16,9 @@
 
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
+#include "ima/InputFiles.h"
 #include "ima/Model.h"
+#include "ima/Sha256.h"
 #include "ima/SlidingWindowInferer.h"
 
 #include "Commands.h"
@@ -34,11 +36,12 @@ ArgumentParser batchSegmentParser() {
   ArgumentParser p("batch segment",
                    "Segment every DICOM image series under ROOT with one model. Each series gives one output\n"
                    "in OUTROOT named after its Series Instance UID (UID.nii.gz, or UID.dcm for --format seg)\n"
-                   "and one row in OUTROOT/manifest.csv: series UID, output, status (ok, failed, skipped)\n"
-                   "and the reason of a failure. A series that fails (bad geometry, damaged file, ...) is\n"
-                   "recorded and the batch goes on; the exit status is 1 when any series failed. A rerun\n"
-                   "(e.g. after a kill) skips the series the manifest records as done. Series are named by\n"
-                   "UID only, never by patient name or ID.");
+                   "and one row in OUTROOT/manifest.csv: series UID, output, status (ok, failed, skipped),\n"
+                   "the reason of a failure, and the SHA-256 of the model file. A series that fails (bad\n"
+                   "geometry, damaged file, ...) is recorded and the batch goes on; the exit status is 1 when\n"
+                   "any series failed. A rerun (e.g. after a kill) skips the series the manifest records as\n"
+                   "done by the same model file; another model redoes them. Series are named by UID only,\n"
+                   "never by patient name or ID.");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
       .option("input", "ROOT", "DICOM archive: a directory tree, scanned recursively for image series", "", true)
       .option("output", "OUTROOT", "directory for the outputs and the manifest (created if missing)", "", true)
@@ -134,9 +137,15 @@ int runBatchSegment(const ArgumentParser& args) {
                                              : "manifest-shard-" + std::to_string(shard.index + 1) + "-of-" +
                                                    std::to_string(shard.count) + ".csv"))
           .string();
+  InputFiles inputs;
+  inputs.add({modelPath, root});
+  inputs.checkNotAnInput(manifestPath, "manifest");
   Manifest manifest(manifestPath);
   applyRuntime(options.runtime);
   const Model model = Model::load(modelPath);
+  // Rows record the model by content: a rerun with another model (or a retrained file of the same
+  // name) redoes every series.
+  const std::string modelSha256 = sha256OfFile(modelPath, "model file");
   const std::string modelName = fs::path(modelPath).filename().string();  // as ima segment names it
   dicom::silenceDcmtkLogging();  // our messages carry DCMTK's reasons, per series
 
@@ -167,6 +176,7 @@ int runBatchSegment(const ArgumentParser& args) {
   std::vector<WorkItem> mine;
   for (auto& item : work)
     if (shard.contains(item.shardKey)) mine.push_back(std::move(item));
+  for (const WorkItem& item : mine) inputs.checkNotAnInput(item.output, "output");
 
   // Resume: drop a torn last row and stale temporaries (only unsharded: shards share OUTROOT).
   manifest.compact();
@@ -179,16 +189,17 @@ int runBatchSegment(const ArgumentParser& args) {
     const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] ";
     const std::string name = item.series.empty() ? std::string("(unknown series)") : item.series;
     auto fail = [&](const std::string& reason) {
-      manifest.append({item.series, "", "failed", reason});
+      manifest.append({item.series, "", "failed", reason, modelSha256});
       std::cerr << "ima: batch: " << name << " failed: " << reason << "\n";
       ++failed;
     };
     const ManifestRow* previous = item.series.empty() ? nullptr : manifest.latest(item.series);
-    // Done: recorded as done with this output name (OUTROOT may be spelled differently this time),
-    // and the output is there (outputs are renamed into place, so one that exists is complete).
-    if (previous && (previous->status == "ok" || previous->status == "skipped") &&
+    // Done: recorded as done by this model with this output name (OUTROOT may be spelled
+    // differently this time), and the output is there (outputs are checked complete before they are
+    // renamed into place, so one that exists is complete).
+    if (previous && (previous->status == "ok" || previous->status == "skipped") && previous->model == modelSha256 &&
         fs::path(previous->output).filename() == fs::path(item.output).filename() && fs::exists(item.output, ec)) {
-      manifest.append({item.series, item.output, "skipped", "already done"});
+      manifest.append({item.series, item.output, "skipped", "already done", modelSha256});
       if (!quiet) std::cout << counter << name << " skipped (already done): " << item.output << "\n";
       ++skipped;
       continue;
@@ -217,7 +228,7 @@ int runBatchSegment(const ArgumentParser& args) {
                        [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": warning: " << w << "\n"; });
       else
         writeLabelMap(result.labels, item.output, true);
-      manifest.append({item.series, item.output, "ok", ""});
+      manifest.append({item.series, item.output, "ok", "", modelSha256});
       if (!quiet) std::cout << counter << name << " ok: " << item.output << "\n";
       ++ok;
     } catch (const Cancelled&) {

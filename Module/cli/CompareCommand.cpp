@@ -40,9 +40,8 @@ int runCompare(const ArgumentParser& args) {
     for (size_t i = 0; i < paths.size(); ++i) names.push_back("report " + std::to_string(i + 1));
   }
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  checkFileOutputPath(out, args.flagSet("force"), "report");
-  checkFileOutputPath(csv, args.flagSet("force"), "CSV table");
-  checkFileOutputPath(plot, args.flagSet("force"), "plot");
+  checkOutputFiles(InputFiles().add(paths), {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}},
+                   args.flagSet("force"));
 
   std::vector<RobustnessReport> reports;
   for (const std::string& path : paths) reports.push_back(readRobustnessReport(path));

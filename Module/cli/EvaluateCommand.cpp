@@ -75,13 +75,14 @@ int runEvaluate(const ArgumentParser& args) {
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  checkFileOutputPath(out, force, "report");
-  checkFileOutputPath(csv, force, "CSV table");
-  checkFileOutputPath(plot, force, "plot");
+  const std::vector<CasePair> pairs = pairCases(args.get("images"), args.get("labels"));
+  InputFiles inputs;
+  inputs.add(args.get("model"));
+  for (const CasePair& p : pairs) inputs.add({p.image, p.label});
+  checkOutputFiles(inputs, {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}}, force);
 
   const Model model = Model::load(args.get("model"));
-  const std::vector<TrainingCase> cases = loadCases(pairCases(args.get("images"), args.get("labels")), "load", quiet,
-                                                        dicomInput(args, false));
+  const std::vector<TrainingCase> cases = loadCases(pairs, "load", quiet, dicomInput(args, false));
   RobustnessReport report;
   {
     Progress progress("evaluate", quiet);

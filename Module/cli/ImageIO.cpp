@@ -23,6 +23,9 @@
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
 
+#include "Progress.h"
+#include "WrittenImageCheck.h"
+
 namespace fs = std::filesystem;
 
 namespace ima::cli {
@@ -125,10 +128,12 @@ std::string directoryOf(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-// Writes into a fresh hidden directory next to the target, then renames every produced file (a
-// .mhd/.nhdr header is renamed last, after its data file) into place.
+// Writes into a fresh hidden directory next to the target, checks what ITK wrote (its write errors
+// reach stderr only), then renames every produced file (a .mhd/.nhdr header is renamed last, after
+// its data file) into place.
 template <typename TImage>
-void writeAtomically(TImage* image, const std::string& path, bool overwrite) {
+std::vector<std::string> writeAtomically(TImage* image, const std::string& path, bool overwrite) {
+  if (interruptRequested()) throw Cancelled();  // a stopped command writes nothing more
   checkOutputPath(path, overwrite, "output");
   const fs::path directory = directoryOf(path);
   const std::string fileName = fs::path(path).filename().string();
@@ -147,10 +152,13 @@ void writeAtomically(TImage* image, const std::string& path, bool overwrite) {
     } catch (const itk::ExceptionObject& e) {
       throw Error("cannot write " + quoted(path) + ": " + e.GetDescription());
     }
+    checkWrittenImageFile((temporary / fileName).string(),
+                          image->GetPixelContainer()->Size() * sizeof(typename TImage::InternalPixelType), path);
     std::vector<fs::path> produced;
     for (const auto& entry : fs::directory_iterator(temporary)) produced.push_back(entry.path());
     std::stable_partition(produced.begin(), produced.end(),
                           [&](const fs::path& p) { return p.filename() != fileName; });
+    std::vector<std::string> placed;
     for (const auto& p : produced) {
       const fs::path destination = directory / p.filename();
       if (!overwrite && fs::exists(destination))
@@ -159,8 +167,10 @@ void writeAtomically(TImage* image, const std::string& path, bool overwrite) {
       std::error_code ec;
       fs::rename(p, destination, ec);
       if (ec) throw Error("cannot move the finished file into place at " + quoted(destination.string()) + ": " + ec.message());
+      placed.push_back(destination.string());
     }
     fs::remove(temporary);
+    return placed;
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(temporary, ignored);
@@ -200,6 +210,19 @@ void checkFileOutputPath(const std::string& path, bool overwrite, const std::str
   if (fs::is_directory(path, ec)) throw Error(what + " " + quoted(path) + " is a directory");
   if (!overwrite && fs::exists(path, ec))
     throw Error(what + " " + quoted(path) + " already exists (use --force to overwrite)");
+}
+
+void checkOutputFiles(const InputFiles& inputs, const std::vector<OutputFile>& outputs, bool overwrite) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const OutputFile& o = outputs[i];
+    if (o.path.empty()) continue;
+    inputs.checkNotAnInput(o.path, o.what);
+    checkFileOutputPath(o.path, overwrite, o.what);
+    for (size_t j = 0; j < i; ++j)
+      if (!outputs[j].path.empty() && sameFile(outputs[j].path, o.path))
+        throw Error(o.what + " " + quoted(o.path) + " and " + outputs[j].what + " " + quoted(outputs[j].path) +
+                    " are the same file; give each output its own name");
+  }
 }
 
 bool isDicomInput(const std::string& path) {
@@ -261,30 +284,26 @@ LabelMap readLabelMap(const std::string& path) {
                                : readLabelMapOfDimension<3>(opened, path);
 }
 
-void writeVolume(const Volume& volume, const std::string& path, bool overwrite) {
+std::vector<std::string> writeVolume(const Volume& volume, const std::string& path, bool overwrite) {
   const int dims = volume.shape.dims();
   if (dims != 2 && dims != 3) throw Error("cannot write " + quoted(path) + ": the volume is " + std::to_string(dims) + "D");
   if (dims == 2) {
     if (volume.channels == 1)
-      writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 2>>(volume).GetPointer(), path, overwrite);
-    else
-      writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 2>>(volume).GetPointer(), path, overwrite);
-  } else {
-    if (volume.channels == 1)
-      writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 3>>(volume).GetPointer(), path, overwrite);
-    else
-      writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 3>>(volume).GetPointer(), path, overwrite);
+      return writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 2>>(volume).GetPointer(), path, overwrite);
+    return writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 2>>(volume).GetPointer(), path, overwrite);
   }
+  if (volume.channels == 1)
+    return writeAtomically(itk::IMAVolumeToImage<itk::Image<float, 3>>(volume).GetPointer(), path, overwrite);
+  return writeAtomically(itk::IMAVolumeToImage<itk::VectorImage<float, 3>>(volume).GetPointer(), path, overwrite);
 }
 
-void writeLabelMap(const LabelMap& labels, const std::string& path, bool overwrite) {
+std::vector<std::string> writeLabelMap(const LabelMap& labels, const std::string& path, bool overwrite) {
   const int dims = labels.shape.dims();
   if (dims == 2)
-    writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 2>>(labels).GetPointer(), path, overwrite);
-  else if (dims == 3)
-    writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 3>>(labels).GetPointer(), path, overwrite);
-  else
-    throw Error("cannot write " + quoted(path) + ": the label map is " + std::to_string(dims) + "D");
+    return writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 2>>(labels).GetPointer(), path, overwrite);
+  if (dims == 3)
+    return writeAtomically(itk::IMALabelMapToImage<itk::Image<uint8_t, 3>>(labels).GetPointer(), path, overwrite);
+  throw Error("cannot write " + quoted(path) + ": the label map is " + std::to_string(dims) + "D");
 }
 
 }  // namespace ima::cli

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "ima/InputFiles.h"
 #include "ima/Volume.h"
 
 namespace ima::dicom {
@@ -40,10 +41,12 @@ Volume readVolume(const std::string& path, const DicomInput& dicom = {}, dicom::
 // A scalar image whose values are integers 0..255.
 LabelMap readLabelMap(const std::string& path);
 
-// Atomic writes: the file(s) go to a temporary directory next to `path` and are renamed into
-// place, so a failure leaves nothing behind. Without `overwrite` an existing file is an error.
-void writeVolume(const Volume& volume, const std::string& path, bool overwrite);  // float32
-void writeLabelMap(const LabelMap& labels, const std::string& path, bool overwrite);  // uint8
+// Atomic writes: the file(s) go to a temporary directory next to `path`, are checked complete
+// (WrittenImageCheck.h) and renamed into place, so a failure (a full disk too) leaves nothing
+// behind. Without `overwrite` an existing file is an error. Returns the files placed (a .mhd/.nhdr
+// header and its data file).
+std::vector<std::string> writeVolume(const Volume& volume, const std::string& path, bool overwrite);  // float32
+std::vector<std::string> writeLabelMap(const LabelMap& labels, const std::string& path, bool overwrite);  // uint8
 
 // Checks before any work is done: a supported extension, an existing directory, and no existing
 // file unless `overwrite`.
@@ -51,6 +54,13 @@ void checkOutputPath(const std::string& path, bool overwrite, const std::string&
 // The same for an output of any kind (reports, tables, plots, DICOM objects): an existing
 // directory, not a directory itself, and no existing file unless `overwrite`. Empty paths pass.
 void checkFileOutputPath(const std::string& path, bool overwrite, const std::string& what);
+
+// The outputs of one command: each passes checkFileOutputPath, none is one of `inputs` (even with
+// `overwrite`), no two are the same file. Empty paths (outputs not asked for) are skipped.
+struct OutputFile {
+  std::string path, what;
+};
+void checkOutputFiles(const InputFiles& inputs, const std::vector<OutputFile>& outputs, bool overwrite);
 
 // ".nii.gz", ".nrrd", ... (lower case) when the name has a supported extension, else "".
 std::string imageExtension(const std::string& fileName);

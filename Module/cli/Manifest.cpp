@@ -19,24 +19,35 @@ namespace ima::cli {
 
 namespace {
 
-const char* const kHeader = "series,output,status,reason";
+const char* const kHeader = "series,output,status,reason,model";
+const char* const kHeaderWithoutModel = "series,output,status,reason";  // before the model column
 
 std::string named(const std::string& s) { return "'" + s + "'"; }
 
 // Rows of files whose series UID is unknown are told apart by their reason (which names the file).
 std::string keyOf(const ManifestRow& row) { return row.series.empty() ? "\n" + row.reason : row.series; }
 
-void writeAll(int fd, const std::string& text, const std::string& path) {
+// Appends `text`; a failed write (a full disk) cuts the file back to where it was, so no torn row
+// is left in the middle of the manifest for later rows to follow (should even the cut fail, the
+// torn row is the last line, which reading drops).
+void appendAll(int fd, const std::string& text, const std::string& path) {
+  const off_t before = ::lseek(fd, 0, SEEK_END);
   size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw Error("cannot write manifest " + named(path) + ": " + std::strerror(errno));
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      [[maybe_unused]] const int cut = before >= 0 ? ::ftruncate(fd, before) : -1;
+      throw Error("cannot write manifest " + named(path) + ": " + std::strerror(error));
+    }
     done += static_cast<size_t>(n);
   }
 }
 
-std::string rowLine(const ManifestRow& row) { return csvLine({row.series, row.output, row.status, row.reason}); }
+std::string rowLine(const ManifestRow& row) {
+  return csvLine({row.series, row.output, row.status, row.reason, row.model});
+}
 
 }  // namespace
 
@@ -89,18 +100,21 @@ Manifest::Manifest(std::string path) : path_(std::move(path)) {
   // Only complete lines count: a run killed mid-write leaves a last line without its newline.
   size_t start = 0;
   bool first = true;
+  size_t columns = 5;
   for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
-    const std::string line = text.substr(start, end - start);
+    std::string line = text.substr(start, end - start);
     if (first) {
-      if (line != kHeader && line != std::string(kHeader) + "\r")
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line == kHeaderWithoutModel) columns = 4;
+      else if (line != kHeader)
         throw Error("manifest " + named(path_) + " is not an ima batch manifest (its first line is not '" +
                     kHeader + "'); move it away or choose another --output");
       first = false;
       continue;
     }
     const auto fields = parseCsvLine(line);
-    if (fields.size() != 4) continue;  // not a row of ours (e.g. edited by hand): ignored
-    const ManifestRow row{fields[0], fields[1], fields[2], fields[3]};
+    if (fields.size() != columns) continue;  // not a row of ours (e.g. edited by hand): ignored
+    const ManifestRow row{fields[0], fields[1], fields[2], fields[3], columns == 5 ? fields[4] : ""};
     const std::string key = keyOf(row);
     if (!latest_.count(key)) order_.push_back(key);
     latest_[key] = row;
@@ -124,8 +138,8 @@ void Manifest::openForAppend() {
 
 void Manifest::append(const ManifestRow& row) {
   openForAppend();
-  writeAll(fd_, rowLine(row), path_);  // one write() per row: rows of a killed run stay whole
-  ::fsync(fd_);
+  appendAll(fd_, rowLine(row), path_);  // one write() per row: rows of a killed run stay whole
+  if (::fsync(fd_) != 0) throw Error("cannot write manifest " + named(path_) + ": " + std::strerror(errno));
   const std::string key = keyOf(row);
   if (!latest_.count(key)) order_.push_back(key);
   latest_[key] = row;

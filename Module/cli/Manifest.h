@@ -1,8 +1,10 @@
 // The manifest of a batch run (`ima batch segment`): a CSV file with one row per series,
-//   series,output,status,reason
+//   series,output,status,reason,model
 // where `series` is the Series Instance UID (UID.partK for a part of a split series; empty for a
-// file whose UID could not be read), `output` the file written, `status` ok | failed | skipped, and
-// `reason` why it failed (or "already done"). Patient names and IDs never appear in it.
+// file whose UID could not be read), `output` the file written, `status` ok | failed | skipped,
+// `reason` why it failed (or "already done"), and `model` the SHA-256 of the model file used, so that
+// a rerun with another model redoes the work. Patient names and IDs never appear in it. A manifest
+// of an earlier version (no model column) is read with an empty model: its rows are redone.
 //
 // Resumable after a kill: every row is appended with one write() and fsync'd as soon as its series
 // is finished, a torn last line (the process died mid-write) is dropped on reading, and at the end
@@ -15,7 +17,7 @@
 namespace ima::cli {
 
 struct ManifestRow {
-  std::string series, output, status, reason;
+  std::string series, output, status, reason, model;
 };
 
 class Manifest {

@@ -12,10 +12,10 @@ namespace ima::cli {
 
 namespace {
 
-volatile std::sig_atomic_t gInterrupted = 0;
+volatile std::sig_atomic_t gInterrupted = 0;  // the signal number
 
 extern "C" void onInterrupt(int signal) {
-  gInterrupted = 1;
+  gInterrupted = signal;
   std::signal(signal, SIG_DFL);  // a second Ctrl-C kills immediately
 }
 
@@ -43,6 +43,7 @@ void installInterruptHandler() {
 }
 
 bool interruptRequested() { return gInterrupted != 0; }
+int interruptSignal() { return gInterrupted; }
 
 Progress::Progress(std::string label, bool quiet)
     : label_(std::move(label)), quiet_(quiet), terminal_(!quiet && stderrIsTerminal()),

@@ -40,5 +40,8 @@ private:
 // SIGINT ends the process at once (default action).
 void installInterruptHandler();
 bool interruptRequested();
+// The signal that asked to stop (SIGINT or SIGTERM), 0 when none did: `ima` exits with 128 + it,
+// as shells expect of a program stopped by a signal.
+int interruptSignal();
 
 }  // namespace ima::cli

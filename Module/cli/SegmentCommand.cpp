@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ima/Error.h"
+#include "ima/InputFiles.h"
 #include "ima/Model.h"
 #include "ima/SlidingWindowInferer.h"
 
@@ -45,12 +46,6 @@ ArgumentParser segmentParser() {
 
 namespace {
 
-bool samePath(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec);
-  return fs::absolute(a, ec).lexically_normal() == fs::absolute(b, ec).lexically_normal();
-}
-
 // A constant channel z-scores to all zeros (or clips to one value): the network then answers with
 // whatever its biases favour, which looks like a segmentation but says nothing about the image.
 void warnIfConstant(const Volume& volume, const std::string& input) {
@@ -74,23 +69,30 @@ int runSegment(const ArgumentParser& args) {
 
   const InferenceOptions options = inferenceOptions(args);
 
-  // Cheap checks first, so a mistake costs no inference time.
-  if (samePath(input, output)) throw Error("output '" + output + "' is the input image; choose another name");
+  // Cheap checks first, so a mistake costs no inference time. No output may be an input.
   const bool segOutput = isSegOutput(output);
+  InputFiles inputs;
+  inputs.add(modelPath);
+  if (!isDicomInput(input) || !fs::is_directory(input)) inputs.add(input);  // a directory: its series' files, below
+  inputs.checkNotAnInput(output, "output");
   if (segOutput)
     checkSegOutput(output, input, force);
   else
     checkOutputPath(output, force, "output");
   if (!probabilitiesPath.empty()) {
-    if (samePath(probabilitiesPath, output) || samePath(probabilitiesPath, input))
-      throw Error("--probabilities '" + probabilitiesPath + "' must differ from the input and the output");
+    if (sameFile(probabilitiesPath, output))
+      throw Error("--probabilities '" + probabilitiesPath + "' and --output '" + output + "' are the same file");
+    inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
     checkOutputPath(probabilitiesPath, force, "probabilities output");
   }
   applyRuntime(options.runtime);
 
   const Model model = Model::load(modelPath);
-  dicom::SeriesInfo series;  // a SEG output references the series read
-  const Volume volume = readVolume(input, dicomInput(args, true), segOutput ? &series : nullptr);
+  dicom::SeriesInfo series;  // the files read, and the series a SEG output references
+  const Volume volume = readVolume(input, dicomInput(args, true), isDicomInput(input) ? &series : nullptr);
+  inputs.add(series.files());
+  inputs.checkNotAnInput(output, "output");
+  inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
   checkFinite(volume, "image '" + input + "'");
   warnIfConstant(volume, input);
   const NetworkSpec& spec = model.metadata().network;
@@ -111,11 +113,12 @@ int runSegment(const ArgumentParser& args) {
   result.probabilities.geometry = volume.geometry;
 
   const bool outputExisted = fs::exists(output);
+  std::vector<std::string> written{output};
   if (segOutput)
     writeSegOutput(result.labels, output, series, model.metadata(), fs::path(modelPath).filename().string(), force,
                    [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
   else
-    writeLabelMap(result.labels, output, force);
+    written = writeLabelMap(result.labels, output, force);
   if (!probabilitiesPath.empty()) {
     try {
       writeVolume(result.probabilities, probabilitiesPath, force);
@@ -123,7 +126,7 @@ int runSegment(const ArgumentParser& args) {
       // Leave no half-finished result set behind (but never delete a file we did not create).
       if (!outputExisted) {
         std::error_code ignored;
-        fs::remove(output, ignored);
+        for (const std::string& file : written) fs::remove(file, ignored);
       }
       throw;
     }

@@ -148,6 +148,15 @@ int runTrain(const ArgumentParser& args) {
   std::vector<CasePair> trainPairs = pairCases(imageDir, labelDir), valPairs;
   if (separateValidation) {
     valPairs = pairCases(args.get("val-images"), args.get("val-labels"));
+  }
+  {
+    InputFiles inputs;
+    inputs.add({initPath, resumePath});
+    for (const auto* pairs : {&trainPairs, &valPairs})
+      for (const CasePair& p : *pairs) inputs.add({p.image, p.label});
+    checkTrainingOutputsAreNotInputs(out, options, resumePath, inputs);
+  }
+  if (separateValidation) {
   } else if (valFraction > 0 && trainPairs.size() >= 2) {
     // Seeded Fisher-Yates with a fully specified engine: the same split on every platform.
     const size_t n = trainPairs.size();
@@ -266,7 +275,7 @@ int runTrain(const ArgumentParser& args) {
     std::cout.flush();
   }
 
-  Model trained = trainWithEpochLines(trainer, training, validation, options, metadata.labels, quiet, json);
+  Model trained = trainWithEpochLines(trainer, training, validation, options, metadata.labels, quiet, json, resumePath);
   nlohmann::json settings = {
       {"validation", separateValidation ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
                                         : nlohmann::json{{"fraction", valFraction}}},

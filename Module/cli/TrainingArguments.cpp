@@ -147,9 +147,19 @@ void checkModelOutput(const std::string& out, bool force, const std::string& res
   if (!resume.empty() && !fs::exists(resume, ec)) throw Error("checkpoint '" + resume + "' does not exist");
 }
 
+void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOptions& options,
+                                      const std::string& resume, const InputFiles& inputs) {
+  inputs.checkNotAnInput(out, "output model");
+  inputs.checkNotAnInput(options.logPath, "training log");
+  if (resume.empty() || !sameFile(resume, options.checkpointPath))
+    inputs.checkNotAnInput(options.checkpointPath, "checkpoint");
+}
+
 Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
                           const std::vector<TrainingCase>& validation, const TrainingOptions& options,
-                          const std::vector<LabelInfo>& labels, bool quiet, bool json) {
+                          const std::vector<LabelInfo>& labels, bool quiet, bool json,
+                          const std::string& resumedFrom) {
+  const int epochsAtStart = trainer.completedEpochs();
   Progress progress("train", quiet || json);
   auto onEpoch = [&](const EpochReport& r) {
     if (json) {
@@ -187,8 +197,15 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
       return trainer.run(training, validation, onEpoch, progress.callback());
     } catch (const Cancelled&) {
       progress.finish();
-      std::cerr << "ima: training stopped after epoch " << trainer.completedEpochs() << "; continue with --resume "
-                << options.checkpointPath << "\n";
+      // Only a checkpoint that exists is offered: this run's after an epoch it finished, else the one
+      // it resumed from.
+      const int epochs = trainer.completedEpochs();
+      const std::string checkpoint = epochs > epochsAtStart ? options.checkpointPath : resumedFrom;
+      std::error_code ec;
+      if (epochs > 0 && !checkpoint.empty() && fs::exists(checkpoint, ec))
+        std::cerr << "ima: training stopped after epoch " << epochs << "; continue with --resume " << checkpoint << "\n";
+      else
+        std::cerr << "ima: training stopped before its first epoch finished; no checkpoint was written\n";
       throw;
     }
   }();

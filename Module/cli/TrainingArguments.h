@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ima/InputFiles.h"
 #include "ima/Model.h"
 #include "ima/Training.h"
 
@@ -31,11 +32,19 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
 // does not exist unless --force; a checkpoint to resume from (when given) exists.
 void checkModelOutput(const std::string& out, bool force, const std::string& resume = "");
 
+// None of what training writes (the model `out`, its checkpoint and its log) is one of `inputs`
+// (the training files, --init, --resume), even with --force. The checkpoint may be the --resume
+// file: a continued run replaces it with its later epochs.
+void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOptions& options,
+                                      const std::string& resume, const InputFiles& inputs);
+
 // Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
-// Ctrl-C stops after the current iteration with a hint to resume from the checkpoint.
+// Ctrl-C stops after the current iteration with a hint to resume from the checkpoint that holds the
+// last finished epoch (this run's, else `resumedFrom`), or saying that none was written.
 Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
                           const std::vector<TrainingCase>& validation, const TrainingOptions& options,
-                          const std::vector<LabelInfo>& labels, bool quiet, bool json);
+                          const std::vector<LabelInfo>& labels, bool quiet, bool json,
+                          const std::string& resumedFrom);
 
 // Adds `settings` (what only the command line knows: device, threads, data, ...) to the model's
 // training settings, saves it to `out` and prints where it went.

@@ -1,5 +1,7 @@
 // `ima`: git-style command line over the IMASegmentation core. Exit codes: 0 success, 1 failure,
-// 2 usage error (docs/architecture.md §8).
+// 2 usage error, 128 + the signal when SIGINT/SIGTERM stopped it (docs/architecture.md §8).
+#include <csignal>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <new>
@@ -198,8 +200,10 @@ int main(int argc, char** argv) {
   try {
     return dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const ima::Cancelled&) {
-    std::cerr << "ima: interrupted\n";
-    return 1;
+    // 130 for SIGINT, 143 for SIGTERM: a script sees the command as stopped, not as failed.
+    const int signal = interruptSignal();
+    std::cerr << "ima: interrupted" << (signal ? " by " + std::string(strsignal(signal)) : std::string()) << "\n";
+    return 128 + (signal ? signal : SIGINT);
   } catch (const ima::Error& e) {
     std::cerr << "ima: error: " << e.what() << "\n";
   } catch (const itk::ExceptionObject& e) {

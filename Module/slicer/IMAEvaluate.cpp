@@ -32,6 +32,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   o.seed = static_cast<uint64_t>(args.integer("seed"));
   o.runtime.device = args.string("device");
   o.runtime.threads = static_cast<int>(args.integer("threads"));
+  cli::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{report, "report"}, {plot, "plot"}}, true);
   applyRuntime(o.runtime);
 
   progress.stage(0.05);

@@ -54,7 +54,9 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   }
   options.runtime.device = args.string("device");
   options.runtime.threads = static_cast<int>(args.integer("threads"));
-  // No checkpoint or log files: the module's only output is the model.
+  // No checkpoint or log files: the module's only output is the model, which may replace a file
+  // (Slicer's temporary files) but never an input.
+  cli::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{out, "output model"}}, true);
   applyRuntime(options.runtime);
 
   progress.stage(0.05);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "ima/Error.h"
+#include "ima/InputFiles.h"
 #include "ima/Metrics.h"
 #include "ima/Model.h"
 #include "ima/SlidingWindowInferer.h"
@@ -27,6 +28,7 @@ void segmentVolume(const ModuleArguments& args, FilterProgress& progress, Return
   options.mirror = args.boolean("mirror");
   options.runtime.device = args.string("device");
   options.runtime.threads = static_cast<int>(args.integer("threads"));
+  InputFiles().add({modelPath, input, referencePath}).checkNotAnInput(output, "output label map");
   cli::checkOutputPath(output, true, "output label map");  // Slicer's temporary files are replaced
   applyRuntime(options.runtime);
 

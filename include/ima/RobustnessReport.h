@@ -118,8 +118,8 @@ std::string toCsv(const RobustnessReport& report);
 std::string toSvgPlot(const RobustnessReport& report);
 
 // Writes the non-empty paths, each through a temporary file in its own folder renamed into
-// place, so a failure leaves no partial file. All texts are produced before anything is
-// written. Existing files are replaced: refusing to overwrite is the caller's decision
+// place, so a failure leaves no partial file; when one write fails, the files this call created
+// are removed again. All texts are produced before anything is written. Existing files are replaced: refusing to overwrite is the caller's decision
 // (the CLI's --force).
 void writeReportFiles(const RobustnessReport& report, const std::string& jsonPath, const std::string& csvPath,
                       const std::string& svgPath);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ima/Error.h"
+#include "ima/InputFiles.h"
 #include "ima/Network.h"
 #include "ima/Training.h"
 #include "ima/TrainingSettings.h"
@@ -144,6 +145,32 @@ std::string outputPathOf(const char* path) {
   return output;
 }
 
+// Neither the model nor the checkpoint may replace an input (`paths`, the init model's file), whatever
+// the spelling, nor each other.
+void checkOutputsAreNotInputs(const std::string& output, const ima_train_options& o,
+                              const std::vector<std::string>& paths) {
+  InputFiles inputs;
+  inputs.add(paths);
+  if (o.init_model) inputs.add(o.init_model->path);
+  try {
+    inputs.checkNotAnInput(output, "output_path");
+    if (o.checkpoint_path) inputs.checkNotAnInput(o.checkpoint_path, "options.checkpoint_path");
+  } catch (const ima::Error& e) {
+    throw InvalidArgument(e.what());
+  }
+  if (o.checkpoint_path && sameFile(o.checkpoint_path, output))
+    throw InvalidArgument("options.checkpoint_path '" + std::string(o.checkpoint_path) + "' is output_path '" + output +
+                          "'; the checkpoint needs its own file");
+}
+
+// The non-null entries of a C array of paths (null ones are reported when the cases are read).
+std::vector<std::string> pathsOf(const char* const* paths, size_t count) {
+  std::vector<std::string> result;
+  for (size_t i = 0; paths && i < count; ++i)
+    if (paths[i]) result.emplace_back(paths[i]);
+  return result;
+}
+
 }  // namespace
 }  // namespace ima::capi
 
@@ -199,6 +226,9 @@ ima_status ima_train_files(const char* const* image_paths, const char* const* la
     const auto o = optionsOf(options, ima_train_options_init, "options");
     trainingOptionsFrom(o);  // option mistakes before any file is read
     const std::string output = outputPathOf(output_path);
+    std::vector<std::string> inputs = pathsOf(image_paths, count);
+    for (std::string& label : pathsOf(label_paths, count)) inputs.push_back(std::move(label));
+    checkOutputsAreNotInputs(output, o, inputs);
     train(casesFromFiles(image_paths, label_paths, count, progressOf(o.progress, o.progress_user, "loading")), o,
           output);
   });
@@ -210,6 +240,7 @@ ima_status ima_train_buffers(const ima_case* cases, size_t count, const ima_trai
     const auto o = optionsOf(options, ima_train_options_init, "options");
     trainingOptionsFrom(o);
     const std::string output = outputPathOf(output_path);
+    checkOutputsAreNotInputs(output, o, {});
     train(casesFromBuffers(cases, count), o, output);
   });
 }

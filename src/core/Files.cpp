@@ -29,20 +29,21 @@ void writeFileAtomically(const std::string& path, const std::string& bytes) {
       path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
-  // The data reaches the disk before the rename makes it the file: a crash leaves the old file or
-  // the new one, never an empty one.
-  bool ok = true;
-  for (size_t done = 0; ok && done < bytes.size();) {
+  // Every write() and the fsync are checked (a full disk fails one of them), and the data reaches
+  // the disk before the rename makes it the file: a crash leaves the old file or the new one, never
+  // a short one.
+  int error = 0;
+  for (size_t done = 0; error == 0 && done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
+    if (n > 0) done += static_cast<size_t>(n);
+    else error = n < 0 ? errno : ENOSPC;
   }
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) {
+  if (error == 0 && ::fsync(fd) != 0) error = errno;
+  if (::close(fd) != 0 && error == 0) error = errno;
+  if (error != 0) {
     std::remove(temporary.c_str());
-    throw Error("cannot write '" + path + "' (disk full?)");
+    throw Error("cannot write '" + path + "': " + std::strerror(error) + " (nothing was written; an existing file is unchanged)");
   }
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     const std::string reason = std::strerror(errno);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <iomanip>
 #include <locale>
 #include <set>
@@ -628,9 +630,21 @@ void writeReportFiles(const RobustnessReport& report, const std::string& jsonPat
   const std::string json = jsonPath.empty() ? std::string() : toJson(report);
   const std::string csv = csvPath.empty() ? std::string() : toCsv(report);
   const std::string svg = svgPath.empty() ? std::string() : toSvgPlot(report);
-  if (!jsonPath.empty()) writeFileAtomically(jsonPath, json);
-  if (!csvPath.empty()) writeFileAtomically(csvPath, csv);
-  if (!svgPath.empty()) writeFileAtomically(svgPath, svg);
+  // A failed write (a full disk) takes back the files this call created, so the set is written
+  // whole or not at all (files it replaced are not restored: they were asked to be replaced).
+  std::vector<std::string> created;
+  try {
+    for (const auto& [path, text] : {std::pair{jsonPath, json}, std::pair{csvPath, csv}, std::pair{svgPath, svg}}) {
+      if (path.empty()) continue;
+      std::error_code ec;
+      const bool existed = std::filesystem::exists(path, ec);
+      writeFileAtomically(path, text);
+      if (!existed) created.push_back(path);
+    }
+  } catch (...) {
+    for (const std::string& path : created) std::remove(path.c_str());
+    throw;
+  }
 }
 
 }  // namespace ima

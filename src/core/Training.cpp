@@ -15,6 +15,7 @@
 #include "ima/Network.h"
 #include "ima/SlidingWindowInferer.h"
 #include "ima/TrainingMethod.h"
+#include "internal/ChecksummedFile.h"
 #include "internal/Device.h"
 #include "internal/Files.h"
 #include "internal/Patches.h"
@@ -192,7 +193,8 @@ void Trainer::resumeFrom(const std::string& path) {
   State& s = *state_;
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path, s.device);
+    std::istringstream content(checkedContent(readFileBytes(path, "checkpoint"), path, "checkpoint"));
+    archive.load_from(content, s.device);
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' cannot be read: " + e.what_without_backtrace());
   }
@@ -359,6 +361,8 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       std::ofstream log(o.logPath, s.epoch == 1 ? std::ios::trunc : std::ios::app);  // a new run starts a new log
       if (!log) throw Error("cannot write the training log '" + o.logPath + "'");
       log << report.toJson() << "\n";
+      log.flush();
+      if (!log) throw Error("cannot write the training log '" + o.logPath + "' (disk full?)");
     }
     if (!o.checkpointPath.empty()) {
       torch::serialize::OutputArchive archive;
@@ -376,7 +380,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       if (!methodState.empty()) archive.write("margins", c10::IValue(methodState));
       std::ostringstream out;
       archive.save_to(out);
-      writeFileAtomically(o.checkpointPath, out.str());
+      writeFileAtomically(o.checkpointPath, withChecksumTrailer(out.str()));
     }
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "dcmtk/config/osconfig.h"  // must come first
@@ -356,11 +357,37 @@ class SegWriter {
       std::remove(temporary.c_str());
       check(saved, "save");
     }
+    try {
+      checkWritten(temporary, *ds);
+    } catch (...) {
+      std::remove(temporary.c_str());
+      throw;
+    }
     if (std::rename(temporary.c_str(), path_.c_str()) != 0) {
       const std::string reason = std::strerror(errno);
       std::remove(temporary.c_str());
       throw Error("cannot move the finished DICOM SEG into place at " + quoted(path_) + ": " + reason);
     }
+  }
+
+  // The file DCMTK wrote, read back before it is renamed into place: a write that failed part way
+  // (a full disk) must not become a SEG that ends early. The whole file must parse and hold the
+  // pixel data the dataset has; it is flushed to the disk so a deferred write error shows here.
+  void checkWritten(const std::string& temporary, DcmDataset& written) const {
+    const std::string failed = "cannot write DICOM SEG " + quoted(path_) + ": the written file ";
+    DcmFileFormat back;
+    const OFCondition read = back.loadFile(temporary.c_str());
+    if (read.bad()) throw Error(failed + "cannot be read back (" + read.text() + "; disk full?); nothing was written");
+    DcmElement* expected = nullptr;
+    DcmElement* found = nullptr;
+    if (written.findAndGetElement(DCM_PixelData, expected).bad() ||
+        back.getDataset()->findAndGetElement(DCM_PixelData, found).bad() || expected->getLength() != found->getLength())
+      throw Error(failed + "lacks pixel data or holds less of it than was written (disk full?); nothing was written");
+    const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+    const bool synced = fd >= 0 && ::fsync(fd) == 0;
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    if (!synced) throw Error(failed + "cannot be flushed to the disk: " + reason + "; nothing was written");
   }
 
   const std::string& path_;

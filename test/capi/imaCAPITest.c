@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -506,6 +507,38 @@ int main(int argc, char** argv) {
   CHECK(strstr(ima_last_error(), "/nonexistent/case_0.nii.gz") != NULL);
   CHECK_FAILS(ima_train_files(image_files, NULL, 1, &bad_train, cancelled_path), IMA_ERROR_INVALID_ARGUMENT);
   CHECK(!file_exists(cancelled_path));
+
+  /* No output replaces an input, whatever its name: the init model through a symbolic link, an
+   * image file through a hard link, the init model as the checkpoint. */
+  {
+    char link_path[1100], image_path[1100], image_link[1100];
+    snprintf(link_path, sizeof link_path, "%s/model_link.imamodel", work);
+    snprintf(image_path, sizeof image_path, "%s/input.mhd", work);
+    snprintf(image_link, sizeof image_link, "%s/input_link.imamodel", work);
+    remove(link_path);
+    remove(image_link);
+    CHECK(symlink(model_path, link_path) == 0);
+    CHECK(link(image_path, image_link) == 0);
+    struct stat before, after;
+    CHECK(stat(model_path, &before) == 0);
+    ima_train_options from_model = train;
+    from_model.progress = NULL;
+    from_model.init_model = model;
+    CHECK_FAILS(ima_train_buffers(cases, 2, &from_model, link_path), IMA_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(ima_last_error(), "output_path '") && strstr(ima_last_error(), "' is the input '"));
+    from_model.checkpoint_path = model_path;
+    CHECK_FAILS(ima_train_buffers(cases, 2, &from_model, cancelled_path), IMA_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(ima_last_error(), "options.checkpoint_path") != NULL);
+    const char* own_image[] = {image_path};
+    CHECK_FAILS(ima_train_files(own_image, own_image, 1, &bad_train, image_link), IMA_ERROR_INVALID_ARGUMENT);
+    CHECK(strstr(ima_last_error(), "input.mhd") != NULL);
+    CHECK(stat(model_path, &after) == 0);
+    CHECK(after.st_size == before.st_size && after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+          after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+    CHECK(!file_exists(cancelled_path));
+    remove(link_path);
+    remove(image_link);
+  }
 
   ima_evaluate_options bad_evaluate = evaluate;
   CHECK_FAILS(ima_evaluate_buffers(model, cases, 2, &bad_evaluate, NULL), IMA_ERROR_INVALID_ARGUMENT);

@@ -5,6 +5,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +49,7 @@ using Label3 = itk::Image<uint8_t, 3>;
 
 struct RunResult {
   int code = -1;
+  int signal = 0;  // the signal that killed the process (then code is -1)
   std::string out, err;
 };
 
@@ -60,6 +63,17 @@ inline std::string readText(const fs::path& p) {
 inline void writeText(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   out << text;
+}
+
+// SHA-256 of a file as coreutils' sha256sum prints it (an implementation independent of ours).
+inline std::string sha256sum(const fs::path& p) {
+  const std::string command = "sha256sum '" + p.string() + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return "";
+  char digest[65] = {};
+  const size_t got = std::fread(digest, 1, 64, pipe);
+  pclose(pipe);
+  return std::string(digest, got);
 }
 
 // An image filled by `value(x, y)` with a non-trivial grid, so geometry round trips are visible.
@@ -119,16 +133,39 @@ protected:
   static void SetUpTestSuite() { ima::dicom::silenceDcmtkLogging(); }
 
   // Runs `ima ARGS` in the work directory; stdout/stderr go outside it so listings stay exact.
-  RunResult run(const std::string& args) const {
-    const fs::path out = root_ / "stdout.txt", err = root_ / "stderr.txt";
-    const std::string command = "cd '" + work_.string() + "' && '" + std::string(IMA_EXECUTABLE) + "' " + args +
-                                " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
-    const int status = std::system(command.c_str());
+  // `shellPrefix` runs in the same shell first (e.g. "ulimit -f 8; trap '' XFSZ;").
+  RunResult run(const std::string& args, const std::string& shellPrefix = "") const {
+    const RunResult r = finish(start(args, shellPrefix));
+    EXPECT_EQ(r.signal, 0) << "ima " << args << " was killed by signal " << r.signal;
+    return r;
+  }
+
+  // Starts `ima ARGS` as run() does without waiting (sh execs ima, so the pid is ima's once it
+  // runs), for tests that signal or kill it; finish() waits for it.
+  pid_t start(const std::string& args, const std::string& shellPrefix = "") const {
+    const std::string command = "cd '" + work_.string() + "' && " + shellPrefix + " exec '" +
+                                std::string(IMA_EXECUTABLE) + "' " + args + " >'" + (root_ / "stdout.txt").string() +
+                                "' 2>'" + (root_ / "stderr.txt").string() + "' </dev/null";
+    // A previous run's output must not be mistaken for this one's by a test watching the files.
+    fs::remove(root_ / "stdout.txt");
+    fs::remove(root_ / "stderr.txt");
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    EXPECT_GT(pid, 0) << "cannot start ima " << args;
+    return pid;
+  }
+
+  RunResult finish(pid_t pid) const {
+    int status = 0;
+    waitpid(pid, &status, 0);
     RunResult r;
-    EXPECT_TRUE(WIFEXITED(status)) << "ima " << args << " did not exit normally (status " << status << ")";
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = readText(out);
-    r.err = readText(err);
+    r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    r.out = readText(root_ / "stdout.txt");
+    r.err = readText(root_ / "stderr.txt");
     return r;
   }
 

@@ -123,8 +123,8 @@ TEST_F(ImaCLI, BatchSegmentResumesAfterAKill) {
   ASSERT_EQ(run("batch segment --model m.imamodel --input archive --output out --device cpu --threads 1 --quiet").code, 0);
   const std::string outA = "out/" + a.seriesUid + ".nii.gz", outB = "out/" + b.seriesUid + ".nii.gz";
   // The state a kill while writing b's row would leave: b's row torn, b's output not yet renamed.
-  writeText(work_ / "out" / "manifest.csv", "series,output,status,reason\n" + a.seriesUid + "," + outA + ",ok,\n" +
-                                                b.seriesUid + ",out/");
+  writeText(work_ / "out" / "manifest.csv", "series,output,status,reason,model\n" + a.seriesUid + "," + outA + ",ok,," +
+                                                sha256sum(work_ / "m.imamodel") + "\n" + b.seriesUid + ",out/");
   fs::remove(work_ / outB);
   fs::create_directories(work_ / "out" / ".ima-write-Ab12Cd");
   writeText(work_ / "out" / ".ima-write-Ab12Cd" / (b.seriesUid + ".nii.gz"), "partial");

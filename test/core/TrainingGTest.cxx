@@ -157,6 +157,44 @@ TEST_F(Training, ResumeFromAForeignOrDifferentCheckpointIsAClearError) {
   }
 }
 
+// A checkpoint carries its SHA-256: one changed byte anywhere (weights, optimiser state, random
+// state, the checksum itself) or a missing byte is refused, naming the file; the intact file resumes.
+TEST_F(Training, ACorruptedCheckpointIsRefused) {
+  auto options = quickOptions();
+  options.epochs = 1;
+  options.iterationsPerEpoch = 1;
+  options.batchSize = 2;
+  options.checkpointPath = path("run.ckpt");
+  const auto meta = slice2DMetadata(16);
+  ima::Trainer(ima::Model::create(meta, 5), options).run(phantoms(1, 0, 16), {});
+  std::string bytes;
+  {
+    std::ifstream in(options.checkpointPath, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(bytes.size(), 1000u);
+  auto refusal = [&](const std::string& content) -> std::string {
+    std::ofstream(path("bad.ckpt"), std::ios::binary) << content;
+    ima::Trainer trainer(ima::Model::create(meta, 5), options);
+    try {
+      trainer.resumeFrom(path("bad.ckpt"));
+      return "";
+    } catch (const ima::Error& e) {
+      return e.what();
+    }
+  };
+  for (size_t at : {size_t{0}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 80, bytes.size() - 1}) {
+    std::string flipped = bytes;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x01);
+    const std::string message = refusal(flipped);
+    EXPECT_NE(message.find("checkpoint '" + path("bad.ckpt") + "'"), std::string::npos) << "byte " << at << ": " << message;
+    EXPECT_NE(message.find("corrupt"), std::string::npos) << "byte " << at << ": " << message;
+  }
+  const std::string truncated = refusal(bytes.substr(0, bytes.size() - 1));
+  EXPECT_NE(truncated.find("no checksum"), std::string::npos) << truncated;
+  EXPECT_EQ(refusal(bytes), "");
+}
+
 TEST_F(Training, BadTrainingSetsAreClearErrors) {
   auto options = quickOptions();
   ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);

@@ -587,3 +587,40 @@ TEST(ModuleDescription, RejectsBrokenDescriptions) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- outputs never replace inputs
+
+// Slicer replaces the files it passes as outputs, but a module must not replace one of its inputs,
+// whatever the name leads there: the same path, a symbolic link, a hard link.
+TEST_F(SlicerModules, NoModuleReplacesAnInput) {
+  makeModel("m.imamodel");
+  makeCase("in.nrrd", "ref.nrrd");
+  fs::create_symlink(fs::absolute(work_ / "in.nrrd"), work_ / "in_link.nrrd");
+  fs::create_hard_link(work_ / "m.imamodel", work_ / "model_copy.imamodel");
+  fs::create_hard_link(work_ / "ref.nrrd", work_ / "ref_copy.json");
+  const std::set<std::string> files = listing();
+  const std::string model = slurp(work_ / "m.imamodel"), image = slurp(work_ / "in.nrrd"), label = slurp(work_ / "ref.nrrd");
+  struct Case {
+    std::string exe;
+    std::vector<std::string> args;
+    std::string output, input;
+  };
+  const std::vector<Case> cases = {
+      {IMA_SEGMENT_EXE, {"--model", "m.imamodel", "--threads", "1", "in.nrrd", "in.nrrd"}, "in.nrrd", "in.nrrd"},
+      {IMA_SEGMENT_EXE, {"--model", "m.imamodel", "--threads", "1", "in.nrrd", "in_link.nrrd"}, "in_link.nrrd", "in.nrrd"},
+      {IMA_SEGMENT_EXE, {"--model", "m.imamodel", "--reference", "ref.nrrd", "in.nrrd", "ref.nrrd"}, "ref.nrrd", "ref.nrrd"},
+      {IMA_HARDEN_EXE, {"--model", "m.imamodel", "--outputModel", "model_copy.imamodel", "in.nrrd", "ref.nrrd"},
+       "model_copy.imamodel", "m.imamodel"},
+      {IMA_EVALUATE_EXE, {"--model", "m.imamodel", "--report", "ref_copy.json", "in.nrrd", "ref.nrrd"}, "ref_copy.json",
+       "ref.nrrd"},
+  };
+  for (const Case& c : cases) {
+    const Outcome r = run(c.exe, c.args);
+    EXPECT_EQ(r.code, 1) << c.output << ": " << r.err;
+    EXPECT_NE(r.err.find("'" + c.output + "' is the input '" + c.input + "'"), std::string::npos) << r.err;
+    EXPECT_EQ(listing(), files);
+    EXPECT_EQ(slurp(work_ / "m.imamodel"), model);
+    EXPECT_EQ(slurp(work_ / "in.nrrd"), image);
+    EXPECT_EQ(slurp(work_ / "ref.nrrd"), label);
+  }
+}
