@@ -238,6 +238,16 @@ class ImportTorchScriptTest(unittest.TestCase):
                 self.assertIn(message, caught.exception.message)
                 self.assertFalse(out.exists())
 
+    def test_slicer_segment_module_takes_a_torchscript_file_and_sidecar(self):
+        import nibabel as nib
+        volume, output = self.path("slicer-in.nii.gz"), self.path("slicer-out.nii.gz")
+        nib.save(nib.Nifti1Image(self.image.T.copy(), np.eye(4)), volume)  # nibabel arrays are [x, y]
+        r = subprocess.run([os.environ["IMA_SLICER_SEGMENT"], "--model", self.path("nnunet.pt"), "--modelSidecar",
+                            self.path("nnunet.json"), "--device", "cpu", volume, output], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        labels = np.asarray(nib.load(output).dataobj).T
+        np.testing.assert_array_equal(labels, python_probabilities(self.nets["nnunet"], self.image).argmax(0))
+
     def test_export_of_the_projects_own_unet_is_refused(self):
         unet = self.path("unet.imamodel")
         imaseg.train([self.image], [self.labels], unet, epochs=1, iterations=1, features=2, stages=2,
