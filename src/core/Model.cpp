@@ -206,6 +206,8 @@ void Model::exportTorchScript(const std::string& path) const {
   if (metadata_.network.kind != "torchscript")
     throw Error("only imported TorchScript networks can be exported as TorchScript; this model's network is '" +
                 metadata_.network.kind + "' (docs/import.md)");
+  // Saved in evaluation mode, the mode torch.jit.load users run inference in.
+  network_->setTraining(false);
   std::ostringstream archive;
   network_->saveWeights(archive);  // a TorchScript network's weights are its whole archive
   writeFileAtomically(path, archive.str());

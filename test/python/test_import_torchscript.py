@@ -218,20 +218,21 @@ class ImportTorchScriptTest(unittest.TestCase):
         (self.path("classes.json")).write_text(json.dumps(sidecar(classes=4)))
         (self.path("patch18.json")).write_text(json.dumps(sidecar(patch=(18, 18))))
         (self.path("nopatch.json")).write_text(json.dumps(sidecar(drop="patch_size")))
-        cases = [("half.pt", "nnunet.json", "spatial size 8x8"),
-                 ("argmax.pt", "nnunet.json", "floating-point logits"),
-                 ("nnunet.pt", "classes.json", "declares 4 classes"),
-                 ("nnunet.pt", "patch18.json", "rejects input of 1 channel(s) at the patch size 18x18"),
-                 ("monai.pt", "patch18.json", "patch size 18x18"),
-                 ("notscript.pt", "nnunet.json", "cannot be loaded"),
-                 ("nnunet.pt", "nopatch.json", "patch_size")]
-        for script, meta, message in cases:
+        # (script, sidecar, the file the message must name, what it must say)
+        cases = [("half.pt", "nnunet.json", "half.pt", "spatial size 8x8"),
+                 ("argmax.pt", "nnunet.json", "argmax.pt", "floating-point logits"),
+                 ("nnunet.pt", "classes.json", "classes.json", "declares 4 classes"),
+                 ("nnunet.pt", "patch18.json", "nnunet.pt", "rejects input of 1 channel(s) at the patch size 18x18"),
+                 ("monai.pt", "patch18.json", "monai.pt", "patch size 18x18"),
+                 ("notscript.pt", "nnunet.json", "notscript.pt", "cannot be loaded"),
+                 ("nnunet.pt", "nopatch.json", "nopatch.json", "key 'patch_size' not found")]
+        for script, meta, culprit, message in cases:
             with self.subTest(script=script, sidecar=meta):
                 out = self.path("bad.imamodel")
                 r = ima("import", "--torchscript", self.path(script), "--sidecar", self.path(meta), "--out", out)
                 self.assertEqual(r.returncode, 1, r.stderr)
                 self.assertIn(message, r.stderr)
-                self.assertIn(script, r.stderr)
+                self.assertIn(culprit, r.stderr)
                 self.assertFalse(out.exists())
                 with self.assertRaises(imaseg.Error) as caught:
                     imaseg.import_torchscript(self.path(script), self.path(meta), out)
