@@ -187,6 +187,12 @@ Model Model::importTorchScript(const std::string& scriptPath, ModelMetadata m, c
   return Model(m, net);
 }
 
+Model Model::copy() const {
+  std::ostringstream weights;
+  network_->saveWeights(weights);
+  return Model(metadata_, makeNetwork(metadata_, weights.str(), "copy of a model"));
+}
+
 void Model::save(const std::string& path) const {
   std::ostringstream weights;
   network_->saveWeights(weights);
