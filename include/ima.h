@@ -237,6 +237,17 @@ IMA_EXPORT void ima_attack_options_init(ima_attack_options* options);
 IMA_EXPORT ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_attack_options* options,
                                  float* output, size_t output_length);
 
+/* ------------------------------------------------------------------------- import (IMA_1.2) */
+
+/* Imports a TorchScript file (torch.jit.save of a traced or scripted module, e.g. from nnU-Net or
+ * MONAI) with its JSON metadata sidecar (the schema of ima_model_metadata) and writes it to
+ * output_path as a .imamodel (atomically; an existing file is replaced). One forward pass on zeros
+ * of the patch size checks channels, classes, spatial output size and a float output. TorchScript
+ * is code and runs here: import only trusted files. When `model` is not NULL, *model is the
+ * imported model (free with ima_model_free), NULL on failure. */
+IMA_EXPORT ima_status ima_model_import_torchscript(const char* script_path, const char* sidecar_path,
+                                                   const char* output_path, ima_model** model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,7 @@ packages=(
   python3-numpy           # pydicom's pixel arrays (the SEG test decodes frames with it)
   dicom3tools             # dciodvfy: validates the DICOM SEGs the tests write (the check is skipped without it)
   python3-nibabel         # the imaseg Python package's tests (NIfTI round trip)
+  python3-torch           # docs/import.md tests: networks built and checked in PyTorch (skipped without it)
 )
 missing=()
 for p in "${packages[@]}"; do

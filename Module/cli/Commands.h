@@ -35,6 +35,10 @@ ArgumentParser compareParser();
 int runCompare(const ArgumentParser& args);
 ArgumentParser diceParser();
 int runDice(const ArgumentParser& args);
+ArgumentParser importParser();  // ImportCommand.cpp
+int runImport(const ArgumentParser& args);
+ArgumentParser exportParser();
+int runExport(const ArgumentParser& args);
 
 ArgumentParser batchSegmentParser();
 int runBatchSegment(const ArgumentParser& args);

@@ -63,6 +63,8 @@ const std::vector<Command>& commands() {
       {"compare", "several models' robustness reports side by side: table, plot, AUC differences", compareParser,
        runCompare},
       {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
+      {"import", "import a TorchScript network (nnU-Net, MONAI) as a model", importParser, runImport},
+      {"export", "write an imported model's network as a TorchScript file", exportParser, runExport},
       {"batch", "batch work over a DICOM archive (segment, harden)", nullptr, nullptr, batchCommands},
   };
   return list;

@@ -7,6 +7,7 @@
 #include "ArgumentParser.h"  // UsageError
 #include "Cases.h"
 #include "ImageIO.h"
+#include "ModelInput.h"
 #include "ModuleMain.h"
 
 #include "IMAEvaluateXml.h"  // kModuleXml, generated from IMAEvaluate.xml
@@ -36,7 +37,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   applyRuntime(o.runtime);
 
   progress.stage(0.05);
-  const Model model = Model::load(modelPath);
+  const Model model = loadModelInput(args);
   const std::vector<TrainingCase> cases{cli::loadCase({cli::caseIdOf(image), image, label})};
   progress.report(1);
 

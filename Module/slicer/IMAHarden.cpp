@@ -12,6 +12,7 @@
 #include "ArgumentParser.h"  // UsageError
 #include "Cases.h"
 #include "ImageIO.h"
+#include "ModelInput.h"
 #include "ModuleMain.h"
 
 #include "IMAHardenXml.h"  // kModuleXml, generated from IMAHarden.xml
@@ -60,7 +61,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   applyRuntime(options.runtime);
 
   progress.stage(0.05);
-  Model init = Model::load(modelPath);
+  Model init = loadModelInput(args);
   const cli::CasePair pair{cli::caseIdOf(image), image, label};
   const std::vector<TrainingCase> training{cli::loadCase(pair)};
   const int dims = init.metadata().network.dims;

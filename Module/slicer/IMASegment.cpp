@@ -10,6 +10,7 @@
 #include "ima/SlidingWindowInferer.h"
 
 #include "ImageIO.h"
+#include "ModelInput.h"
 #include "ModuleMain.h"
 
 #include "IMASegmentXml.h"  // kModuleXml, generated from IMASegment.xml
@@ -33,7 +34,7 @@ void segmentVolume(const ModuleArguments& args, FilterProgress& progress, Return
   applyRuntime(options.runtime);
 
   progress.stage(0.05);
-  const Model model = Model::load(modelPath);
+  const Model model = loadModelInput(args);
   const Volume volume = cli::readVolume(input);
   checkFinite(volume, "input volume '" + input + "'");
   LabelMap reference;

@@ -22,8 +22,19 @@ public:
   // Loads a TorchScript file (e.g. exported from MONAI or nnU-Net) with a JSON sidecar holding
   // the metadata (same schema as a .imamodel header; network.kind may be omitted).
   static Model importTorchScript(const std::string& scriptPath, const std::string& sidecarPath);
+  // The same with the metadata given directly (e.g. from command-line flags). One forward pass on
+  // zeros of the patch size checks the channel count, the class count, the spatial output size
+  // and that the output is floating point; `metadataSource` names the metadata in messages.
+  static Model importTorchScript(const std::string& scriptPath, ModelMetadata metadata,
+                                 const std::string& metadataSource);
+  // An independent copy (same metadata, weights copied) of any network kind, e.g. to fine-tune
+  // without changing the original.
+  Model copy() const;
   // Writes atomically (temporary name + rename).
   void save(const std::string& path) const;
+  // Writes the network as a TorchScript file Python's torch.jit.load reads (atomically). Only
+  // imported networks (network.kind "torchscript") can be written so; throws ima::Error otherwise.
+  void exportTorchScript(const std::string& path) const;
 
   const ModelMetadata& metadata() const { return metadata_; }
   ModelMetadata& metadata() { return metadata_; }

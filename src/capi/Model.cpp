@@ -42,4 +42,17 @@ ima_status ima_model_metadata(const ima_model* model, char** json) {
   });
 }
 
+ima_status ima_model_import_torchscript(const char* script_path, const char* sidecar_path, const char* output_path,
+                                        ima_model** model) {
+  if (model) *model = nullptr;
+  return callGuarded("ima_model_import_torchscript", [&] {
+    const std::string script = requiredString(script_path, "script_path");
+    const std::string sidecar = requiredString(sidecar_path, "sidecar_path");
+    const std::string output = requiredString(output_path, "output_path");
+    ima::Model imported = ima::Model::importTorchScript(script, sidecar);
+    imported.save(output);
+    if (model) *model = new ima_model{std::move(imported), output, {}};
+  });
+}
+
 }  // extern "C"

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -84,15 +83,6 @@ ModelMetadata newNetwork(const ima_train_options& o, const std::vector<TrainingC
   return m;
 }
 
-// A copy of the caller's model that training can change without touching the handle.
-Model copyOf(const Model& model, uint64_t seed) {
-  Model copy = Model::create(model.metadata(), seed);
-  std::stringstream weights;
-  model.network()->saveWeights(weights);
-  copy.network()->loadWeights(weights);
-  return copy;
-}
-
 void train(std::vector<TrainingCase> cases, const ima_train_options& o, const std::string& output) {
   TrainingOptions t = trainingOptionsFrom(o);
   ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
@@ -125,7 +115,7 @@ void train(std::vector<TrainingCase> cases, const ima_train_options& o, const st
   applyRuntime(t.runtime);
   Model model = o.init_model ? [&] {
     const auto use = useOf(*o.init_model);
-    return copyOf(o.init_model->model, t.seed);
+    return o.init_model->model.copy();  // training must not change the handle
   }()
                              : Model::create(metadata, t.seed);
   model.metadata() = metadata;

@@ -101,25 +101,42 @@ std::shared_ptr<Network> makeNetwork(const ModelMetadata& m, const std::string& 
   throw Error("model file '" + path + "': unknown network kind '" + m.network.kind + "'");
 }
 
-// Runs one forward pass on zeros to check that the network accepts the declared channels and
-// returns the declared classes; catches sidecars that do not match their TorchScript file.
+// Runs one forward pass on zeros to check that the network accepts the declared channels at the
+// declared patch size and returns float logits of the declared classes at that size; catches
+// sidecars that do not match their TorchScript file and networks with size requirements.
 void checkNetworkShapes(Network& net, const ModelMetadata& m, const std::string& source) {
   std::vector<int64_t> shape{1, m.network.inChannels};
   for (auto it = m.patchSize.rbegin(); it != m.patchSize.rend(); ++it) shape.push_back(*it);
+  std::string patch;
+  for (size_t i = 0; i < m.patchSize.size(); ++i) patch += (i ? "x" : "") + std::to_string(m.patchSize[i]);
   torch::Tensor out;
+  const bool training = net.isTraining();
   try {
     torch::NoGradGuard noGrad;
-    const bool training = net.isTraining();
     net.setTraining(false);
     out = net.forward(torch::zeros(shape, torch::TensorOptions().device(net.device())));
     net.setTraining(training);
   } catch (const std::exception& e) {
+    net.setTraining(training);
+    const auto* c10 = dynamic_cast<const c10::Error*>(&e);
     throw Error(source + ": the network rejects input of " + std::to_string(m.network.inChannels) +
-                " channel(s) at the declared patch size: " + e.what());
+                " channel(s) at the patch size " + patch +
+                " (a network may need a fixed patch size or sizes divisible by 2^levels; set patch_size "
+                "accordingly): " + (c10 ? c10->what_without_backtrace() : e.what()));
   }
+  if (!out.is_floating_point())
+    throw Error(source + ": the network returns a " + std::string(c10::toString(out.scalar_type())) +
+                " tensor; it must return floating-point logits (not a label map)");
   if (out.dim() != static_cast<int64_t>(shape.size()) || out.size(1) != m.network.classes)
     throw Error(source + ": the network returns " + std::to_string(out.dim() >= 2 ? out.size(1) : -1) +
                 " output channel(s) but the metadata declares " + std::to_string(m.network.classes) + " classes");
+  for (size_t d = 2; d < shape.size(); ++d)
+    if (out.size(static_cast<int64_t>(d)) != shape[d]) {
+      std::string got;
+      for (int64_t i = out.dim() - 1; i >= 2; --i) got += (i == out.dim() - 1 ? "" : "x") + std::to_string(out.size(i));
+      throw Error(source + ": the network returns logits of spatial size " + got + " for input of patch size " +
+                  patch + "; it must return one logit per voxel at the input size");
+    }
 }
 
 }  // namespace
@@ -150,16 +167,30 @@ Model Model::load(const std::string& path) {
 
 Model Model::importTorchScript(const std::string& scriptPath, const std::string& sidecarPath) {
   const std::string sidecar = readFileBytes(sidecarPath, "metadata sidecar");
-  ModelMetadata m = ModelMetadata::fromJson(sidecar, "metadata sidecar '" + sidecarPath + "'");
+  const std::string source = "metadata sidecar '" + sidecarPath + "'";
+  return importTorchScript(scriptPath, ModelMetadata::fromJson(sidecar, source), source);
+}
+
+Model Model::importTorchScript(const std::string& scriptPath, ModelMetadata m, const std::string& metadataSource) {
   m.network.kind = "torchscript";
+  if (static_cast<int>(m.patchSize.size()) != m.network.dims)
+    throw Error(metadataSource + ": patch size has " + std::to_string(m.patchSize.size()) +
+                " entries but the network is " + std::to_string(m.network.dims) + "D");
   std::shared_ptr<TorchScriptNetwork> net;
   try {
     net = std::make_shared<TorchScriptNetwork>(torch::jit::load(scriptPath));
   } catch (const c10::Error& e) {
-    throw Error("TorchScript file '" + scriptPath + "' cannot be loaded: " + e.what_without_backtrace());
+    throw Error("TorchScript file '" + scriptPath + "' cannot be loaded (is it a file written by torch.jit.save?): " +
+                e.what_without_backtrace());
   }
-  checkNetworkShapes(*net, m, "TorchScript file '" + scriptPath + "' with sidecar '" + sidecarPath + "'");
+  checkNetworkShapes(*net, m, "TorchScript file '" + scriptPath + "' with " + metadataSource);
   return Model(m, net);
+}
+
+Model Model::copy() const {
+  std::ostringstream weights;
+  network_->saveWeights(weights);
+  return Model(metadata_, makeNetwork(metadata_, weights.str(), "copy of a model"));
 }
 
 void Model::save(const std::string& path) const {
@@ -175,6 +206,17 @@ void Model::save(const std::string& path) const {
   bytes += w;
   put<uint32_t>(bytes, checksum(bytes, bytes.size()));
   writeFileAtomically(path, bytes);
+}
+
+void Model::exportTorchScript(const std::string& path) const {
+  if (metadata_.network.kind != "torchscript")
+    throw Error("only imported TorchScript networks can be exported as TorchScript; this model's network is '" +
+                metadata_.network.kind + "' (docs/import.md)");
+  // Saved in evaluation mode, the mode torch.jit.load users run inference in.
+  network_->setTraining(false);
+  std::ostringstream archive;
+  network_->saveWeights(archive);  // a TorchScript network's weights are its whole archive
+  writeFileAtomically(path, archive.str());
 }
 
 }  // namespace ima

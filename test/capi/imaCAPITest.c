@@ -555,6 +555,28 @@ int main(int argc, char** argv) {
   bad_attack.eps = -1;
   CHECK_FAILS(ima_attack(model, &cases[0], &bad_attack, small_output, N), IMA_ERROR_INVALID_ARGUMENT);
 
+  /* ---- TorchScript import (IMA_1.2): a file that is not TorchScript is an input error naming it,
+   * writes nothing and returns no handle; NULL paths are invalid arguments. (Imports of real
+   * networks are checked against PyTorch in test/python/test_import_torchscript.py.) */
+  char not_script[1024], sidecar[1024], imported_path[1024];
+  snprintf(not_script, sizeof not_script, "%s/not-torchscript.pt", work);
+  snprintf(sidecar, sizeof sidecar, "%s/sidecar.json", work);
+  snprintf(imported_path, sizeof imported_path, "%s/imported.imamodel", work);
+  remove(imported_path);
+  FILE* f = fopen(not_script, "w");
+  fputs("plain text, not a TorchScript archive", f);
+  fclose(f);
+  f = fopen(sidecar, "w");
+  fputs("{\"network\": {\"dims\": 2, \"in_channels\": 1, \"classes\": 2}, \"patch_size\": [16, 16]}", f);
+  fclose(f);
+  ima_model* imported = model; /* must be reset to NULL */
+  CHECK_FAILS(ima_model_import_torchscript(not_script, sidecar, imported_path, &imported), IMA_ERROR_INPUT);
+  CHECK(imported == NULL);
+  CHECK(strstr(ima_last_error(), "not-torchscript.pt' cannot be loaded") != NULL);
+  CHECK(!file_exists(imported_path));
+  CHECK_FAILS(ima_model_import_torchscript(NULL, sidecar, imported_path, NULL), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK_FAILS(ima_model_import_torchscript(not_script, sidecar, NULL, NULL), IMA_ERROR_INVALID_ARGUMENT);
+
   /* A successful call clears the message. */
   CHECK_OK(ima_model_metadata(model, &metadata));
   CHECK(ima_last_error()[0] == '\0');

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -21,6 +22,8 @@
 #include "itkVectorImage.h"
 
 #include "ima/Model.h"
+
+#include <torch/script.h> // a TorchScript module to import, as nnU-Net/MONAI users bring one
 
 namespace
 {
@@ -250,6 +253,71 @@ TEST_F(UNetSegmentationImageFilterTest, ModelFileGivesSameLabelsAndReloadsWhenNa
 
   std::remove(first.c_str());
   std::remove(second.c_str());
+}
+
+// An imported TorchScript network given by file name: a 1x1x1 convolution (3 classes) after a CT
+// window of [60, 140], so the labels are the argmax of w_c * n(x) + b_c with n(x) = (clip(x) - 100)
+// / 40, computed here by hand voxel by voxel.
+TEST_F(UNetSegmentationImageFilterTest, ImportedTorchScriptModelFileSegmentsLikeItsFormula)
+{
+  const float weight[3] = { 0.0f, 2.0f, -1.5f };
+  const float bias[3] = { 0.0f, -0.5f, -0.25f };
+  torch::jit::Module pointwise("Pointwise");
+  pointwise.register_parameter("weight", torch::tensor({ weight[0], weight[1], weight[2] }).reshape({ 3, 1, 1, 1, 1 }), false);
+  pointwise.register_parameter("bias", torch::tensor({ bias[0], bias[1], bias[2] }), false);
+  pointwise.define(R"(
+    def forward(self, x):
+        return torch.conv3d(x, self.weight, self.bias)
+  )");
+  const std::string script = TempPath("pointwise.pt"), sidecar = TempPath("pointwise.json"),
+                    imported = TempPath("pointwise.imamodel");
+  pointwise.save(script);
+  ima::ModelMetadata metadata = s_Model->metadata();
+  metadata.normalization.kind = ima::Normalization::Kind::CTWindow;
+  metadata.normalization.windowLow = 60.0f;
+  metadata.normalization.windowHigh = 140.0f;
+  {
+    std::ofstream out(sidecar);
+    out << metadata.toJson();
+  }
+  ima::Model::importTorchScript(script, sidecar).save(imported);
+
+  auto filter = FilterType::New();
+  filter->SetInput(m_Image);
+  filter->SetModelFileName(imported);
+  filter->SetDevice("cpu");
+  filter->Update();
+  EXPECT_EQ(filter->GetModel()->metadata().network.kind, "torchscript");
+
+  const float * input = m_Image->GetBufferPointer();
+  const auto *  labels = filter->GetOutput()->GetBufferPointer();
+  size_t        decided = 0;
+  for (size_t i = 0; i < m_Image->GetBufferedRegion().GetNumberOfPixels(); ++i)
+  {
+    const float n = (std::clamp(input[i], 60.0f, 140.0f) - 100.0f) / 40.0f;
+    float       logits[3];
+    for (int c = 0; c < 3; ++c)
+    {
+      logits[c] = weight[c] * n + bias[c];
+    }
+    const int   best = static_cast<int>(std::max_element(logits, logits + 3) - logits);
+    float       runnerUp = -1e30f;
+    for (int c = 0; c < 3; ++c)
+    {
+      if (c != best)
+        runnerUp = std::max(runnerUp, logits[c]);
+    }
+    if (logits[best] - runnerUp < 1e-4f)
+    {
+      continue; // a near tie: rounding in the sliding-window average may pick either class
+    }
+    ++decided;
+    ASSERT_EQ(labels[i], best) << "voxel " << i << " intensity " << input[i];
+  }
+  EXPECT_GT(decided, m_Image->GetBufferedRegion().GetNumberOfPixels() * 9 / 10);
+  std::remove(script.c_str());
+  std::remove(sidecar.c_str());
+  std::remove(imported.c_str());
 }
 
 TEST_F(UNetSegmentationImageFilterTest, MissingModelIsAnITKException)

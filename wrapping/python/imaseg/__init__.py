@@ -22,7 +22,8 @@ from ._capi import lib
 from .geometry import from_nibabel, geometry_from_affine, nifti_affine, to_nibabel_array
 
 __all__ = ["Error", "Cancelled", "Model", "segment", "train", "evaluate", "attack", "version",
-           "from_nibabel", "geometry_from_affine", "nifti_affine", "to_nibabel_array"]
+           "from_nibabel", "geometry_from_affine", "nifti_affine", "to_nibabel_array",
+           "import_torchscript"]
 
 _OK, _CANCELLED = 0, 4
 
@@ -244,6 +245,14 @@ class Model:
 
     def segment(self, array, **options):
         return segment(self, array, **options)
+
+
+def import_torchscript(script, sidecar, output):
+    """Imports a TorchScript file (torch.jit.save of a traced or scripted network, e.g. from
+    nnU-Net or MONAI) with its JSON metadata sidecar, writes it to `output` (.imamodel) and returns
+    it as a Model. TorchScript is code and runs here: import only trusted files (docs/import.md)."""
+    _check(lib.ima_model_import_torchscript(os.fsencode(script), os.fsencode(sidecar), os.fsencode(output), None))
+    return Model(output)
 
 
 def _model(model):
