@@ -97,6 +97,7 @@ int runBatchHarden(const ArgumentParser& args) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
   const std::string device = applyRuntime(options.runtime);
+  joinDistributedTraining(args, device, options);
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();
 

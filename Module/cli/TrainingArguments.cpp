@@ -1,12 +1,14 @@
 #include "TrainingArguments.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 
+#include "ima/Communicator.h"
 #include "ima/Error.h"
 #include "ima/TrainingSettings.h"
 
@@ -60,6 +62,10 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("device", "DEVICE", "cpu, cuda, cuda:N or auto", "auto")
       .option("threads", "N", "CPU threads (0 = all cores)", "0")
       .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
+      .option("dist-timeout", "SECONDS",
+              "under torchrun (RANK, WORLD_SIZE, ... set): how long a process waits for the others before it "
+              "fails (a process died or hangs; see docs/distributed.md)",
+              "300")
       .flag("force", "overwrite an existing MODEL")
       .flag("quiet", "no progress or epoch lines")
       .flag("json", "print one JSON line per epoch on stdout (and one for the result)");
@@ -138,6 +144,17 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
   options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : (net.dims == 3 ? 2 : 8);
 }
 
+void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options) {
+  const double timeout = args.getDouble("dist-timeout");
+  if (!(timeout > 0) || timeout > 86400) throw UsageError("--dist-timeout must be in (0, 86400] seconds");
+  const auto environment = distributedEnvironment();
+  if (!environment || environment->worldSize == 1) return;
+  // One GPU per process: the process's LOCAL_RANK picks it (NCCL); CPU processes use Gloo.
+  if (device.rfind("cuda", 0) == 0) options.runtime.device = "cuda:" + std::to_string(environment->localRank);
+  options.communicator = Communicator::connect(*environment, device.rfind("cuda", 0) == 0 ? options.runtime.device : "cpu",
+                                               std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+}
+
 void checkModelOutput(const std::string& out, bool force, const std::string& resume) {
   checkFileOutputPath(out, force, "output");
   std::error_code ec;
@@ -147,6 +164,7 @@ void checkModelOutput(const std::string& out, bool force, const std::string& res
 Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
                           const std::vector<TrainingCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json) {
+  if (options.communicator && options.communicator->rank() != 0) quiet = true, json = false;  // rank 0 speaks
   Progress progress("train", quiet || json);
   auto onEpoch = [&](const EpochReport& r) {
     if (json) {
@@ -195,6 +213,7 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
 
 void saveTrainedModel(Model& trained, const std::string& out, const TrainingOptions& options, int completedEpochs,
                       const nlohmann::json& settings, bool quiet, bool json) {
+  if (options.communicator && options.communicator->rank() != 0) return;  // rank 0 writes the model
   // The trainer records its own options; add what only the command line knows.
   nlohmann::json merged = nlohmann::json::parse(trained.metadata().trainingSettingsJson, nullptr, false);
   if (!merged.is_object()) merged = nlohmann::json::object();
