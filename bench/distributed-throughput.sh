@@ -11,8 +11,8 @@ ima=$(realpath "$build/Module/ima")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-"$ima" phantoms --out data --count 8 --size 64 --dims 2 --quiet
-epochs=4 iterations=10 batch=8
+"$ima" phantoms --out data --count 8 --size 32 --dims 2 --quiet
+epochs=3 iterations=5 batch=8
 args=(train --images data/images --labels data/labels --dims 2 --epochs $epochs --iterations $iterations
       --batch $batch --device cpu --val-fraction 0 --method "$method" --quiet --force)
 rate() {  # samples/s over epochs 2..N of a log
