@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libtorch-dev            # libtorch 1.13 (CPU)
+  libgloo-dev             # Gloo headers: distributed training on c10d (the symbols are in libtorch)
   libopenblas0-openmp     # libtorch's BLAS calls (transposed and 1x1 convolutions): Debian's reference BLAS is far slower
   libinsighttoolkit5-dev  # ITK 5.2
   libdcmtk-dev            # DCMTK 3.6.7: DICOM reading, DICOM SEG (dcmseg)

@@ -98,6 +98,7 @@ int runBatchHarden(const ArgumentParser& args) {
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
   checkTrainingOutputsAreNotInputs(out, options, resumePath, InputFiles().add({modelPath, resumePath, root}));
   const std::string device = applyRuntime(options.runtime);
+  joinDistributedTraining(args, device, options);
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();
 

@@ -27,6 +27,7 @@
 #include "Manifest.h"
 #include "Progress.h"
 #include "SegOutput.h"
+#include "Shard.h"
 
 namespace fs = std::filesystem;
 
@@ -48,43 +49,23 @@ ArgumentParser batchSegmentParser() {
       .option("format", "FORMAT", "output per series: nifti (UID.nii.gz label map) or seg (UID.dcm DICOM SEG)",
               "nifti")
       .choices("format", {"nifti", "seg"})
-      .option("shard", "K/N",
+      .option("shard", "K/N|auto",
               "process only shard K of N (1 <= K <= N), chosen by a hash of the series UID, so N machines cover "
-              "an archive without overlap; the manifest is then OUTROOT/manifest-shard-K-of-N.csv")
+              "an archive without overlap; the manifest is then OUTROOT/manifest-shard-K-of-N.csv. auto: K and N "
+              "from a Slurm array, a Kubernetes Indexed Job (JOB_COMPLETION_INDEX with IMA_SHARD_COUNT) or "
+              "torchrun (RANK, WORLD_SIZE); see docs/batch.md")
       .flag("quiet", "no progress; only failures (stderr) and the summary line");
   addInferenceOptions(p);
   addDicomOptions(p, false);
   p.epilog("example:\n  ima batch segment --model model.imamodel --input /archive --output /results --threads 4\n"
            "  # job array task 3 of 8:\n"
-           "  ima batch segment --model model.imamodel --input /archive --output /results --shard 3/8");
+           "  ima batch segment --model model.imamodel --input /archive --output /results --shard 3/8\n"
+           "  # in a Slurm array job (sbatch --array=1-8):\n"
+           "  ima batch segment --model model.imamodel --input /archive --output /results --shard auto");
   return p;
 }
 
 namespace {
-
-struct Shard {
-  uint64_t index = 0, count = 1;  // 0-based index
-  bool contains(const std::string& key) const {
-    // FNV-1a (64 bit): stable across platforms and runs, unlike std::hash.
-    uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-    return h % count == index;
-  }
-};
-
-Shard parseShard(const ArgumentParser& args) {
-  Shard shard;
-  if (!args.given("shard")) return shard;
-  const std::string text = args.get("shard");
-  const size_t slash = text.find('/');
-  const auto k = slash == std::string::npos ? std::nullopt : parseInt(text.substr(0, slash));
-  const auto n = slash == std::string::npos ? std::nullopt : parseInt(text.substr(slash + 1));
-  if (!k || !n || *n < 1 || *n > 1000000 || *k < 1 || *k > *n)
-    throw UsageError("invalid value '" + text + "' for --shard (expected K/N with 1 <= K <= N, e.g. 2/8)");
-  shard.index = static_cast<uint64_t>(*k - 1);
-  shard.count = static_cast<uint64_t>(*n);
-  return shard;
-}
 
 // File name of a series' output: its id (UID or UID.partK); characters a UID cannot hold are
 // replaced, so a malformed UID cannot escape OUTROOT.
@@ -122,7 +103,7 @@ int runBatchSegment(const ArgumentParser& args) {
   const std::string modelPath = args.get("model"), root = args.get("input"), outRoot = args.get("output");
   const std::string format = args.get("format");
   const bool quiet = args.flagSet("quiet");
-  const Shard shard = parseShard(args);
+  const Shard shard = args.given("shard") ? parseShard(args.get("shard")) : Shard{};
   const InferenceOptions options = inferenceOptions(args);
   const DicomInput dicomOptions = dicomInput(args, false);
 

@@ -140,6 +140,7 @@ int runTrain(const ArgumentParser& args) {
   // ---- Outputs and runtime (cheap failures first).
   checkModelOutput(out, force, resumePath);
   const std::string device = applyRuntime(options.runtime);
+  joinDistributedTraining(args, device, options);
   std::optional<Model> initModel;
   if (!initPath.empty()) initModel = Model::load(initPath);
 

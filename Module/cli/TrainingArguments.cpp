@@ -1,12 +1,14 @@
 #include "TrainingArguments.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 
+#include "ima/Communicator.h"
 #include "ima/Error.h"
 #include "ima/TrainingSettings.h"
 
@@ -61,6 +63,10 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("lr", "F", "learning rate (default: 0.01 for sgd, 0.001 for adam)");
   addRuntimeOptions(p)
       .option("seed", "K", "random seed (initialisation, split, sampling)", "1")
+      .option("dist-timeout", "SECONDS",
+              "under torchrun (RANK, WORLD_SIZE, ... set): how long a process waits for the others before it "
+              "fails (a process died or hangs; see docs/distributed.md)",
+              "300")
       .flag("force", "overwrite an existing MODEL")
       .flag("quiet", "no progress or epoch lines")
       .flag("json", "print one JSON line per epoch on stdout (and one for the result)");
@@ -141,6 +147,17 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
   options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : (net.dims == 3 ? 2 : 8);
 }
 
+void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options) {
+  const double timeout = args.getDouble("dist-timeout");
+  if (!(timeout > 0) || timeout > 86400) throw UsageError("--dist-timeout must be in (0, 86400] seconds");
+  const auto environment = distributedEnvironment();
+  if (!environment || environment->worldSize == 1) return;
+  // One GPU per process: the process's LOCAL_RANK picks it (NCCL); CPU processes use Gloo.
+  if (device.rfind("cuda", 0) == 0) options.runtime.device = "cuda:" + std::to_string(environment->localRank);
+  options.communicator = Communicator::connect(*environment, device.rfind("cuda", 0) == 0 ? options.runtime.device : "cpu",
+                                               std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+}
+
 void checkModelOutput(const std::string& out, bool force, const std::string& resume) {
   checkFileOutputPath(out, force, "output");
   std::error_code ec;
@@ -159,6 +176,7 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
                           const std::vector<TrainingCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom) {
+  if (options.communicator && options.communicator->rank() != 0) quiet = true, json = false;  // rank 0 speaks
   const int epochsAtStart = trainer.completedEpochs();
   Progress progress("train", quiet || json);
   auto onEpoch = [&](const EpochReport& r) {
@@ -215,6 +233,7 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
 
 void saveTrainedModel(Model& trained, const std::string& out, const TrainingOptions& options, int completedEpochs,
                       const nlohmann::json& settings, bool quiet, bool json) {
+  if (options.communicator && options.communicator->rank() != 0) return;  // rank 0 writes the model
   // The trainer records its own options; add what only the command line knows.
   nlohmann::json merged = nlohmann::json::parse(trained.metadata().trainingSettingsJson, nullptr, false);
   if (!merged.is_object()) merged = nlohmann::json::object();

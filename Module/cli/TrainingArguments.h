@@ -28,6 +28,12 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
 void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
                          const std::vector<TrainingCase>& training, TrainingOptions& options);
 
+// Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set, docs/distributed.md):
+// connects this process to the others within --dist-timeout and sets options.communicator; the
+// device `device` (as applyRuntime resolved it) becomes cuda:LOCAL_RANK when it is a GPU. Without
+// those variables nothing changes.
+void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options);
+
 // Cheap checks before any work: the model path's directory exists, it is not a directory, and it
 // does not exist unless --force; a checkpoint to resume from (when given) exists.
 void checkModelOutput(const std::string& out, bool force, const std::string& resume = "");

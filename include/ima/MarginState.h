@@ -39,6 +39,17 @@ public:
   // correctness of its last visit and "found" if any visit found one.
   void recordVisit(int64_t id, bool correct, bool foundAdversarial, double boundaryDistance);
 
+  // Processes that share one margin table (docs/distributed.md) combine an epoch's visits:
+  // setVisitClock gives the order key of the next recordVisit (later calls count up from it), so
+  // that "the last visit" is the one of the latest global batch slot, as in one process.
+  // visitClocks: per sample, 1 + the key of its last visit here (0 = not visited); reduced by max.
+  // visitSums(latest): per sample 4 values (correct if this process made the latest visit, found,
+  // distance sum, distance count); summed. setVisits installs the combined result.
+  void setVisitClock(int64_t clock) { clock_ = clock; }
+  std::vector<double> visitClocks() const;
+  std::vector<double> visitSums(const std::vector<double>& latestClocks) const;
+  void setVisits(const std::vector<double>& latestClocks, const std::vector<double>& sums);
+
   // Applies the end-of-epoch rule to every visited sample, clamps, clears the epoch's flags and
   // returns statistics over all samples' new margins.
   MarginStatistics endEpoch();
@@ -53,12 +64,14 @@ private:
     bool visited = false, correct = false, found = false;
     double distanceSum = 0;
     int64_t distanceCount = 0;
+    int64_t lastClock = 0;  // order key of the last visit
   };
   void check(int64_t id) const;
 
   MarginOptions options_;
   std::vector<double> eps_;
   std::vector<Visit> visits_;
+  int64_t clock_ = 0;
 };
 
 }  // namespace ima

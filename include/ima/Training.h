@@ -3,6 +3,7 @@
 // poly decay (exponent 0.9), random patches with 1/3 foreground oversampling, random flips.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@
 #include "ima/Volume.h"
 
 namespace ima {
+
+class Communicator;
 
 struct TrainingCase {
   std::string id;  // stable identifier (file stem)
@@ -39,6 +42,10 @@ struct TrainingOptions {
   std::string checkpointPath;      // written atomically after every epoch when set
   std::string logPath;             // JSON lines, one per epoch, when set
   RuntimeOptions runtime;
+  // Data-parallel training (docs/distributed.md): null or a world of 1 = one process. Otherwise
+  // batchSize is the global batch split across ranks, gradients and IMA's bookkeeping are combined
+  // across ranks every step / epoch, and only rank 0 writes the log and the checkpoint.
+  std::shared_ptr<Communicator> communicator;
 };
 
 struct EpochReport {
@@ -49,6 +56,8 @@ struct EpochReport {
   double meanValidationDice = -1;      // -1 when not validated
   double seconds = 0;
   std::string marginStatisticsJson;  // "ima": margins after the epoch's update (MarginStatistics)
+  int worldSize = 1;                 // processes that trained the epoch (logged when > 1)
+  std::string backend;               // their c10d backend ("gloo", "nccl")
   std::string toJson() const;
 };
 
@@ -75,6 +84,7 @@ public:
 
   int completedEpochs() const;
   const Model& model() const;
+  std::string marginsJson() const;  // IMA: the margin table (MarginState::toJson); "" otherwise
 
 private:
   struct State;

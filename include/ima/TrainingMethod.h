@@ -51,6 +51,7 @@ public:
   std::string stateJson() const;
   void restoreState(const std::string& json);
   const MarginState& margins() const { return margins_; }
+  MarginState& margins() { return margins_; }  // distributed training combines the epoch's visits
 
 private:
   torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,

@@ -55,10 +55,47 @@ void MarginState::recordVisit(int64_t id, bool correct, bool foundAdversarial, d
   Visit& v = visits_[static_cast<size_t>(id)];
   v.visited = true;
   v.correct = correct;
+  v.lastClock = clock_++;
   if (correct && foundAdversarial) {
     v.found = true;
     v.distanceSum += boundaryDistance;
     ++v.distanceCount;
+  }
+}
+
+std::vector<double> MarginState::visitClocks() const {
+  std::vector<double> clocks(visits_.size(), 0.0);
+  for (size_t i = 0; i < visits_.size(); ++i)
+    if (visits_[i].visited) clocks[i] = static_cast<double>(visits_[i].lastClock + 1);
+  return clocks;
+}
+
+std::vector<double> MarginState::visitSums(const std::vector<double>& latestClocks) const {
+  if (latestClocks.size() != visits_.size()) throw Error("visit clocks do not match the margin table");
+  std::vector<double> sums(4 * visits_.size(), 0.0);
+  for (size_t i = 0; i < visits_.size(); ++i) {
+    const Visit& v = visits_[i];
+    if (!v.visited) continue;
+    sums[4 * i] = static_cast<double>(v.lastClock + 1) == latestClocks[i] && v.correct ? 1.0 : 0.0;
+    sums[4 * i + 1] = v.found ? 1.0 : 0.0;
+    sums[4 * i + 2] = v.distanceSum;
+    sums[4 * i + 3] = static_cast<double>(v.distanceCount);
+  }
+  return sums;
+}
+
+void MarginState::setVisits(const std::vector<double>& latestClocks, const std::vector<double>& sums) {
+  if (latestClocks.size() != visits_.size() || sums.size() != 4 * visits_.size())
+    throw Error("combined visits do not match the margin table");
+  for (size_t i = 0; i < visits_.size(); ++i) {
+    Visit v;
+    v.visited = latestClocks[i] > 0;
+    v.lastClock = v.visited ? static_cast<int64_t>(latestClocks[i]) - 1 : 0;
+    v.correct = sums[4 * i] > 0;
+    v.found = sums[4 * i + 1] > 0;
+    v.distanceSum = sums[4 * i + 2];
+    v.distanceCount = static_cast<int64_t>(std::llround(sums[4 * i + 3]));
+    visits_[i] = v;
   }
 }
 

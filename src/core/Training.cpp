@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ima/Communicator.h"
 #include "ima/Error.h"
 #include "ima/Metrics.h"
 #include "ima/Network.h"
@@ -94,10 +95,68 @@ void truncateLog(const std::string& path, int epochs) {
   writeFileAtomically(path, kept);
 }
 
+// The processes of a data-parallel run (docs/distributed.md); a world of one without a communicator.
+struct World {
+  Communicator* communicator = nullptr;
+  int rank = 0, size = 1;
+  explicit World(const std::shared_ptr<Communicator>& c)
+      : communicator(c && c->worldSize() > 1 ? c.get() : nullptr), rank(communicator ? c->rank() : 0),
+        size(communicator ? c->worldSize() : 1) {}
+  bool writes() const { return rank == 0; }
+};
+
+// Every rank starts from rank 0's weights and buffers (also after --init or --resume).
+void broadcastWeights(const World& world, Network& net) {
+  if (!world.communicator) return;
+  std::ostringstream out;
+  if (world.rank == 0) net.saveWeights(out);  // the weights file's bytes: parameters and buffers
+  const std::string bytes = out.str();
+  torch::Tensor size = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
+  world.communicator->broadcast({size});
+  torch::Tensor buffer = torch::zeros({size.item<int64_t>()}, torch::kUInt8);
+  if (world.rank == 0) std::copy(bytes.begin(), bytes.end(), buffer.data_ptr<uint8_t>());
+  world.communicator->broadcast({buffer});
+  if (world.rank == 0) return;
+  std::istringstream in(std::string(reinterpret_cast<const char*>(buffer.data_ptr<uint8_t>()), static_cast<size_t>(buffer.numel())));
+  const torch::Device device = net.device();
+  net.loadWeights(in);
+  net.to(device);
+}
+
+// Gradients of each rank's mean loss weighted by its share of the global batch and summed: the
+// gradient of the global batch's mean loss (for a loss that is a mean over samples).
+void averageGradients(const World& world, Network& net, double share) {
+  if (!world.communicator) return;
+  std::vector<torch::Tensor> gradients;
+  for (auto& p : net.parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    p.mutable_grad().mul_(share);
+    gradients.push_back(p.grad());
+  }
+  world.communicator->allReduce(gradients);
+}
+
+// IMA: the epoch's visits of all ranks combined, so every rank applies the same update.
+void combineMarginVisits(const World& world, MarginState& margins) {
+  if (!world.communicator || margins.size() == 0) return;
+  const auto asTensor = [](const std::vector<double>& v) { return torch::tensor(v, torch::kDouble); };
+  const auto asVector = [](const torch::Tensor& t) { return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()); };
+  torch::Tensor clocks = asTensor(margins.visitClocks());
+  world.communicator->allReduce({clocks}, Communicator::Reduction::Max);
+  const std::vector<double> latest = asVector(clocks);
+  torch::Tensor sums = asTensor(margins.visitSums(latest));
+  world.communicator->allReduce({sums});
+  margins.setVisits(latest, asVector(sums));
+}
+
 }  // namespace
 
 std::string EpochReport::toJson() const {
   nlohmann::json j{{"epoch", epoch}, {"loss", loss}, {"learning_rate", learningRate}, {"seconds", seconds}};
+  if (worldSize > 1) {
+    j["world_size"] = worldSize;
+    j["backend"] = backend;
+  }
   if (!marginStatisticsJson.empty()) j["margins"] = nlohmann::json::parse(marginStatisticsJson);
   if (meanValidationDice >= 0) {
     j["validation_dice"] = validationDice;
@@ -183,11 +242,22 @@ Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique
     throw Error("unknown optimizer '" + o.optimizer + "' (expected sgd or adam)");
   s.model.metadata().trainingMethod = o.method;
   s.model.metadata().trainingSettingsJson = trainingOptionsJson(o);
+  const World world(o.communicator);
+  if (world.size > 1) {
+    if (o.batchSize < world.size)
+      throw Error("the batch (" + std::to_string(o.batchSize) + ") is the global batch and needs at least one sample for each of the " +
+                  std::to_string(world.size) + " processes (WORLD_SIZE)");
+    auto settings = nlohmann::json::parse(s.model.metadata().trainingSettingsJson);
+    settings["world_size"] = world.size;
+    settings["backend"] = o.communicator->backend();
+    s.model.metadata().trainingSettingsJson = settings.dump();
+  }
 }
 
 Trainer::~Trainer() = default;
 int Trainer::completedEpochs() const { return state_->epoch; }
 const Model& Trainer::model() const { return state_->model; }
+std::string Trainer::marginsJson() const { return state_->method.stateJson(); }
 
 void Trainer::resumeFrom(const std::string& path) {
   State& s = *state_;
@@ -222,7 +292,7 @@ void Trainer::resumeFrom(const std::string& path) {
     rngIn >> s.random.engine();
     c10::IValue margins;
     if (archive.try_read("margins", margins)) s.method.restoreState(margins.toStringRef());
-    if (!s.options.logPath.empty()) truncateLog(s.options.logPath, s.epoch);
+    if (!s.options.logPath.empty() && World(s.options.communicator).writes()) truncateLog(s.options.logPath, s.epoch);
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
   }
@@ -260,6 +330,13 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
   };
   for (size_t i = 0; i < cases.size(); ++i) firstId[i + 1] = firstId[i] + cellsOf(cases[i]);
   s.method.setSampleCount(firstId.back());
+  // Data parallel: every rank draws the whole global batch from the shared stream and keeps its
+  // slots, so N processes see the patches one process would.
+  const World world(o.communicator);
+  const auto [firstSlot, endSlot] = batchSlots(o.batchSize, world.rank, world.size);
+  const int localBatch = endSlot - firstSlot;
+  const double share = static_cast<double>(localBatch) / o.batchSize;
+  broadcastWeights(world, net);
 
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
@@ -268,9 +345,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     net.setTraining(true);
     double lossSum = 0;
     for (int it = 0; it < o.iterationsPerEpoch; ++it) {
-      torch::Tensor images = torch::empty({o.batchSize, C, patch[0], patch[1], patch[2]});
-      torch::Tensor labels = torch::empty({o.batchSize, patch[0], patch[1], patch[2]}, torch::kLong);
-      std::vector<int64_t> ids(static_cast<size_t>(o.batchSize));
+      torch::Tensor images = torch::empty({localBatch, C, patch[0], patch[1], patch[2]});
+      torch::Tensor labels = torch::empty({localBatch, patch[0], patch[1], patch[2]}, torch::kLong);
+      std::vector<int64_t> ids(static_cast<size_t>(localBatch));
       for (int b = 0; b < o.batchSize; ++b) {
         const size_t caseIndex = static_cast<size_t>(s.random.integer(static_cast<int64_t>(cases.size())));
         const PreparedCase& pc = cases[caseIndex];
@@ -301,9 +378,11 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
           const int64_t centre = std::min(std::max<int64_t>(start[a] + patch[a] / 2, 0), extent[a] - 1);
           cell = cell * cellsAlong + (spec.dims == 2 ? centre : centre / patch[a]);
         }
-        ids[static_cast<size_t>(b)] = firstId[caseIndex] + cell;
-        extractPatch(pc.source->image, pc.transforms, start, patch, images[b].data_ptr<float>());
-        extractLabels(pc.source->labels, start, patch, labels[b].data_ptr<int64_t>());
+        if (b < firstSlot || b >= endSlot) continue;  // another rank's slot
+        const int slot = b - firstSlot;
+        ids[static_cast<size_t>(slot)] = firstId[caseIndex] + cell;
+        extractPatch(pc.source->image, pc.transforms, start, patch, images[slot].data_ptr<float>());
+        extractLabels(pc.source->labels, start, patch, labels[slot].data_ptr<int64_t>());
       }
       if (o.flips) {
         const int first = spec.dims == 3 ? 0 : 1;
@@ -319,11 +398,15 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
         y = y.squeeze(1);
       }
       s.optimizer->zero_grad();
-      const torch::Tensor loss = s.method.loss(net, x, y, ids, s.random.engine()());
+      // Attack noise: one seed per step from the shared stream, different on every rank.
+      const uint64_t attackSeed = s.random.engine()() + static_cast<uint64_t>(world.rank);
+      s.method.margins().setVisitClock((static_cast<int64_t>(s.epoch) * o.iterationsPerEpoch + it) * o.batchSize + firstSlot);
+      const torch::Tensor loss = s.method.loss(net, x, y, ids, attackSeed);
       loss.backward();
+      averageGradients(world, net, share);
       torch::nn::utils::clip_grad_norm_(net.parameters(), kGradientClip);
       s.optimizer->step();
-      lossSum += loss.item<double>();
+      lossSum += loss.item<double>() * share;
       reportProgress(progress, (static_cast<double>(s.epoch) * o.iterationsPerEpoch + it + 1) /
                                    (static_cast<double>(o.epochs) * o.iterationsPerEpoch));
     }
@@ -331,8 +414,16 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
 
     EpochReport report;
     report.epoch = s.epoch;
+    if (world.communicator) {
+      torch::Tensor total = torch::tensor({lossSum}, torch::kDouble);
+      world.communicator->allReduce({total});
+      lossSum = total.item<double>();
+      report.worldSize = world.size;
+      report.backend = world.communicator->backend();
+    }
     report.loss = lossSum / o.iterationsPerEpoch;
     report.learningRate = lr;
+    combineMarginVisits(world, s.method.margins());
     if (const auto margins = s.method.endEpoch()) report.marginStatisticsJson = margins->toJson();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
       // Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
@@ -340,12 +431,25 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       InferenceOptions inference;
       inference.batchSize = o.batchSize;
       inference.runtime = o.runtime;
-      for (const TrainingCase& c : validation) {
+      for (size_t v = static_cast<size_t>(world.rank); v < validation.size(); v += static_cast<size_t>(world.size)) {
+        const TrainingCase& c = validation[v];  // each rank segments every world.size-th case
         const auto counts = overlapCounts(segment(s.model, c.image, inference).labels, c.labels, spec.classes);
         for (size_t k = 0; k < counts.size(); ++k) {
           total[k].tp += counts[k].tp;
           total[k].fp += counts[k].fp;
           total[k].fn += counts[k].fn;
+        }
+      }
+      if (world.communicator) {
+        torch::Tensor counts = torch::empty({static_cast<int64_t>(total.size()), 3}, torch::kLong);
+        for (size_t k = 0; k < total.size(); ++k)
+          for (int j = 0; j < 3; ++j)
+            counts[static_cast<int64_t>(k)][j] = j == 0 ? total[k].tp : j == 1 ? total[k].fp : total[k].fn;
+        world.communicator->allReduce({counts});
+        for (size_t k = 0; k < total.size(); ++k) {
+          total[k].tp = counts[static_cast<int64_t>(k)][0].item<int64_t>();
+          total[k].fp = counts[static_cast<int64_t>(k)][1].item<int64_t>();
+          total[k].fn = counts[static_cast<int64_t>(k)][2].item<int64_t>();
         }
       }
       double sum = 0;
@@ -357,14 +461,14 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    if (!o.logPath.empty()) {
+    if (!o.logPath.empty() && world.writes()) {
       std::ofstream log(o.logPath, s.epoch == 1 ? std::ios::trunc : std::ios::app);  // a new run starts a new log
       if (!log) throw Error("cannot write the training log '" + o.logPath + "'");
       log << report.toJson() << "\n";
       log.flush();
       if (!log) throw Error("cannot write the training log '" + o.logPath + "' (disk full?)");
     }
-    if (!o.checkpointPath.empty()) {
+    if (!o.checkpointPath.empty() && world.writes()) {
       torch::serialize::OutputArchive archive;
       archive.write("metadata", c10::IValue(meta.toJson(-1)));
       std::ostringstream weights;

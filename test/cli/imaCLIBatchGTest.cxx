@@ -208,6 +208,57 @@ TEST_F(ImaCLI, BatchSegmentShardsAreDisjointAndCoverTheArchive) {
   EXPECT_FALSE(fs::exists(work_ / "out2"));
 }
 
+// --shard auto: each scheduler's variables pick the shard --shard K/N would (same manifest name,
+// same series); unusable variables are usage errors naming the variable.
+TEST_F(ImaCLI, BatchSegmentShardAutoTakesTheShardFromTheScheduler) {
+  makeModel("m.imamodel", true);
+  for (int i = 0; i < 4; ++i) {
+    ima::dicomtest::CtPhantom p;
+    p.slices = 2;
+    p.columns = p.rows = 8;
+    p.write(work_ / "archive" / ("s" + std::to_string(i)));
+  }
+  const std::vector<std::string> variables = {"SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT",
+                                              "JOB_COMPLETION_INDEX", "IMA_SHARD_COUNT", "RANK", "WORLD_SIZE"};
+  auto withEnvironment = [&](const std::map<std::string, std::string>& env, const std::string& args) {
+    for (const auto& v : variables) ::unsetenv(v.c_str());
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    RunResult r = run(args);
+    for (const auto& v : variables) ::unsetenv(v.c_str());
+    return r;
+  };
+  const std::string common = "batch segment --model m.imamodel --input archive --device cpu --threads 1 --quiet ";
+  // Shard 2 of 3 in each scheduler's numbering: Slurm --array=1-3 (task 2), Kubernetes index 1,
+  // torchrun rank 1.
+  const std::vector<std::map<std::string, std::string>> schedulers = {
+      {{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_COUNT", "3"}},
+      {{"JOB_COMPLETION_INDEX", "1"}, {"IMA_SHARD_COUNT", "3"}},
+      {{"RANK", "1"}, {"WORLD_SIZE", "3"}}};
+  RunResult r = withEnvironment({}, common + "--output explicit --shard 2/3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<std::string> expected;
+  for (const auto& row : manifestRows(work_ / "explicit" / "manifest-shard-2-of-3.csv")) expected.insert(row.at("series").get<std::string>());
+  for (size_t s = 0; s < schedulers.size(); ++s) {
+    const std::string out = "auto" + std::to_string(s);
+    r = withEnvironment(schedulers[s], common + "--output " + out + " --shard auto");
+    ASSERT_EQ(r.code, 0) << r.err;
+    std::set<std::string> got;
+    for (const auto& row : manifestRows(work_ / out / "manifest-shard-2-of-3.csv")) got.insert(row.at("series").get<std::string>());
+    EXPECT_EQ(got, expected) << out;
+  }
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> bad = {
+      {{}, "no scheduler variables"},
+      {{{"SLURM_ARRAY_TASK_ID", "4"}, {"SLURM_ARRAY_TASK_MIN", "1"}, {"SLURM_ARRAY_TASK_COUNT", "3"}}, "SLURM_ARRAY_TASK_ID"},
+      {{{"JOB_COMPLETION_INDEX", "0"}}, "IMA_SHARD_COUNT"},
+      {{{"RANK", "x"}, {"WORLD_SIZE", "2"}}, "RANK='x'"}};
+  for (const auto& [env, fragment] : bad) {
+    r = withEnvironment(env, common + "--output bad --shard auto");
+    EXPECT_EQ(r.code, 2) << fragment;
+    EXPECT_NE(r.err.find(fragment), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(work_ / "bad"));
+}
+
 // ima batch harden: an archive of two series, one labelled by a SEG (written with the library's
 // SEG writer), fine-tunes a pretrained model on the labelled one only.
 TEST_F(ImaCLI, BatchHardenTrainsOnSeriesLabelledBySegs) {

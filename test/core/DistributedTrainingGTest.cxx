@@ -1,0 +1,388 @@
+// Data-parallel training on c10d (docs/distributed.md): two processes on loopback, forked by the
+// test and given the variables torchrun would set, against one process with the same global batch.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "TestModels.h"
+#include "ima/Communicator.h"
+#include "ima/Error.h"
+#include "ima/MarginState.h"
+#include "ima/Network.h"
+#include "ima/Phantoms.h"
+#include "ima/Training.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A port nobody listens on now (the kernel's choice for port 0).
+int freePort() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t n = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+ima::DistributedEnvironment loopback(int rank, int world, int port) {
+  ima::DistributedEnvironment e;
+  e.rank = rank;
+  e.worldSize = world;
+  e.localRank = rank;
+  e.masterAddress = "127.0.0.1";
+  e.masterPort = port;
+  return e;
+}
+
+std::vector<ima::TrainingCase> phantoms(int count, int64_t size) {
+  std::vector<ima::TrainingCase> cases;
+  ima::PhantomOptions o;
+  o.size = size;
+  for (int i = 0; i < count; ++i) {
+    auto [image, labels] = ima::makePhantom(o, i);
+    cases.push_back({"case" + std::to_string(i), std::move(image), std::move(labels)});
+  }
+  return cases;
+}
+
+ima::ModelMetadata metadata() {
+  auto m = imatest::tinyUNetMetadata(2, 1, 3);
+  m.patchSize = {16, 16};
+  return m;
+}
+
+ima::TrainingOptions options(const std::string& method) {
+  ima::TrainingOptions o;
+  o.method = method;
+  o.epochs = 2;
+  o.iterationsPerEpoch = 3;
+  o.batchSize = 4;
+  o.runtime.device = "cpu";
+  o.runtime.threads = 1;
+  o.adversarial.pgdSteps = 3;
+  o.adversarial.bisectionSteps = 4;
+  o.adversarial.delta = 0.1;
+  o.adversarial.epsMax = 2.0;
+  o.adversarial.tau = 0.0;
+  return o;
+}
+
+// What a run leaves for comparison: the weights and, for IMA, the margins.
+struct RunResult {
+  std::vector<torch::Tensor> weights;
+  std::vector<double> margins;
+  std::vector<ima::EpochReport> reports;
+};
+
+void writeResult(const RunResult& r, const std::string& path) {
+  torch::save(r.weights, path + ".pt");
+  std::ofstream(path + ".json") << nlohmann::json(r.margins).dump();
+}
+
+RunResult readResult(const std::string& path) {
+  RunResult r;
+  torch::load(r.weights, path + ".pt");
+  r.margins = nlohmann::json::parse(std::ifstream(path + ".json")).get<std::vector<double>>();
+  return r;
+}
+
+class DistributedTraining : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ima_distributed_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // Trains once, connected as `rank` of `world` (world 1: no communicator).
+  static RunResult train(const ima::TrainingOptions& base, int rank, int world, int port,
+                         const std::string& resume = "", const ima::EpochCallback& onEpoch = {}) {
+    ima::TrainingOptions o = base;
+    if (world > 1) o.communicator = ima::Communicator::connect(loopback(rank, world, port), "cpu", 20s);
+    ima::Trainer trainer(ima::Model::create(metadata(), 5), o);
+    if (!resume.empty()) trainer.resumeFrom(resume);
+    RunResult r;
+    const auto model = trainer.run(phantoms(2, 16), phantoms(3, 16), [&](const ima::EpochReport& e) {
+      r.reports.push_back(e);
+      return !onEpoch || onEpoch(e);
+    });
+    for (const auto& p : model.network()->parameters()) r.weights.push_back(p.detach().clone());
+    r.margins = (o.method == "ima") ? nlohmann::json::parse(trainer.marginsJson()).at("eps").get<std::vector<double>>()
+                                    : std::vector<double>{};
+    return r;
+  }
+
+  // Runs `rank1` in a forked process and `rank0` here; returns the child's exit status.
+  static int inTwoProcesses(const std::function<void()>& rank0, const std::function<void()>& rank1) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      int code = 0;
+      try {
+        rank1();
+      } catch (const std::exception& e) {
+        std::cerr << "rank 1: " << e.what() << "\n";
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    rank0();
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  }
+
+  fs::path dir_;
+};
+
+double maxDifference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, (a[i] - b[i]).abs().max().item<double>());
+  return worst;
+}
+
+}  // namespace
+
+TEST(DistributedEnvironment, ReadsTorchrunsVariablesAndNamesTheBadOne) {
+  std::map<std::string, std::string> env;
+  auto lookup = [&](const char* name) -> const char* {
+    const auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  EXPECT_FALSE(ima::distributedEnvironment(lookup).has_value());  // no variables: one process, as before
+  env = {{"RANK", "1"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "1"}, {"MASTER_ADDR", "10.0.0.1"},
+         {"MASTER_PORT", "29500"}, {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+  const auto e = ima::distributedEnvironment(lookup);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->rank, 1);
+  EXPECT_EQ(e->worldSize, 2);
+  EXPECT_EQ(e->localRank, 1);
+  EXPECT_EQ(e->masterAddress, "10.0.0.1");
+  EXPECT_EQ(e->masterPort, 29500);
+  EXPECT_TRUE(e->agentHostsStore);
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> bad = {
+      {{{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}}, "RANK='2'"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "x"}}, "WORLD_SIZE='x'"},
+      {{{"RANK", "0"}}, "WORLD_SIZE is not"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_PORT", "1"}}, "MASTER_ADDR"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}}, "MASTER_PORT"},
+      {{{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}}, "MASTER_PORT='70000'"}};
+  for (const auto& [variables, fragment] : bad) {
+    env = variables;
+    try {
+      ima::distributedEnvironment(lookup);
+      ADD_FAILURE() << "no error for " << fragment;
+    } catch (const ima::Error& x) {
+      EXPECT_NE(std::string(x.what()).find(fragment), std::string::npos) << x.what();
+    }
+  }
+}
+
+TEST(DistributedEnvironment, BatchSlotsSplitTheGlobalBatchEvenly) {
+  // 10 samples over 4 ranks: floor(10 r / 4) = 0, 2, 5, 7, 10.
+  EXPECT_EQ(ima::batchSlots(10, 0, 4), std::make_pair(0, 2));
+  EXPECT_EQ(ima::batchSlots(10, 1, 4), std::make_pair(2, 5));
+  EXPECT_EQ(ima::batchSlots(10, 2, 4), std::make_pair(5, 7));
+  EXPECT_EQ(ima::batchSlots(10, 3, 4), std::make_pair(7, 10));
+  EXPECT_EQ(ima::batchSlots(8, 0, 1), std::make_pair(0, 8));
+}
+
+// Visits recorded by two processes and combined equal the same visits recorded by one, in order.
+TEST(DistributedMargins, CombinedVisitsEqualOneProcessRecordingAllVisits) {
+  const ima::MarginOptions o{0.1, 2.0, false};
+  ima::MarginState one(4, o), a(4, o), b(4, o);
+  // Global order: slot 0..3 of step 0, then step 1. Rank a has slots 0-1, rank b slots 2-3.
+  struct Visit { int64_t id; bool correct, found; double distance; };
+  const std::vector<std::vector<Visit>> steps = {
+      {{0, true, true, 0.5}, {1, true, false, 0}, {0, false, false, 0}, {2, true, true, 0.3}},
+      {{2, true, true, 0.7}, {0, true, false, 0}, {1, false, false, 0}, {2, true, false, 0}}};
+  for (size_t s = 0; s < steps.size(); ++s) {
+    a.setVisitClock(static_cast<int64_t>(s) * 4);
+    b.setVisitClock(static_cast<int64_t>(s) * 4 + 2);
+    for (size_t k = 0; k < 4; ++k) {
+      const Visit& v = steps[s][k];
+      one.recordVisit(v.id, v.correct, v.found, v.distance);
+      (k < 2 ? a : b).recordVisit(v.id, v.correct, v.found, v.distance);
+    }
+  }
+  // The all-reduces, done by hand: max of the clocks, then sums.
+  std::vector<double> latest = a.visitClocks();
+  const auto clocksB = b.visitClocks();
+  for (size_t i = 0; i < latest.size(); ++i) latest[i] = std::max(latest[i], clocksB[i]);
+  std::vector<double> sums = a.visitSums(latest);
+  const auto sumsB = b.visitSums(latest);
+  for (size_t i = 0; i < sums.size(); ++i) sums[i] += sumsB[i];
+  a.setVisits(latest, sums);
+  a.endEpoch();
+  one.endEpoch();
+  EXPECT_EQ(a.margins(), one.margins());
+  // Hand-computed: sample 0 last visited correct, found once at 0.5 -> 0.5; sample 1 last visit
+  // wrong -> unchanged 0.1; sample 2 found at 0.3 and 0.7 -> 0.5; sample 3 not visited -> 0.1.
+  EXPECT_NEAR(one.margins()[0], 0.5, 1e-12);
+  EXPECT_NEAR(one.margins()[1], 0.1, 1e-12);
+  EXPECT_NEAR(one.margins()[2], 0.5, 1e-12);
+  EXPECT_NEAR(one.margins()[3], 0.1, 1e-12);
+}
+
+// Bucketed all-reduce and broadcast of tensors of several dtypes: every element is the sum over
+// ranks of (rank + 1) * value, i.e. 3 * value for two ranks.
+TEST_F(DistributedTraining, AllReduceAndBroadcastOfBucketsAreExact) {
+  const int port = freePort();
+  auto body = [&](int rank) {
+    auto c = ima::Communicator::connect(loopback(rank, 2, port), "cpu", 20s);
+    std::vector<torch::Tensor> t = {torch::arange(10, torch::kFloat).view({2, 5}) * (rank + 1),
+                                    torch::arange(3, torch::kLong) * (rank + 1), torch::ones({7}, torch::kDouble) * (rank + 1)};
+    c->allReduce(t);
+    std::vector<torch::Tensor> b = {torch::full({4}, static_cast<float>(rank + 10))};
+    c->broadcast(b);
+    const bool ok = torch::equal(t[0], torch::arange(10, torch::kFloat).view({2, 5}) * 3) &&
+                    torch::equal(t[1], torch::arange(3, torch::kLong) * 3) && torch::equal(t[2], torch::ones({7}, torch::kDouble) * 3) &&
+                    torch::equal(b[0], torch::full({4}, 10.0f));
+    if (!ok) throw std::runtime_error("wrong result on rank " + std::to_string(rank));
+  };
+  EXPECT_EQ(inTwoProcesses([&] { body(0); }, [&] { body(1); }), 0);
+}
+
+// Standard training: both ranks end with identical weights, close to one process's with the same
+// global batch. Not equal: nnU-Net's Dice term is over each rank's half of the batch (as in DDP),
+// the cross-entropy and all sampling are the same; after 6 steps the weights (O(0.1)) may differ
+// by less than 1e-3.
+TEST_F(DistributedTraining, TwoProcessesMatchOneProcessWithTheSameGlobalBatch) {
+  for (const std::string method : {"standard", "ima"}) {
+    SCOPED_TRACE(method);
+    auto o = options(method);
+    const RunResult one = train(o, 0, 1, 0);
+    const int port = freePort();
+    RunResult rank0;
+    o.logPath = path(method + ".log");
+    o.checkpointPath = path(method + ".ckpt");
+    ima::TrainingOptions o1 = o;
+    o1.logPath = path(method + "-rank1.log");
+    o1.checkpointPath = path(method + "-rank1.ckpt");
+    const int child = inTwoProcesses([&] { rank0 = train(o, 0, 2, port); },
+                                     [&] { writeResult(train(o1, 1, 2, port), path("rank1")); });
+    ASSERT_EQ(child, 0);
+    const RunResult rank1 = readResult(path("rank1"));
+    ASSERT_EQ(rank0.weights.size(), rank1.weights.size());
+    for (size_t i = 0; i < rank0.weights.size(); ++i) EXPECT_TRUE(torch::equal(rank0.weights[i], rank1.weights[i])) << i;
+    EXPECT_EQ(rank0.margins, rank1.margins);  // IMA: one margin table on every rank
+    EXPECT_LT(maxDifference(rank0.weights, one.weights), 1e-3);
+    // The same patches were drawn: the same samples were visited.
+    for (size_t e = 0; e < one.reports.size(); ++e) {
+      EXPECT_NEAR(rank0.reports[e].loss, one.reports[e].loss, 1e-2);
+      EXPECT_EQ(rank0.reports[e].worldSize, 2);
+      EXPECT_EQ(rank0.reports[e].validationDice.size(), one.reports[e].validationDice.size());
+      if (method == "ima")
+        EXPECT_EQ(nlohmann::json::parse(rank0.reports[e].marginStatisticsJson).at("visited"),
+                  nlohmann::json::parse(one.reports[e].marginStatisticsJson).at("visited"));
+    }
+    // Only rank 0 writes.
+    EXPECT_TRUE(fs::exists(o.logPath) && fs::exists(o.checkpointPath));
+    EXPECT_FALSE(fs::exists(o1.logPath) || fs::exists(o1.checkpointPath));
+  }
+}
+
+// A 2-process checkpoint resumes in 2 processes to the weights of an uninterrupted 2-process run.
+TEST_F(DistributedTraining, TwoProcessCheckpointResumesInTwoProcesses) {
+  auto o = options("ima");
+  RunResult straight, resumed;
+  int port = freePort();
+  ASSERT_EQ(inTwoProcesses([&] { straight = train(o, 0, 2, port); }, [&] { train(o, 1, 2, port); }), 0);
+  o.checkpointPath = path("run.ckpt");
+  auto stopAfterOne = [](const ima::EpochReport& e) { return e.epoch < 1; };
+  port = freePort();
+  ASSERT_EQ(inTwoProcesses([&] { EXPECT_THROW(train(o, 0, 2, port, "", stopAfterOne), ima::Cancelled); },
+                           [&] {
+                             try {
+                               train(o, 1, 2, port, "", stopAfterOne);
+                             } catch (const ima::Cancelled&) {
+                             }
+                           }),
+            0);
+  port = freePort();
+  ASSERT_EQ(inTwoProcesses([&] { resumed = train(o, 0, 2, port, o.checkpointPath); },
+                           [&] { train(o, 1, 2, port, o.checkpointPath); }),
+            0);
+  for (size_t i = 0; i < straight.weights.size(); ++i) EXPECT_TRUE(torch::equal(straight.weights[i], resumed.weights[i])) << i;
+  EXPECT_EQ(straight.margins, resumed.margins);
+}
+
+// A rank that dies (killed) or hangs (stopped) makes the other fail with a message, within the
+// timeout, instead of waiting forever.
+TEST_F(DistributedTraining, ADeadOrHungRankMakesTheOtherFailWithinTheTimeout) {
+  for (const int signal : {SIGKILL, SIGSTOP}) {
+    const int port = freePort();
+    const pid_t child = ::fork();
+    if (child == 0) {
+      try {
+        auto c = ima::Communicator::connect(loopback(1, 2, port), "cpu", 20s);
+        std::vector<torch::Tensor> t = {torch::ones({4})};
+        c->allReduce(t);  // one step together, then the parent signals this process
+        ::pause();
+      } catch (...) {
+      }
+      ::_exit(3);
+    }
+    auto c = ima::Communicator::connect(loopback(0, 2, port), "cpu", 3s);
+    std::vector<torch::Tensor> t = {torch::ones({4})};
+    c->allReduce(t);
+    ::kill(child, signal);
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      c->allReduce(t);
+      ADD_FAILURE() << "no error after signal " << signal;
+    } catch (const ima::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("rank 0 of 2"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--dist-timeout"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+  }
+}
+
+// Mismatched WORLD_SIZE and an unreachable master are errors naming the variable.
+TEST_F(DistributedTraining, MismatchedWorldSizeAndUnreachableMasterAreClearErrors) {
+  int port = freePort();
+  std::string message;
+  const int child = inTwoProcesses(
+      [&] {
+        try {
+          ima::Communicator::connect(loopback(0, 2, port), "cpu", 5s);
+        } catch (const ima::Error&) {
+        }
+      },
+      [&] {
+        auto e = loopback(1, 3, port);
+        ima::Communicator::connect(e, "cpu", 5s);
+      });
+  EXPECT_EQ(child, 1);  // rank 1 saw WORLD_SIZE=3 against rank 0's 2
+  port = freePort();
+  try {
+    ima::Communicator::connect(loopback(1, 2, port), "cpu", 1s);
+    ADD_FAILURE() << "connected to nobody";
+  } catch (const ima::Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("MASTER_ADDR:MASTER_PORT=127.0.0.1:" + std::to_string(port)), std::string::npos) << message;
+}
