@@ -23,10 +23,10 @@
 
 #include <torch/torch.h>
 
-#include "ima/ClassificationTraining.h"
-#include "ima/ClassifierEvaluation.h"
-#include "ima/IdxReader.h"
-#include "ima/SmallCNN.h"
+#include "ima/classification/ClassificationTraining.h"
+#include "ima/classification/ClassifierEvaluation.h"
+#include "ima/classification/IdxReader.h"
+#include "ima/classification/SmallCNN.h"
 
 namespace {
 

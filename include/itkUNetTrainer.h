@@ -12,7 +12,9 @@
 #include "itkIMAModelObject.h"
 
 #include "ima/Model.h"
+#include "ima/NewModel.h"
 #include "ima/Normalization.h"
+#include "ima/PatchSize.h"
 #include "ima/Training.h"
 #include "ima/TrainingSettings.h"
 
@@ -143,6 +145,7 @@ public:
   itkGetConstMacro(Epochs, int);
   itkSetMacro(IterationsPerEpoch, int);
   itkGetConstMacro(IterationsPerEpoch, int);
+  /** Patches per minibatch; 0 (the default) = 2 for a 3D network, 8 for a 2D one, as on every route. */
   itkSetMacro(BatchSize, int);
   itkGetConstMacro(BatchSize, int);
   /** "sgd" (Nesterov, poly decay) or "adam". */
@@ -316,7 +319,7 @@ private:
   double      m_AttackClampHigh{ 1.0 };
   int         m_Epochs{ 20 };
   int         m_IterationsPerEpoch{ 50 };
-  int         m_BatchSize{ 8 };
+  int         m_BatchSize{ 0 };
   std::string m_Optimizer{ "sgd" };
   double      m_LearningRate{ 0.01 };
   double      m_Momentum{ 0.99 };

@@ -189,50 +189,18 @@ UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::Traini
     itkExceptionMacro(<< "a " << m_NetworkDimension << "D network cannot be trained on " << ImageDimension
                       << "D images");
   }
-  ima::ModelMetadata metadata;
-  auto &             net = metadata.network;
-  net.kind = "unet";
-  net.dims = static_cast<int>(m_NetworkDimension);
-  net.inChannels = cases.front().image.channels;
-  net.baseFeatures = m_BaseFeatures;
-  net.maxFeatures = m_MaxFeatures > 0 ? m_MaxFeatures : (net.dims == 3 ? 320 : 512);
-  net.stages = m_Stages;
-  net.norm = m_Norm;
-
-  int foreground = static_cast<int>(m_LabelNames.size());
-  if (foreground == 0)
+  ima::NewModelSettings settings;
+  settings.dims = static_cast<int>(m_NetworkDimension);
+  settings.baseFeatures = m_BaseFeatures;
+  if (m_MaxFeatures > 0)
   {
-    for (const auto & c : cases)
-    {
-      if (!c.labels.data.empty())
-      {
-        foreground = std::max(foreground, static_cast<int>(*std::max_element(c.labels.data.begin(), c.labels.data.end())));
-      }
-    }
-    foreground = std::max(foreground, 1);
+    settings.maxFeatures = m_MaxFeatures;
   }
-  net.classes = foreground + 1;
-  for (int value = 1; value <= foreground; ++value)
-  {
-    ima::LabelInfo label;
-    label.value = value;
-    if (static_cast<size_t>(value) <= m_LabelNames.size())
-    {
-      label.name = m_LabelNames[value - 1];
-    }
-    metadata.labels.push_back(label);
-  }
-  metadata.normalization = m_Normalization;
-
-  if (!m_PatchSize.empty())
-  {
-    metadata.patchSize = m_PatchSize;
-  }
-  else
-  {
-    metadata.patchSize = ima::defaultPatchSize(cases, net.dims, m_Stages);
-  }
-  return metadata;
+  settings.stages = m_Stages;
+  settings.norm = m_Norm;
+  settings.labelNames = m_LabelNames;
+  settings.normalization = m_Normalization;
+  return ima::newModelMetadata(settings, cases, [](const std::string & key) { return ima::pascalCase(key); });
 }
 
 template <typename TImage, typename TLabelImage>
@@ -296,8 +264,6 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
     itkExceptionMacro(<< "no training pairs: call AddTrainingPair() before Update()");
   }
 
-  options.batchSize = m_BatchSize;
-  options.patchSize = m_PatchSize;
   options.momentum = m_Momentum;
   options.weightDecay = m_WeightDecay;
   options.polyExponent = m_PolyExponent;
@@ -313,6 +279,13 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   CallIMACore(this, [&] {
     ima::Model model = m_InitialModelFileName.empty() ? ima::Model::create(this->NewModelMetadata(training), m_Seed)
                                                       : ima::Model::load(m_InitialModelFileName);
+    // Patch and batch as on every route: PatchSize when set, else the model's own (fine-tuning),
+    // else the default for the data; BatchSize 0 = 2 in 3D, 8 in 2D.
+    options.patchSize = ima::trainingPatchSize(m_PatchSize, model.metadata().network,
+                                               m_InitialModelFileName.empty() ? PatchSizeType{} : model.metadata().patchSize,
+                                               training, [](const std::string &) { return std::string("PatchSize"); });
+    model.metadata().patchSize = options.patchSize;
+    options.batchSize = m_BatchSize > 0 ? m_BatchSize : ima::defaultBatchSize(model.metadata().network.dims);
     trainer = std::make_unique<ima::Trainer>(std::move(model), options);
     if (!m_ResumeFileName.empty())
     {

@@ -15,6 +15,7 @@
 
 #include "ima/Error.h"
 #include "ima/Model.h"
+#include "ima/NewModel.h"
 #include "ima/Training.h"
 
 #include "Cases.h"
@@ -63,28 +64,6 @@ ArgumentParser trainParser() {
 
 namespace {
 
-// Distinct colours: a fixed palette, then hues spaced by the golden angle.
-std::array<uint8_t, 3> labelColor(int index) {
-  static const std::array<uint8_t, 3> palette[] = {
-      {230, 25, 75}, {60, 180, 75}, {0, 130, 200}, {255, 225, 25}, {245, 130, 48}, {145, 30, 180},
-      {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 212}, {0, 128, 128}, {170, 110, 40}};
-  constexpr int kPalette = sizeof(palette) / sizeof(palette[0]);
-  if (index < kPalette) return palette[index];
-  const double h = std::fmod(index * 137.508, 360.0) / 60.0;
-  const double x = 1.0 - std::fabs(std::fmod(h, 2.0) - 1.0);
-  double r = 0, g = 0, b = 0;
-  switch (static_cast<int>(h)) {
-    case 0: r = 1, g = x; break;
-    case 1: r = x, g = 1; break;
-    case 2: g = 1, b = x; break;
-    case 3: g = x, b = 1; break;
-    case 4: r = x, b = 1; break;
-    default: r = 1, b = x; break;
-  }
-  auto byte = [](double v) { return static_cast<uint8_t>(std::lround(40 + 200 * v)); };
-  return {byte(r), byte(g), byte(b)};
-}
-
 std::string joinSize(const std::vector<int64_t>& size) {
   std::string s;
   for (size_t i = 0; i < size.size(); ++i) s += (i ? "x" : "") + std::to_string(size[i]);
@@ -116,9 +95,12 @@ int runTrain(const ArgumentParser& args) {
       if (args.given(name))
         throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
   }
-  const int stagesOption = args.getIntInRange("stages", 1, 8);
-  const int featuresOption = args.getIntInRange("features", 1, 1024);
-  Normalization normalization;
+  NewModelSettings newModel;
+  if (args.given("dims")) newModel.dims = std::stoi(args.get("dims"));
+  newModel.baseFeatures = args.getIntInRange("features", 1, 1024);
+  newModel.stages = args.getIntInRange("stages", 1, 8);
+  newModel.norm = args.get("norm");
+  Normalization& normalization = newModel.normalization;
   normalization.kind = args.get("normalization") == "ct" || (args.given("ct-window") && !args.given("normalization"))
                            ? Normalization::Kind::CTWindow
                            : Normalization::Kind::ZScore;
@@ -131,10 +113,9 @@ int runTrain(const ArgumentParser& args) {
     normalization.windowLow = static_cast<float>(window[0]);
     normalization.windowHigh = static_cast<float>(window[1]);
   }
-  std::vector<std::string> labelNames;
   if (args.given("labels-names")) {
-    labelNames = args.getStringList("labels-names");
-    if (labelNames.size() > 255) throw UsageError("--labels-names: at most 255 labels");
+    newModel.labelNames = args.getStringList("labels-names");
+    if (newModel.labelNames.size() > 255) throw UsageError("--labels-names: at most 255 labels");
   }
 
   // ---- Outputs and runtime (cheap failures first).
@@ -174,74 +155,21 @@ int runTrain(const ArgumentParser& args) {
   const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", quiet || json, dicomInput(args, false));
   const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", quiet || json, dicomInput(args, false));
 
-  // Consistency across cases, reported with file names.
-  auto pairAt = [&](size_t i) -> const CasePair& {
-    return i < trainPairs.size() ? trainPairs[i] : valPairs[i - trainPairs.size()];
-  };
-  auto pathOf = [&](size_t i) { return pairAt(i).image; };
-  auto caseAt = [&](size_t i) -> const TrainingCase& {
-    return i < training.size() ? training[i] : validation[i - training.size()];
-  };
-  const size_t total = training.size() + validation.size();
-  int maxLabel = 0;
-  size_t maxLabelCase = 0;
-  bool all3D = true;
-  for (size_t i = 0; i < total; ++i) {
-    const TrainingCase& c = caseAt(i);
-    if (c.image.channels != caseAt(0).image.channels)
-      throw Error("image '" + pathOf(i) + "' has " + std::to_string(c.image.channels) + " channel(s) but '" +
-                  pathOf(0) + "' has " + std::to_string(caseAt(0).image.channels));
-    all3D = all3D && c.image.shape.dims() == 3;
-    for (uint8_t v : c.labels.data)
-      if (v > maxLabel) {
-        maxLabel = v;
-        maxLabelCase = i;
-      }
-  }
-
-  // ---- Model.
+  // ---- Model: a new U-Net for the training cases (named, coloured and checked by the core), or
+  // the --init model, which the cases must fit.
   ModelMetadata metadata;
   if (initModel) {
     metadata = initModel->metadata();
+    checkTrainingCases(training, metadata);
   } else {
-    NetworkSpec& net = metadata.network;
-    net.dims = args.given("dims") ? std::stoi(args.get("dims")) : (all3D ? 3 : 2);
-    if (net.dims == 3 && !all3D)
-      for (size_t i = 0; i < total; ++i)
-        if (caseAt(i).image.shape.dims() != 3) throw Error("--dims 3 but image '" + pathOf(i) + "' is 2D");
-    net.inChannels = caseAt(0).image.channels;
-    net.baseFeatures = featuresOption;
-    net.maxFeatures = std::max(featuresOption, net.dims == 3 ? 320 : 512);
-    net.stages = stagesOption;
-    net.norm = args.get("norm");
-    int classes = 0;
-    if (!labelNames.empty()) {
-      if (maxLabel > static_cast<int>(labelNames.size()))
-        throw Error("label image '" + pairAt(maxLabelCase).label + "' contains label " + std::to_string(maxLabel) +
-                    " but --labels-names names only " + std::to_string(labelNames.size()) + " label(s)");
-      classes = static_cast<int>(labelNames.size()) + 1;
-    } else {
-      if (maxLabel == 0)
-        throw Error("the label images in '" + labelDir + "' contain no foreground (every voxel is 0)");
-      classes = maxLabel + 1;
+    try {
+      metadata = newModelMetadata(newModel, training, [](const std::string& key) { return "--" + kebabCase(key); });
+    } catch (const InvalidTrainingSetting& e) {
+      throw UsageError(e.what());
     }
-    net.classes = classes;
-    for (int k = 1; k < classes; ++k) {
-      LabelInfo info;
-      info.value = k;
-      info.name = labelNames.empty() ? "label " + std::to_string(k) : labelNames[static_cast<size_t>(k - 1)];
-      info.color = labelColor(k - 1);
-      metadata.labels.push_back(info);
-    }
-    metadata.normalization = normalization;
   }
+  checkTrainingCases(validation, metadata);
   const NetworkSpec& net = metadata.network;
-  if (maxLabel >= net.classes)
-    throw Error("label image '" + pairAt(maxLabelCase).label + "' contains label " + std::to_string(maxLabel) +
-                " but model '" + initPath + "' has only " + std::to_string(net.classes) + " classes");
-  if (caseAt(0).image.channels != net.inChannels)
-    throw Error("images have " + std::to_string(caseAt(0).image.channels) + " channel(s) but model '" + initPath +
-                "' expects " + std::to_string(net.inChannels));
 
   choosePatchAndBatch(args, net, initModel ? metadata.patchSize : std::vector<int64_t>{}, training, options);
   metadata.patchSize = options.patchSize;

@@ -10,6 +10,7 @@
 
 #include "ima/Communicator.h"
 #include "ima/Error.h"
+#include "ima/PatchSize.h"
 #include "ima/TrainingSettings.h"
 
 #include "Commands.h"
@@ -130,21 +131,13 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
 
 void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
                          const std::vector<TrainingCase>& training, TrainingOptions& options) {
-  const int64_t multiple = int64_t{1} << (net.stages - 1);
-  if (args.given("patch")) {
-    options.patchSize = args.getIntList("patch");
-    if (static_cast<int>(options.patchSize.size()) != net.dims)
-      throw UsageError("--patch needs " + std::to_string(net.dims) + " sizes for a " + std::to_string(net.dims) + "D network");
-    for (int64_t s : options.patchSize)
-      if (s < 1 || s % multiple != 0 || s > 4096)
-        throw UsageError("--patch " + args.get("patch") + ": every size must be a positive multiple of 2^(stages-1) = " +
-                         std::to_string(multiple));
-  } else if (static_cast<int>(modelPatch.size()) == net.dims) {
-    options.patchSize = modelPatch;
-  } else {
-    options.patchSize = defaultPatchSize(training, net.dims, net.stages);
+  try {
+    options.patchSize = trainingPatchSize(args.given("patch") ? args.getIntList("patch") : std::vector<int64_t>{}, net,
+                                          modelPatch, training, [](const std::string&) { return std::string("--patch"); });
+  } catch (const InvalidTrainingSetting& e) {
+    throw UsageError(e.what());
   }
-  options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : (net.dims == 3 ? 2 : 8);
+  options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : defaultBatchSize(net.dims);
 }
 
 void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options) {

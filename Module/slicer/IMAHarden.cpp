@@ -6,6 +6,7 @@
 
 #include "ima/Error.h"
 #include "ima/Model.h"
+#include "ima/PatchSize.h"
 #include "ima/Training.h"
 #include "ima/TrainingSettings.h"
 
@@ -66,7 +67,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   const std::vector<TrainingCase> training{cli::loadCase(pair)};
   const int dims = init.metadata().network.dims;
   const int64_t batch = args.integer("batchSize");
-  options.batchSize = batch > 0 ? static_cast<int>(batch) : (dims == 3 ? 2 : 8);
+  options.batchSize = batch > 0 ? static_cast<int>(batch) : defaultBatchSize(dims);
   checkTrainingCases(training, init.metadata());
   progress.report(1);
 

@@ -95,8 +95,4 @@ private:
 // Throws ima::Error naming the case.
 void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& metadata);
 
-// The default training patch (voxels, ITK order): the whole slice (2D) or up to 64 per axis (3D)
-// of the smallest case, rounded down to a multiple of 2^(stages-1) that the U-Net can pool.
-std::vector<int64_t> defaultPatchSize(const std::vector<TrainingCase>& cases, int dims, int stages);
-
 }  // namespace ima

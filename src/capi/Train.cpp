@@ -10,7 +10,9 @@
 
 #include "ima/Error.h"
 #include "ima/InputFiles.h"
+#include "ima/NewModel.h"
 #include "ima/Network.h"
+#include "ima/PatchSize.h"
 #include "ima/Training.h"
 #include "ima/TrainingSettings.h"
 
@@ -51,58 +53,44 @@ TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
   return t;
 }
 
-// A new U-Net for the cases, described by the options (the command line's `ima train` defaults).
+// A new U-Net for the cases, described by the options (named, coloured and checked by the core as
+// on every route).
 ModelMetadata newNetwork(const ima_train_options& o, const std::vector<TrainingCase>& cases) {
-  ModelMetadata m;
-  NetworkSpec& net = m.network;
-  const bool all3D = std::all_of(cases.begin(), cases.end(), [](const TrainingCase& c) { return c.image.shape.dims() == 3; });
-  net.dims = o.dims == 0 ? (all3D ? 3 : 2) : intInRange(o.dims, 2, 3, "options.dims");
-  if (net.dims == 3 && !all3D) throw ima::Error("options.dims is 3 but some cases are 2D images");
-  net.inChannels = cases.front().image.channels;
-  net.baseFeatures = intInRange(o.features, 1, 1024, "options.features");
-  net.maxFeatures = std::max(net.baseFeatures, net.dims == 3 ? 320 : 512);
-  net.stages = intInRange(o.stages, 1, 8, "options.stages");
-  int maxLabel = 0;
-  for (const TrainingCase& c : cases)
-    for (uint8_t v : c.labels.data) maxLabel = std::max<int>(maxLabel, v);
-  if (o.classes == 0) {
-    if (maxLabel == 0) throw ima::Error("the label maps contain no foreground (every voxel is 0)");
-    net.classes = maxLabel + 1;
-  } else {
-    net.classes = intInRange(o.classes, 2, 256, "options.classes");
-  }
-  for (int k = 1; k < net.classes; ++k) m.labels.push_back({k, "label " + std::to_string(k), {255, 0, 0}});
+  NewModelSettings settings;
+  if (o.dims != 0) settings.dims = o.dims;
+  settings.baseFeatures = o.features;
+  settings.stages = o.stages;
+  if (o.classes != 0) settings.classes = o.classes;
   const std::string kind = choiceOf(o.normalization, "zscore", "options.normalization", {"zscore", "ct"});
-  m.normalization.kind = Normalization::parseKind(kind);
+  settings.normalization.kind = Normalization::parseKind(kind);
   if (kind == "ct") {
     if (!(std::isfinite(o.ct_window[0]) && std::isfinite(o.ct_window[1]) && o.ct_window[0] < o.ct_window[1]))
       throw InvalidArgument("options.ct_window must be two finite values LO < HI");
-    m.normalization.windowLow = static_cast<float>(o.ct_window[0]);
-    m.normalization.windowHigh = static_cast<float>(o.ct_window[1]);
+    settings.normalization.windowLow = static_cast<float>(o.ct_window[0]);
+    settings.normalization.windowHigh = static_cast<float>(o.ct_window[1]);
   }
-  return m;
+  try {
+    return newModelMetadata(settings, cases, [](const std::string& key) { return "options." + key; });
+  } catch (const InvalidTrainingSetting& e) {
+    throw InvalidArgument(e.what());
+  }
 }
 
 void train(std::vector<TrainingCase> cases, const ima_train_options& o, const std::string& output) {
   TrainingOptions t = trainingOptionsFrom(o);
   ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
   const NetworkSpec& net = metadata.network;
-  if (std::any_of(o.patch_size, o.patch_size + 3, [](int64_t s) { return s != 0; })) {
-    const int64_t multiple = int64_t{1} << (net.stages - 1);
-    for (int a = 0; a < net.dims; ++a) {
-      const int64_t s = o.patch_size[a];
-      if (s < 1 || s > 4096 || s % multiple != 0)
-        throw InvalidArgument("options.patch_size[" + std::to_string(a) + "] is " + std::to_string(s) +
-                              " (expected a positive multiple of 2^(stages-1) = " + std::to_string(multiple) + ")");
-      t.patchSize.push_back(s);
-    }
-  } else if (o.init_model && static_cast<int>(metadata.patchSize.size()) == net.dims) {
-    t.patchSize = metadata.patchSize;
-  } else {
-    t.patchSize = defaultPatchSize(cases, net.dims, net.stages);
+  std::vector<int64_t> requested;
+  if (std::any_of(o.patch_size, o.patch_size + 3, [](int64_t s) { return s != 0; }))
+    requested.assign(o.patch_size, o.patch_size + net.dims);
+  try {
+    t.patchSize = trainingPatchSize(requested, net, o.init_model ? metadata.patchSize : std::vector<int64_t>{}, cases,
+                                    [](const std::string&) { return std::string("options.patch_size"); });
+  } catch (const InvalidTrainingSetting& e) {
+    throw InvalidArgument(e.what());
   }
   metadata.patchSize = t.patchSize;
-  t.batchSize = o.batch_size == 0 ? (net.dims == 3 ? 2 : 8) : intInRange(o.batch_size, 1, 4096, "options.batch_size");
+  t.batchSize = o.batch_size == 0 ? defaultBatchSize(net.dims) : intInRange(o.batch_size, 1, 4096, "options.batch_size");
   if (o.checkpoint_path) t.checkpointPath = requiredString(o.checkpoint_path, "options.checkpoint_path");
 
   nlohmann::json provenance = {{"software", std::string("IMASegmentation ") + IMA_VERSION_STRING + " (C API)"},
@@ -172,21 +160,24 @@ void ima_train_options_init(ima_train_options* options) {
   if (!options) return;
   *options = ima_train_options{};
   options->struct_size = sizeof(ima_train_options);
+  // The defaults of every route: the core's TrainingSettings and NewModelSettings.
+  const TrainingSettings training;
+  const NewModelSettings model;
   options->method = "standard";
-  options->epochs = 20;
-  options->iterations_per_epoch = 50;
+  options->epochs = static_cast<int>(training.epochs);
+  options->iterations_per_epoch = static_cast<int>(training.iterationsPerEpoch);
   options->optimizer = "sgd";
-  options->seed = 1;
-  options->eps = 0.5;
-  options->eps_max = 1.0;
-  options->beta = 0.5;
-  options->trades_beta = 6.0;
-  options->pgd_steps = 20;
-  options->alpha = 4.0;
-  options->bisection_steps = 10;
+  options->seed = training.seed;
+  options->eps = training.eps;
+  options->eps_max = training.epsMax;
+  options->beta = training.beta;
+  options->trades_beta = training.tradesBeta;
+  options->pgd_steps = static_cast<int>(training.pgdSteps);
+  options->alpha = training.alpha;
+  options->bisection_steps = static_cast<int>(training.bisectionSteps);
   options->attack_norm = "l2";
-  options->features = 32;
-  options->stages = 4;
+  options->features = model.baseFeatures;
+  options->stages = model.stages;
   options->normalization = "zscore";
   options->ct_window[0] = -1000;
   options->ct_window[1] = 1000;

@@ -165,18 +165,6 @@ std::string EpochReport::toJson() const {
   return j.dump();
 }
 
-std::vector<int64_t> defaultPatchSize(const std::vector<TrainingCase>& cases, int dims, int stages) {
-  const int64_t multiple = int64_t{1} << (stages - 1);
-  std::vector<int64_t> patch;
-  for (int a = 0; a < dims; ++a) {
-    int64_t smallest = INT64_MAX;
-    for (const auto& c : cases) smallest = std::min(smallest, c.image.shape.size[static_cast<size_t>(a)]);
-    if (dims == 3) smallest = std::min<int64_t>(smallest, 64);
-    patch.push_back(std::max(multiple, smallest / multiple * multiple));
-  }
-  return patch;
-}
-
 void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& m) {
   for (const TrainingCase& c : cases) {
     const std::string name = "training case '" + c.id + "'";

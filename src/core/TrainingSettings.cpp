@@ -5,50 +5,11 @@
 #include <initializer_list>
 #include <sstream>
 
+#include "internal/SettingChecker.h"
+
 namespace ima {
+using internal::Checker;
 namespace {
-
-// Every check throws "<name> is <value> (expected <what>)".
-class Checker {
-public:
-  explicit Checker(const SettingName& name) : name_(name) {}
-
-  std::string name(const std::string& key) const { return name_ ? name_(key) : key; }
-
-  [[noreturn]] void fail(const std::string& key, const std::string& value, const std::string& expected) const {
-    throw InvalidTrainingSetting(key, name(key) + " is " + value + " (expected " + expected + ")");
-  }
-
-  int count(const std::string& key, int64_t value, int64_t low, int64_t high) const {
-    if (value < low || value > high) fail(key, std::to_string(value), std::to_string(low) + ".." + std::to_string(high));
-    return static_cast<int>(value);
-  }
-
-  // `ok` is false for NaN whatever the bounds, so every check also rejects NaN.
-  double number(const std::string& key, double value, bool ok, const std::string& expected) const {
-    if (!ok || !std::isfinite(value)) fail(key, text(value), expected);
-    return value;
-  }
-
-  const std::string& choice(const std::string& key, const std::string& value,
-                            std::initializer_list<const char*> allowed) const {
-    std::string list;
-    for (const char* a : allowed) {
-      if (value == a) return value;
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    fail(key, "'" + value + "'", "one of " + list);
-  }
-
-  static std::string text(double value) {
-    std::ostringstream s;
-    s << value;
-    return s.str();
-  }
-
-private:
-  const SettingName& name_;
-};
 
 std::string joinedWords(const std::string& key, bool capitaliseFirst, char separator) {
   std::string out;

@@ -204,6 +204,13 @@ typedef struct {
   int ok;     /* set by the thread */
 } thread_job;
 
+/* The colour of the first label in a model's metadata JSON ("color": [r, g, b]); 0 when found. */
+static int first_label_color(const char* metadata, int rgb[3]) {
+  const char* at = metadata ? strstr(metadata, "\"color\": [") : NULL;
+  if (!at) return -1;
+  return sscanf(at + strlen("\"color\": ["), " %d , %d , %d", &rgb[0], &rgb[1], &rgb[2]) == 3 ? 0 : -1;
+}
+
 static void* thread_main(void* argument) {
   thread_job* job = (thread_job*)argument;
   static uint8_t results[2][N];
@@ -275,6 +282,18 @@ int main(int argc, char** argv) {
   CHECK(train_log.calls == 3 && train_log.monotone && train_log.last == 1.0);
   CHECK(strcmp(train_log.stage, "train") == 0);
 
+  /* all-background label maps are refused, as on every route */
+  {
+    static uint8_t background[N];
+    ima_case empty = cases[0];
+    empty.labels = background;
+    char empty_path[1024];
+    snprintf(empty_path, sizeof empty_path, "%s/empty.imamodel", work);
+    CHECK_FAILS(ima_train_buffers(&empty, 1, &train, empty_path), IMA_ERROR_INPUT);
+    CHECK(strstr(ima_last_error(), "contain no foreground") != NULL);
+    CHECK(!file_exists(empty_path));
+  }
+
   /* ---- model */
   ima_model* model = NULL;
   CHECK_OK(ima_model_load(model_path, &model));
@@ -282,6 +301,11 @@ int main(int argc, char** argv) {
   char* metadata = NULL;
   CHECK_OK(ima_model_metadata(model, &metadata));
   CHECK(metadata && strstr(metadata, "\"classes\": 2") && strstr(metadata, "\"method\": \"standard\""));
+  /* a new model is named and coloured as on every route (ima::newModelMetadata): "label 1" in the
+   * palette's first colour, (230, 25, 75) */
+  int rgb[3] = {0, 0, 0};
+  CHECK(strstr(metadata, "\"name\": \"label 1\"") != NULL);
+  CHECK(first_label_color(metadata, rgb) == 0 && rgb[0] == 230 && rgb[1] == 25 && rgb[2] == 75);
   double clamp_low = 0, clamp_high = 0;
   CHECK(clamp_in_metadata(metadata, &clamp_low, &clamp_high) == 0); /* no clamp unless asked */
   ima_free_string(metadata);

@@ -390,3 +390,42 @@ TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
     }
   }
 }
+
+// A new model is described by the core's ima::newModelMetadata, as on the command line and the C
+// API: named labels, distinct palette colours, nnU-Net's features cap, the default batch of 2 for a
+// 3D network; and all-background label maps are refused (the trainer used to accept them).
+TEST_F(UNetTrainerTest, NewModelIsDescribedAsOnEveryRoute)
+{
+  auto trainer = MakeTrainer();
+  trainer->SetBatchSize(0);  // the default
+  trainer->SetEpochs(1);
+  trainer->SetIterationsPerEpoch(1);
+  trainer->Update();
+  const ima::ModelMetadata & m = trainer->GetModel()->metadata();
+  ASSERT_EQ(m.labels.size(), 2u);
+  EXPECT_EQ(m.labels[0].name, "organ");
+  EXPECT_EQ(m.labels[1].name, "lesion");
+  EXPECT_EQ(m.labels[0].color, ima::labelColor(0));
+  EXPECT_EQ(m.labels[1].color, ima::labelColor(1));
+  EXPECT_NE(m.labels[0].color, m.labels[1].color);
+  EXPECT_EQ(m.network.maxFeatures, 320);
+  EXPECT_EQ(nlohmann::json::parse(m.trainingSettingsJson).value("batch_size", -1), 2);
+
+  auto background = LabelImageType::New();
+  background->CopyInformation(s_Cases[0].labels);
+  background->SetRegions(s_Cases[0].labels->GetLargestPossibleRegion());
+  background->Allocate();
+  background->FillBuffer(0);
+  auto empty = TrainerType::New();
+  empty->AddTrainingPair(s_Cases[0].image, background, "empty");
+  empty->SetNetworkDimension(3);
+  try
+  {
+    empty->Update();
+    FAIL() << "expected itk::ExceptionObject";
+  }
+  catch (const itk::ExceptionObject & e)
+  {
+    EXPECT_NE(std::string(e.GetDescription()).find("contain no foreground"), std::string::npos) << e.GetDescription();
+  }
+}

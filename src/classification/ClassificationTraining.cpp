@@ -1,4 +1,4 @@
-#include "ima/ClassificationTraining.h"
+#include "ima/classification/ClassificationTraining.h"
 
 #include <chrono>
 #include <numeric>

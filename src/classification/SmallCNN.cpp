@@ -1,4 +1,4 @@
-#include "ima/SmallCNN.h"
+#include "ima/classification/SmallCNN.h"
 
 #include <sstream>
 

@@ -1,4 +1,4 @@
-#include "ima/IdxReader.h"
+#include "ima/classification/IdxReader.h"
 
 #include <algorithm>
 #include <cerrno>

@@ -1,4 +1,4 @@
-#include "ima/ClassifierEvaluation.h"
+#include "ima/classification/ClassifierEvaluation.h"
 
 #include <algorithm>
 #include <map>

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "TestModels.h"
-#include "ima/ClassificationTraining.h"
-#include "ima/ClassifierEvaluation.h"
+#include "ima/classification/ClassificationTraining.h"
+#include "ima/classification/ClassifierEvaluation.h"
 #include "ima/Error.h"
 #include "ima/TrainingMethod.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "ima/AdversarialOptions.h"
-#include "ima/IdxReader.h"
+#include "ima/classification/IdxReader.h"
 #include "ima/MarginState.h"
 #include "ima/Network.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "ima/IdxReader.h"
+#include "ima/classification/IdxReader.h"
 #include "ima/Network.h"
 #include "ima/RobustnessReport.h"
 

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "ima/Error.h"
-#include "ima/SmallCNN.h"
+#include "ima/classification/SmallCNN.h"
 
 namespace {
 

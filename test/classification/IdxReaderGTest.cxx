@@ -14,7 +14,7 @@
 #include <zlib.h>
 
 #include "ima/Error.h"
-#include "ima/IdxReader.h"
+#include "ima/classification/IdxReader.h"
 
 namespace {
 

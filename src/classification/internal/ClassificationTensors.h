@@ -2,7 +2,7 @@
 #pragma once
 #include <torch/torch.h>
 
-#include "ima/IdxReader.h"
+#include "ima/classification/IdxReader.h"
 
 namespace ima {
 

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "TestModels.h"
-#include "ima/ClassifierEvaluation.h"
+#include "ima/classification/ClassifierEvaluation.h"
 #include "ima/Error.h"
 
 namespace {
