@@ -44,24 +44,6 @@ ArgumentParser segmentParser() {
   return p;
 }
 
-namespace {
-
-// A constant channel z-scores to all zeros (or clips to one value): the network then answers with
-// whatever its biases favour, which looks like a segmentation but says nothing about the image.
-void warnIfConstant(const Volume& volume, const std::string& input) {
-  if (volume.data.empty()) return;
-  const int64_t voxels = volume.shape.voxels();
-  for (int c = 0; c < volume.channels; ++c) {
-    const float* v = volume.data.data() + c * voxels;
-    if (std::any_of(v, v + voxels, [&](float x) { return x != v[0]; })) return;
-  }
-  std::cerr << "warning: image '" << input << "': the input image is constant (every voxel"
-            << (volume.channels > 1 ? " of each channel" : "") << " has one value, e.g. " << volume.data[0]
-            << "); its segmentation carries no information about the image\n";
-}
-
-}  // namespace
-
 int runSegment(const ArgumentParser& args) {
   const std::string modelPath = args.get("model"), input = args.get("input"), output = args.get("output");
   const std::string probabilitiesPath = args.get("probabilities");
@@ -94,7 +76,8 @@ int runSegment(const ArgumentParser& args) {
   inputs.checkNotAnInput(output, "output");
   inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
   checkFinite(volume, "image '" + input + "'");
-  warnIfConstant(volume, input);
+  if (const std::string warning = constantImageWarning(volume, "image '" + input + "'"); !warning.empty())
+    std::cerr << warning << "\n";
   const NetworkSpec& spec = model.metadata().network;
   if (volume.channels != spec.inChannels)
     throw Error("image '" + input + "' has " + std::to_string(volume.channels) + " channel(s) but model '" +

@@ -1,6 +1,7 @@
 // IMASegment: the Slicer CLI module that segments a volume with a model (IMASegment.xml), like
 // `ima segment`, and returns the volume of every label in millilitres and, given a reference
 // label map, the Dice per label.
+#include <iostream>
 #include <vector>
 
 #include "ima/Error.h"
@@ -37,6 +38,8 @@ void segmentVolume(const ModuleArguments& args, FilterProgress& progress, Return
   const Model model = loadModelInput(args);
   const Volume volume = cli::readVolume(input);
   checkFinite(volume, "input volume '" + input + "'");
+  if (const std::string warning = constantImageWarning(volume, "input volume '" + input + "'"); !warning.empty())
+    std::cerr << warning << "\n";
   LabelMap reference;
   if (!referencePath.empty()) {
     reference = cli::readLabelMap(referencePath);

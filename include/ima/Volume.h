@@ -53,4 +53,9 @@ using LabelMap = ImageBuffer<uint8_t>;  // 0 = background, 1..K = structures; ch
 // Throws ima::Error naming `what` if any value is NaN or infinite.
 void checkFinite(const Volume& volume, const std::string& what);
 
+// A constant channel z-scores to all zeros (or clips to one value): the network then answers with
+// whatever its biases favour, which looks like a segmentation but says nothing about the image.
+// Returns the warning every host prints for such an image named `what`, or "" for a usable one.
+std::string constantImageWarning(const Volume& volume, const std::string& what);
+
 }  // namespace ima

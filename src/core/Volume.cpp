@@ -1,5 +1,6 @@
 #include "ima/Volume.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -41,6 +42,20 @@ void checkFinite(const Volume& volume, const std::string& what) {
       throw Error(m.str());
     }
   }
+}
+
+std::string constantImageWarning(const Volume& volume, const std::string& what) {
+  if (volume.data.empty()) return "";
+  const int64_t voxels = volume.shape.voxels();
+  for (int c = 0; c < volume.channels; ++c) {
+    const float* v = volume.channel(c);
+    if (std::any_of(v, v + voxels, [&](float x) { return x != v[0]; })) return "";
+  }
+  std::ostringstream m;
+  m << "warning: " << what << ": the input image is constant (every voxel"
+    << (volume.channels > 1 ? " of each channel" : "") << " has one value, e.g. " << volume.data[0]
+    << "); its segmentation carries no information about the image";
+  return m.str();
 }
 
 }  // namespace ima

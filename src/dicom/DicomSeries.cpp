@@ -121,13 +121,16 @@ FileSlices describeFile(const std::string& path, DcmFileFormat& file) {
   const long bitsAllocated = getInteger(ds, DCM_BitsAllocated, 0);
   if (!DcmXfer(ds->getOriginalXfer()).isEncapsulated() && bitsAllocated > 0 &&
       ds->findAndGetElement(DCM_PixelData, pixels).good() && pixels) {
-    const double expected = static_cast<double>(f.rows) * static_cast<double>(f.columns) *
-                            static_cast<double>(f.samples) * static_cast<double>(f.frames) *
-                            static_cast<double>(bitsAllocated / 8);
+    // YBR_FULL_422 / YBR_PARTIAL_422 store one Cb and one Cr per two pixels: 2 values a pixel, not 3.
+    const bool chroma422 = f.samples == 3 && f.photometric.rfind("YBR_", 0) == 0 &&
+                           f.photometric.find("_422") != std::string::npos;
+    const double samples = chroma422 ? 2.0 : static_cast<double>(f.samples);
+    const double expected = static_cast<double>(f.rows) * static_cast<double>(f.columns) * samples *
+                            static_cast<double>(f.frames) * static_cast<double>(bitsAllocated / 8);
     if (static_cast<double>(pixels->getLength()) < expected)
       throw Error("DICOM file " + quoted(path) + " has " + std::to_string(pixels->getLength()) +
                   " bytes of pixel data but Rows " + std::to_string(f.rows) + " x Columns " + std::to_string(f.columns) +
-                  " x " + std::to_string(f.frames) + " frame(s) x " + std::to_string(f.samples) + " sample(s) x " +
+                  " x " + std::to_string(f.frames) + " frame(s) x " + formatNumber(samples, 3) + " sample(s) x " +
                   std::to_string(bitsAllocated / 8) + " byte(s) need " + formatNumber(expected, 15));
   }
 

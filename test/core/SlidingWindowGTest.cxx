@@ -1,3 +1,7 @@
+#include <cmath>
+#include <fstream>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "TestModels.h"
@@ -163,6 +167,35 @@ TEST(SlidingWindow, GeometryIsCarriedToTheOutput) {
   const auto r = ima::segment(model, v, cpuOptions());
   EXPECT_EQ(r.labels.geometry, v.geometry);
   EXPECT_EQ(r.labels.shape, v.shape);
+}
+
+// Memory is checked before any work (docs/bad-input.md, Limits): with probabilities requested, the
+// accumulators need 4 bytes x classes x voxels for the probabilities, 4 x classes x the slab (one
+// slice for a 2D model) and one byte per voxel for the labels. An image whose need is 1.5 times
+// this machine's MemAvailable is refused with that figure and the available one.
+TEST(SlidingWindow, AccumulatorsBeyondTheAvailableMemoryAreRefusedWithTheFigures) {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  double availableKiB = 0, kib = 0;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") availableKiB = kib;
+  if (availableKiB <= 0 || availableKiB > 64.0 * 1024 * 1024) GTEST_SKIP() << "MemAvailable unknown or above 64 GiB";
+  const int64_t classes = 256, side = 1024, plane = side * side;
+  const double perVoxel = 4.0 * classes + 1.0;
+  const int64_t depth = static_cast<int64_t>(std::ceil(1.5 * availableKiB * 1024 / (perVoxel * plane)));
+  const auto model = pointwiseModel(2, 1, static_cast<int>(classes), {8, 8});
+  const ima::Volume volume(ima::Shape{{side, side, depth}}, 1);  // zeros: no voxel is ever read
+  const double need = 4.0 * classes * plane + perVoxel * static_cast<double>(plane * depth);
+  const std::string expected = "segmenting a " + volume.shape.str() + " image with 256 classes needs about " +
+                               std::to_string(static_cast<int64_t>(std::ceil(need / (1 << 20)))) +
+                               " MiB of memory for its accumulators but only ";
+  try {
+    ima::segment(model, volume, cpuOptions(), {}, true);
+    FAIL() << "a " << volume.shape.str() << " image with 256 classes was not refused";
+  } catch (const ima::Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(expected, 0), 0u) << e.what();
+    EXPECT_NE(std::string(e.what()).find(" MiB are available"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

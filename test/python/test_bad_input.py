@@ -8,6 +8,7 @@ Run by ctest with Debian's python3 (numpy); needs IMA_LIBRARY and wrapping/pytho
 import struct
 import tempfile
 import unittest
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,20 @@ class BadInputTest(unittest.TestCase):
         # 2 stages: sizes must be even; (31, 33) is [y, x] order reversed to ITK's (x, y) = (33, 31).
         self.assertRefused("options.patch_size is 33,31 (expected positive multiples of 2^(stages-1) = 2, at most 4096)",
                            init=init, patch_size=(31, 33))
+
+    def test_a_constant_image_is_segmented_with_a_warning(self):
+        model = self.train(self.images, self.labels)
+        for value in (0.0, 7.5):
+            with self.assertWarns(imaseg.ConstantImageWarning) as caught:
+                labels = imaseg.segment(model, np.full(SHAPE, value, dtype=np.float32), device="cpu", threads=1)
+            self.assertIn("the input image is constant (every voxel has one value, e.g. %g)" % value,
+                          str(caught.warning))
+            self.assertEqual(labels.shape, SHAPE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # one voxel apart is an image: no warning
+            almost = np.full(SHAPE, 7.5, dtype=np.float32)
+            almost[3, 4] = 7.25
+            imaseg.segment(model, almost, device="cpu", threads=1)
 
     def test_nifti_with_nan_sform_is_refused_through_the_file_route(self):
         image_paths, label_paths = [], []

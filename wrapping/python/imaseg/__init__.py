@@ -14,6 +14,7 @@ progress(fraction, stage) with stage "loading", "segment", "train", "evaluate" o
 import ctypes
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from . import _capi
 from ._capi import lib
 from .geometry import from_nibabel, geometry_from_affine, nifti_affine, to_nibabel_array
 
-__all__ = ["Error", "Cancelled", "Model", "segment", "train", "evaluate", "attack", "version",
+__all__ = ["Error", "Cancelled", "ConstantImageWarning", "Model", "segment", "train", "evaluate", "attack", "version",
            "from_nibabel", "geometry_from_affine", "nifti_affine", "to_nibabel_array",
            "import_torchscript"]
 
@@ -259,6 +260,20 @@ def _model(model):
     return model if isinstance(model, Model) else Model(model)
 
 
+class ConstantImageWarning(UserWarning):
+    """The image given to segment() has one value per channel: its segmentation says nothing."""
+
+
+def _warn_if_constant(array, channels):
+    # A constant channel z-scores to all zeros: the network answers with whatever its biases favour.
+    values = np.asarray(array).reshape(channels, -1) if channels > 1 else np.asarray(array).reshape(1, -1)
+    if values.size and np.all(values.min(axis=1) == values.max(axis=1)):
+        warnings.warn("the input image is constant (every voxel%s has one value, e.g. %g); its segmentation "
+                      "carries no information about the image" % (" of each channel" if channels > 1 else "",
+                                                                   float(values.flat[0])),
+                      ConstantImageWarning, stacklevel=3)
+
+
 def segment(model, array, spacing=None, origin=None, direction=None, *, probabilities=False, overlap=0.5,
             batch_size=2, mirror=False, whole_image=False, patch_size=None, device="auto", threads=0,
             progress=None):
@@ -267,6 +282,7 @@ def segment(model, array, spacing=None, origin=None, direction=None, *, probabil
     array's spatial shape, or (labels, probabilities [classes, z, y, x] float32) when probabilities."""
     model = _model(model)
     image = _Image(array, model.in_channels, spacing, origin, direction)
+    _warn_if_constant(array, model.in_channels)
     options = _init(_capi.SegmentOptions, lib.ima_segment_options_init)
     options.overlap, options.batch_size = overlap, batch_size
     options.mirror, options.whole_image = int(bool(mirror)), int(bool(whole_image))
