@@ -92,7 +92,7 @@ public:
    * "ima" (increasing margins, docs/architecture.md §5), with the adversarial options
    * (ima::AdversarialOptions, whose comments give the defaults; budgets in normalised intensity
    * units). With "ima" every epoch report carries the margin
-   * statistics (EpochReport::marginStatisticsJson). */
+   * statistics (EpochReport::margins). */
   //@{
   itkSetMacro(Method, std::string);
   itkGetConstReferenceMacro(Method, std::string);

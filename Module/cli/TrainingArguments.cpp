@@ -191,11 +191,9 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
         }
         if (r.validationDice.size() > 1) text += " (" + perLabel + ")";
       }
-      if (!r.marginStatisticsJson.empty()) {
-        const auto m = nlohmann::json::parse(r.marginStatisticsJson);
+      if (const auto& m = r.margins) {
         std::snprintf(line, sizeof line, "  margins mean %.3f (q10 %.3f, q90 %.3f; %.0f%% grown, %.0f%% to boundary)",
-                      m.value("mean", 0.0), m.value("q10", 0.0), m.value("q90", 0.0),
-                      100 * m.value("fraction_expanded", 0.0), 100 * m.value("fraction_to_boundary", 0.0));
+                      m->mean, m->q10, m->q90, 100 * m->fractionExpanded, 100 * m->fractionToBoundary);
         text += line;
       }
       std::snprintf(line, sizeof line, "  %.1f s", r.seconds);

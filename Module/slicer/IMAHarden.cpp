@@ -79,8 +79,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   Model trained = trainer.run(training, {},
                               [&](const EpochReport& r) {
                                 finalLoss = r.loss;
-                                if (!r.marginStatisticsJson.empty())
-                                  meanMargin = nlohmann::json::parse(r.marginStatisticsJson).value("mean", 0.0);
+                                if (r.margins) meanMargin = r.margins->mean;
                                 return true;
                               },
                               progress.callback());

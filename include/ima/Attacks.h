@@ -73,6 +73,12 @@ struct AttackOptions {
   // the others go on exactly as before, since samples do not influence each other. IMA stops
   // attacking a sample once it has crossed the boundary: the rest of its path is never used.
   std::function<torch::Tensor()> finished;
+  // How finished samples leave: Compact drops their rows, which saves their passes but needs the
+  // mask on the host once per iteration; Mask freezes their perturbation in place, so the loop
+  // never waits for the device (a CUDA stream is never stalled) at the price of their passes.
+  // Auto: Mask on CUDA, Compact elsewhere. The result is the same either way.
+  enum class Retirement { Auto, Compact, Mask };
+  Retirement retirement = Retirement::Auto;
 };
 
 // Returns x_adv with x's shape, dtype and device (detached). eps: budget in normalised intensity

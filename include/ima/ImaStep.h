@@ -8,6 +8,7 @@
 
 #include <torch/torch.h>
 
+#include "ima/Attacks.h"
 #include "ima/Bisection.h"
 #include "ima/Correctness.h"
 #include "ima/Network.h"
@@ -34,6 +35,9 @@ struct ImaStepOptions {
   // (segmentation's adversarial loss over all samples does). If not (classification's loss over the
   // crossed samples only), they are not attacked at all and come back at their PGD start point.
   bool attackMisclassified = true;
+  // How samples that crossed leave the PGD loop (AttackOptions::retirement): Auto compacts on the
+  // CPU and masks on CUDA, where the loop then never waits for the device.
+  AttackOptions::Retirement retirement = AttackOptions::Retirement::Auto;
 };
 
 struct ImaStepResult {

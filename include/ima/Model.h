@@ -27,9 +27,10 @@ public:
   // and that the output is floating point; `metadataSource` names the metadata in messages.
   static Model importTorchScript(const std::string& scriptPath, ModelMetadata metadata,
                                  const std::string& metadataSource);
-  // An independent copy (same metadata, weights copied) of any network kind, e.g. to fine-tune
+  // Copying a Model shares its network (one set of weights, like a handle); clone() gives an
+  // independent model (same metadata, weights copied) of any network kind, e.g. to fine-tune
   // without changing the original.
-  Model copy() const;
+  Model clone() const;
   // Writes atomically (temporary name + rename).
   void save(const std::string& path) const;
   // Writes the network as a TorchScript file Python's torch.jit.load reads (atomically). Only

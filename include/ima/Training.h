@@ -4,10 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ima/AdversarialOptions.h"
+#include "ima/MarginState.h"
 #include "ima/Model.h"
 #include "ima/Runtime.h"
 #include "ima/Volume.h"
@@ -55,7 +57,7 @@ struct EpochReport {
   std::vector<double> validationDice;  // per foreground label (empty when not validated)
   double meanValidationDice = -1;      // -1 when not validated
   double seconds = 0;
-  std::string marginStatisticsJson;  // "ima": margins after the epoch's update (MarginStatistics)
+  std::optional<MarginStatistics> margins;  // "ima": margins after the epoch's update
   int worldSize = 1;                 // processes that trained the epoch (logged when > 1)
   std::string backend;               // their c10d backend ("gloo", "nccl")
   std::string toJson() const;

@@ -103,7 +103,7 @@ void train(std::vector<TrainingCase> cases, const ima_train_options& o, const st
   applyRuntime(t.runtime);
   Model model = o.init_model ? [&] {
     const auto use = useOf(*o.init_model);
-    return o.init_model->model.copy();  // training must not change the handle
+    return o.init_model->model.clone();  // training must not change the handle
   }()
                              : Model::create(metadata, t.seed);
   model.metadata() = metadata;

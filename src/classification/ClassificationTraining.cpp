@@ -81,7 +81,7 @@ std::vector<ClassificationEpochReport> ClassificationTrainer::run(const Classifi
   std::vector<ClassificationEpochReport> reports;
   while (state_->epoch < state_->options.epochs) {
     reports.push_back(trainEpoch());
-    if (onEpoch && !onEpoch(reports.back())) break;
+    if (onEpoch && !onEpoch(reports.back())) throw Cancelled();
   }
   return reports;
 }

@@ -214,13 +214,20 @@ private:
 struct ActiveSamples {
   torch::Tensor samples, x0, eps, step, y, reference, delta;
   torch::Tensor retiredDelta;  // [N, ...]: the perturbation of every retired sample, at its row
+  bool byMask = false;         // AttackOptions::Retirement::Mask: rows stay, `frozen` marks the retired
+  torch::Tensor frozen;        // bool [N] (mask mode)
 
-  // Retires the samples `finished` marks (bool [N]); returns false when none is left.
+  // Retires the samples `finished` marks (bool [N]); returns false when none is left (compact mode;
+  // mask mode never reads the mask on the host, so it always returns true).
   bool retire(const torch::Tensor& finished) {
     const int64_t n = retiredDelta.size(0);
     if (!finished.defined() || finished.dim() != 1 || finished.size(0) != n || finished.scalar_type() != torch::kBool)
       throw Error("attack: the early stop must return a bool mask with one value per sample (" + std::to_string(n) +
                   ")");
+    if (byMask) {
+      frozen = frozen.defined() ? frozen | finished.to(samples.device()) : finished.to(samples.device());
+      return true;
+    }
     const torch::Tensor done = finished.to(samples.device()).index_select(0, samples);
     if (!done.any().item<bool>()) return true;
     retiredDelta = retiredDelta.index_copy(0, samples, delta);
@@ -228,6 +235,13 @@ struct ActiveSamples {
     for (torch::Tensor* t : {&samples, &x0, &eps, &step, &y, &delta}) *t = t->index_select(0, keep);
     if (reference.defined()) reference = reference.index_select(0, keep);
     return samples.size(0) > 0;
+  }
+  // A step's new perturbation, except for the rows frozen in mask mode.
+  torch::Tensor advance(const torch::Tensor& next) const {
+    if (!frozen.defined()) return next;
+    std::vector<int64_t> view(static_cast<size_t>(next.dim()), 1);
+    view[0] = next.size(0);
+    return torch::where(frozen.reshape(view), delta, next);
   }
   // The perturbation of the whole batch: retired samples keep the one they finished with.
   torch::Tensor batchDelta() const {
@@ -325,6 +339,8 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
       delta = perturber.constrain(o.norm == "linf" ? uniformInCube(x0, e, gen) : uniformInL2Ball(x0, e, gen));
     ActiveSamples a{torch::arange(x0.size(0), torch::TensorOptions().dtype(torch::kLong).device(x0.device())),
                     x0, e, step, y, reference, delta, delta};
+    a.byMask = o.retirement == AttackOptions::Retirement::Mask ||
+               (o.retirement == AttackOptions::Retirement::Auto && x0.is_cuda());
     bool left = true;  // samples left to attack
     for (int k = 0; k < steps && left; ++k) {
       if (o.finished && !(left = a.retire(o.finished()))) break;
@@ -344,7 +360,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
         grad = inputGradient(loss.sum(), xadv);
       }
       if (o.onIterate) o.onIterate({r, k, xadv.detach(), logits.detach(), loss.detach(), a.samples});
-      a.delta = p.constrain(a.delta + a.step * ascentDirection(grad, o.norm));
+      a.delta = a.advance(p.constrain(a.delta + a.step * ascentDirection(grad, o.norm)));
     }
     if (left && o.finished) left = a.retire(o.finished());
     const torch::Tensor xadv = perturber.point(a.batchDelta()).detach();

@@ -187,7 +187,7 @@ Model Model::importTorchScript(const std::string& scriptPath, ModelMetadata m, c
   return Model(m, net);
 }
 
-Model Model::copy() const {
+Model Model::clone() const {
   std::ostringstream weights;
   network_->saveWeights(weights);
   return Model(metadata_, makeNetwork(metadata_, weights.str(), "copy of a model"));

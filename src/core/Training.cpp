@@ -157,7 +157,7 @@ std::string EpochReport::toJson() const {
     j["world_size"] = worldSize;
     j["backend"] = backend;
   }
-  if (!marginStatisticsJson.empty()) j["margins"] = nlohmann::json::parse(marginStatisticsJson);
+  if (margins) j["margins"] = nlohmann::json::parse(margins->toJson());
   if (meanValidationDice >= 0) {
     j["validation_dice"] = validationDice;
     j["mean_validation_dice"] = meanValidationDice;
@@ -412,7 +412,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     report.loss = lossSum / o.iterationsPerEpoch;
     report.learningRate = lr;
     combineMarginVisits(world, s.method.margins());
-    if (const auto margins = s.method.endEpoch()) report.marginStatisticsJson = margins->toJson();
+    report.margins = s.method.endEpoch();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
       // Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
       std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));

@@ -463,6 +463,22 @@ TEST_F(Attack, FinishedSamplesKeepTheirPointAndLeaveTheOthersUnchanged) {
   EXPECT_TRUE(torch::allclose(result[1], path[2][1], 1e-5, 1e-6));
   EXPECT_TRUE(torch::equal(result[4], path[0][4]));
   EXPECT_FALSE(torch::allclose(result[1], full[1], 1e-3, 1e-3));
+
+  // Retirement by mask: every iterate holds all 8 samples, the retired ones frozen at their point;
+  // the result equals the compacting run's.
+  asked = 0;
+  auto masked = early;
+  masked.retirement = ima::AttackOptions::Retirement::Mask;
+  std::vector<torch::Tensor> maskedPath;
+  masked.onIterate = [&](const ima::AttackIterate& it) {
+    ASSERT_EQ(it.samples.numel(), 8);
+    maskedPath.push_back(it.xadv);
+  };
+  const torch::Tensor maskedResult = ima::attack(*m.net, m.x, m.y, 2.0, masked);
+  ASSERT_EQ(maskedPath.size(), 5u);
+  EXPECT_TRUE(torch::allclose(maskedResult, result, 1e-5, 1e-6));
+  for (size_t k = 1; k < 5; ++k) EXPECT_TRUE(torch::equal(maskedPath[k][4], path[0][4])) << "iterate " << k;
+  for (size_t k = 3; k < 5; ++k) EXPECT_TRUE(torch::equal(maskedPath[k][1], maskedPath[2][1])) << "iterate " << k;
 }
 
 TEST_F(Attack, AnEarlyStopOfEverySampleEndsTheAttack) {

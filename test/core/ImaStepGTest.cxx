@@ -153,6 +153,17 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   EXPECT_TRUE(torch::equal(r2.found, found));
   EXPECT_TRUE(torch::allclose(r2.adversarial.slice(0, 0, 5), expected.slice(0, 0, 5), 1e-5, 1e-6));
   EXPECT_LE((r2.adversarial[5] - x[5]).norm().item<float>(), 0.5f + 1e-6f);  // its start point
+
+  // Retirement by mask (CUDA's default, no host read of the mask in the loop): the same result,
+  // but every sample takes the full K + 1 forwards and K backwards of the PGD.
+  o.attackMisclassified = true;
+  o.retirement = ima::AttackOptions::Retirement::Mask;
+  SampleCountingNetwork net3(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
+  const auto r3 = ima::imaAdversarialStep(net3, x, y, eps, o);
+  EXPECT_TRUE(torch::equal(r3.found, found));
+  EXPECT_TRUE(torch::allclose(r3.adversarial, expected, 1e-5, 1e-6));
+  EXPECT_EQ(net3.forwards, 6 + 6 * (o.pgdSteps + 1) + o.bisectionSteps * 4);
+  EXPECT_EQ(net3.backwards, 6 * o.pgdSteps);
 }
 
 TEST(ImaStep, LeavesModeAndParameterGradientsAlone) {

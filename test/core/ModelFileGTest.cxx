@@ -71,6 +71,29 @@ TEST_F(ModelFile, SaveLoadRoundTripGivesIdenticalOutputs) {
   }
 }
 
+// A copy of a Model is a handle on the same network; clone() copies the weights (and BatchNorm
+// buffers): equal outputs at first, then a change to the clone leaves the original alone.
+TEST_F(ModelFile, CloneCopiesTheWeightsWhileACopySharesThem) {
+  auto meta = imatest::tinyUNetMetadata(2, 1, 3);
+  meta.network.norm = "batch";
+  const auto model = ima::Model::create(meta, 5);
+  const ima::Model shared = model;
+  const ima::Model cloned = model.clone();
+  EXPECT_EQ(shared.network(), model.network());
+  EXPECT_NE(cloned.network(), model.network());
+  EXPECT_EQ(cloned.metadata().toJson(), model.metadata().toJson());
+  const auto volume = imatest::randomVolume({16, 12}, 1, 3);
+  EXPECT_EQ(ima::segment(cloned, volume, cpu(), {}, true).probabilities.data,
+            ima::segment(model, volume, cpu(), {}, true).probabilities.data);
+  const auto before = ima::segment(model, volume, cpu(), {}, true).probabilities.data;
+  {
+    torch::NoGradGuard noGrad;
+    for (auto& p : cloned.network()->parameters()) p.add_(0.5);
+  }
+  EXPECT_NE(ima::segment(cloned, volume, cpu(), {}, true).probabilities.data, before);
+  EXPECT_EQ(ima::segment(model, volume, cpu(), {}, true).probabilities.data, before);
+}
+
 TEST_F(ModelFile, NoTemporaryFileIsLeftBehind) {
   ima::Model::create(imatest::tinyUNetMetadata(2), 1).save(path("m.imamodel"));
   EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);

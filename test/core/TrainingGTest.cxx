@@ -248,16 +248,15 @@ TEST_F(Training, ImaUpdatesMarginsEachEpochAndLogsTheirStatistics) {
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(model.metadata().trainingMethod, "ima");
   for (const auto& r : reports) {
-    const auto m = nlohmann::json::parse(r.marginStatisticsJson);
+    ASSERT_TRUE(r.margins.has_value());
+    const ima::MarginStatistics& m = *r.margins;
     // 2 cases x 16 slices = 32 samples; 12 visits per epoch touch at most 12 of them.
-    EXPECT_GT(m.at("visited").get<int>(), 0);
-    EXPECT_LE(m.at("visited").get<int>(), 12);
-    EXPECT_NEAR(m.at("fraction_expanded").get<double>() + m.at("fraction_to_boundary").get<double>() +
-                    m.at("fraction_unchanged").get<double>(), 1.0, 1e-12);
+    EXPECT_GT(m.visited, 0);
+    EXPECT_LE(m.visited, 12);
+    EXPECT_NEAR(m.fractionExpanded + m.fractionToBoundary + m.fractionUnchanged, 1.0, 1e-12);
     // With tau 0 every visited sample is correct, so every visited sample changed its margin.
-    EXPECT_NEAR(m.at("fraction_expanded").get<double>() + m.at("fraction_to_boundary").get<double>(),
-                m.at("visited").get<int>() / 32.0, 1e-12);
-    EXPECT_LE(m.at("max").get<double>(), 2.0);
+    EXPECT_NEAR(m.fractionExpanded + m.fractionToBoundary, m.visited / 32.0, 1e-12);
+    EXPECT_LE(m.maximum, 2.0);
   }
   std::ifstream log(options.logPath);
   std::string line;

@@ -227,14 +227,13 @@ TEST_F(UNetTrainerTest, ImaMethodReportsMarginsPerEpoch)
   ASSERT_EQ(trainer->GetEpochReports().size(), 2u);
   for (const auto & report : trainer->GetEpochReports())
   {
-    ASSERT_FALSE(report.marginStatisticsJson.empty());
-    const auto margins = nlohmann::json::parse(report.marginStatisticsJson);
-    EXPECT_NEAR(margins.at("fraction_expanded").get<double>() + margins.at("fraction_to_boundary").get<double>() +
-                  margins.at("fraction_unchanged").get<double>(),
+    ASSERT_TRUE(report.margins.has_value());
+    const ima::MarginStatistics & margins = *report.margins;
+    EXPECT_NEAR(margins.fractionExpanded + margins.fractionToBoundary + margins.fractionUnchanged,
                 1.0,
                 1e-12);
-    EXPECT_GE(margins.at("min").get<double>(), 0.0);
-    EXPECT_LE(margins.at("max").get<double>(), 0.8);
+    EXPECT_GE(margins.minimum, 0.0);
+    EXPECT_LE(margins.maximum, 0.8);
   }
   EXPECT_EQ(trainer->GetModel()->metadata().trainingMethod, "ima");
 

@@ -38,7 +38,8 @@ struct ClassificationEpochReport {
   std::optional<MarginStatistics> margins;  // "ima" only: the margins after the epoch's update
 };
 
-// Return false to stop after the current epoch.
+// Return false to stop after the current epoch: run() then throws ima::Cancelled, as the
+// segmentation Trainer does (one cancellation contract; completedEpochs() says how far it got).
 using ClassificationEpochCallback = std::function<bool(const ClassificationEpochReport&)>;
 
 class ClassificationTrainer {
@@ -53,7 +54,7 @@ public:
   // One pass over the training set in a fresh shuffled order (deterministic in the seed and the
   // epoch number), then IMA's margin update.
   ClassificationEpochReport trainEpoch();
-  // Epochs until options.epochs are done or the callback returns false.
+  // Epochs until options.epochs are done; ima::Cancelled when the callback returns false.
   std::vector<ClassificationEpochReport> run(const ClassificationEpochCallback& onEpoch = {});
 
   int completedEpochs() const;
