@@ -93,21 +93,34 @@ int runImport(const ArgumentParser& args) {
 }
 
 ArgumentParser exportParser() {
-  ArgumentParser p("export", "Write the network of an imported (and possibly hardened) model as a TorchScript\n"
-                             "file that Python's torch.jit.load reads: the imported module with its current\n"
-                             "weights. The project's own U-Net is not exported this way (docs/import.md).");
-  p.positional("MODEL", "model file (.imamodel) made by 'ima import' (and 'ima train --init')")
-      .option("torchscript", "FILE", "output TorchScript file (.pt)", "", true)
+  ArgumentParser p("export", "Hand a model back to PyTorch. --torchscript writes the network of an imported\n"
+                             "(and possibly hardened) model as a TorchScript file that torch.jit.load reads:\n"
+                             "the imported module with its current weights. --state-dict writes the weights of\n"
+                             "any model (the project's own U-Net too) as a file torch.load reads:\n"
+                             "{'state_dict': ..., 'metadata': JSON}; imaseg.unet.load(FILE) rebuilds the\n"
+                             "U-Net as a torch.nn.Module with them (docs/import.md).");
+  p.positional("MODEL", "model file (.imamodel)")
+      .option("torchscript", "FILE", "output TorchScript file (.pt); imported models only")
+      .option("state-dict", "FILE", "output weights file (.pt) for torch.load")
       .flag("force", "overwrite an existing output file")
-      .epilog("example:\n  ima export hardened.imamodel --torchscript hardened.pt");
+      .epilog("examples:\n"
+              "  ima export hardened.imamodel --torchscript hardened.pt\n"
+              "  ima export unet.imamodel --state-dict unet.pt\n"
+              "  python3 -c \"import imaseg.unet; net = imaseg.unet.load('unet.pt')\"");
   return p;
 }
 
 int runExport(const ArgumentParser& args) {
-  const std::string out = args.get("torchscript");
-  checkFileOutputPath(out, args.flagSet("force"), "output TorchScript file");
+  if (args.given("torchscript") == args.given("state-dict"))
+    throw UsageError("give exactly one of --torchscript FILE and --state-dict FILE");
+  const bool torchScript = args.given("torchscript");
+  const std::string out = args.get(torchScript ? "torchscript" : "state-dict");
+  checkFileOutputPath(out, args.flagSet("force"), torchScript ? "output TorchScript file" : "output weights file");
   const Model model = Model::load(args.get("MODEL"));
-  model.exportTorchScript(out);
+  if (torchScript)
+    model.exportTorchScript(out);
+  else
+    model.exportStateDict(out);
   std::cout << "wrote " << out << "\n";
   return 0;
 }

@@ -64,7 +64,7 @@ const std::vector<Command>& commands() {
        runCompare},
       {"dice", "Dice overlap per label between a prediction and a reference", diceParser, runDice},
       {"import", "import a TorchScript network (nnU-Net, MONAI) as a model", importParser, runImport},
-      {"export", "write an imported model's network as a TorchScript file", exportParser, runExport},
+      {"export", "hand a model back to PyTorch (TorchScript or state dict)", exportParser, runExport},
       {"batch", "batch work over a DICOM archive (segment, harden)", nullptr, nullptr, batchCommands},
   };
   return list;

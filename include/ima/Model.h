@@ -36,6 +36,11 @@ public:
   // Writes the network as a TorchScript file Python's torch.jit.load reads (atomically). Only
   // imported networks (network.kind "torchscript") can be written so; throws ima::Error otherwise.
   void exportTorchScript(const std::string& path) const;
+  // Writes the network's parameters and buffers as a file Python's torch.load reads (atomically):
+  // {"state_dict": {name: tensor}, "metadata": the model's JSON header}, the names being those of
+  // the network's state_dict() in Python. For the project's U-Net, imaseg.unet.UNet is that network
+  // (docs/import.md); tensors are written on the CPU so the file loads on any machine.
+  void exportStateDict(const std::string& path) const;
 
   const ModelMetadata& metadata() const { return metadata_; }
   ModelMetadata& metadata() { return metadata_; }

@@ -3,6 +3,8 @@
 #pragma once
 #include <iosfwd>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <torch/torch.h>
@@ -21,6 +23,9 @@ public:
   // Weights (and buffers) as bytes; loadWeights checks names and shapes and throws on mismatch.
   virtual void saveWeights(std::ostream& out) = 0;
   virtual void loadWeights(std::istream& in) = 0;
+  // Parameters and buffers under the names PyTorch's state_dict() gives the same network in
+  // Python (what `ima export --state-dict` writes). Kinds without such names throw ima::Error.
+  virtual std::vector<std::pair<std::string, torch::Tensor>> namedTensors();
 };
 
 }  // namespace ima

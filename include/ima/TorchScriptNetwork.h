@@ -18,6 +18,7 @@ public:
   torch::Device device() const override { return device_; }
   void saveWeights(std::ostream& out) override;  // the whole TorchScript archive
   void loadWeights(std::istream& in) override;
+  std::vector<std::pair<std::string, torch::Tensor>> namedTensors() override;
 
 private:
   torch::jit::Module module_;

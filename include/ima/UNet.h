@@ -46,6 +46,7 @@ public:
   torch::Device device() const override { return device_; }
   void saveWeights(std::ostream& out) override;
   void loadWeights(std::istream& in) override;
+  std::vector<std::pair<std::string, torch::Tensor>> namedTensors() override;
   UNet& module() { return net_; }
 
 private:

@@ -211,12 +211,23 @@ void Model::save(const std::string& path) const {
 void Model::exportTorchScript(const std::string& path) const {
   if (metadata_.network.kind != "torchscript")
     throw Error("only imported TorchScript networks can be exported as TorchScript; this model's network is '" +
-                metadata_.network.kind + "' (docs/import.md)");
+                metadata_.network.kind + "' (export its state dict instead: docs/import.md)");
   // Saved in evaluation mode, the mode torch.jit.load users run inference in.
   network_->setTraining(false);
   std::ostringstream archive;
   network_->saveWeights(archive);  // a TorchScript network's weights are its whole archive
   writeFileAtomically(path, archive.str());
+}
+
+void Model::exportStateDict(const std::string& path) const {
+  c10::Dict<std::string, torch::Tensor> tensors;
+  for (const auto& [name, tensor] : network_->namedTensors())
+    tensors.insert(name, tensor.detach().to(torch::Device(torch::kCPU)).clone());
+  c10::impl::GenericDict file(c10::StringType::get(), c10::AnyType::get());
+  file.insert("state_dict", tensors);
+  file.insert("metadata", metadata_.toJson(2));
+  const std::vector<char> bytes = torch::pickle_save(file);
+  writeFileAtomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace ima

@@ -26,6 +26,17 @@ void TorchScriptNetwork::to(const torch::Device& device) {
   device_ = device;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> TorchScriptNetwork::namedTensors() {
+  // The order of Python's state_dict(): modules in pre-order, parameters then buffers of each.
+  std::vector<std::pair<std::string, torch::Tensor>> result;
+  for (const auto& m : module_.named_modules()) {
+    const std::string prefix = m.name.empty() ? "" : m.name + ".";
+    for (const auto& p : m.value.named_parameters(false)) result.emplace_back(prefix + p.name, p.value);
+    for (const auto& b : m.value.named_buffers(false)) result.emplace_back(prefix + b.name, b.value);
+  }
+  return result;
+}
+
 void TorchScriptNetwork::saveWeights(std::ostream& out) { module_.save(out); }
 
 void TorchScriptNetwork::loadWeights(std::istream& in) {

@@ -138,6 +138,18 @@ void UNetNetwork::to(const torch::Device& device) {
   device_ = device;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> UNetNetwork::namedTensors() {
+  // Names and order of Python's state_dict() of the mirror imaseg.unet.UNet (same registration):
+  // modules in pre-order, each with its parameters, then its buffers.
+  std::vector<std::pair<std::string, torch::Tensor>> result;
+  for (const auto& m : net_->named_modules()) {
+    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
+    for (const auto& p : m.value()->named_parameters(false)) result.emplace_back(prefix + p.key(), p.value());
+    for (const auto& b : m.value()->named_buffers(false)) result.emplace_back(prefix + b.key(), b.value());
+  }
+  return result;
+}
+
 void UNetNetwork::saveWeights(std::ostream& out) { saveModuleWeights(*net_, out); }
 
 void UNetNetwork::loadWeights(std::istream& in) {

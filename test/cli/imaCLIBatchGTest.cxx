@@ -112,6 +112,36 @@ TEST_F(ImaCLI, BatchSegmentRecordsEverySeriesAndGoesOnAfterFailures) {
   EXPECT_TRUE(fs::exists(work_ / "out" / (archive.broken.seriesUid + ".nii.gz")));
 }
 
+// An imported TorchScript network (a 1x1 convolution scripted by python3-torch, as nnU-Net or MONAI
+// users save theirs) works in batch mode: each series' output is what `ima segment` gives it.
+TEST_F(ImaCLI, BatchSegmentTakesAnImportedTorchScriptModel) {
+  const std::string save = "cd '" + work_.string() + "' && /usr/bin/python3 - 2>/dev/null <<'PY'\n"
+                           "import torch\n"
+                           "conv = torch.nn.Conv2d(1, 3, 1)\n"
+                           "with torch.no_grad():\n"
+                           "    conv.weight.copy_(torch.tensor([0., 1., 2.]).view(3, 1, 1, 1))\n"
+                           "    conv.bias.copy_(torch.tensor([0., 0., -0.5]))\n"
+                           "torch.jit.script(conv).save('net.pt')\n"
+                           "PY";
+  if (std::system(save.c_str()) != 0) GTEST_SKIP() << "python3-torch cannot write a TorchScript file here";
+  ASSERT_EQ(run("import --torchscript net.pt --dims 2 --patch 16,12 --labels-names organ,lesion --out net.imamodel").code, 0);
+  ima::dicomtest::CtPhantom series;
+  series.write(work_ / "archive" / "p1");
+  const RunResult r = run("batch segment --model net.imamodel --input archive --output out --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rows = manifestRows(work_ / "out" / "manifest.csv");
+  ASSERT_EQ(rows.size(), 1u) << rows.dump();
+  EXPECT_EQ(rows[0].at("status"), "ok");
+  ASSERT_EQ(run("segment --model net.imamodel --input archive/p1 --output ref.nii.gz --device cpu --threads 1 --quiet").code, 0);
+  const auto seg = readImage<Label3>(work_ / "out" / (series.seriesUid + ".nii.gz"));
+  const auto reference = readImage<Label3>(work_ / "ref.nii.gz");
+  ASSERT_EQ(seg->GetLargestPossibleRegion().GetSize(), reference->GetLargestPossibleRegion().GetSize());
+  const size_t n = seg->GetLargestPossibleRegion().GetNumberOfPixels();
+  EXPECT_TRUE(std::equal(seg->GetBufferPointer(), seg->GetBufferPointer() + n, reference->GetBufferPointer()));
+  const std::set<uint8_t> labels(seg->GetBufferPointer(), seg->GetBufferPointer() + n);
+  EXPECT_EQ(labels.size(), 3u);  // the network's three intensity bands, not a constant map
+}
+
 // A run killed mid-way leaves a torn manifest line and a temporary directory: the next run drops
 // both, keeps what was finished and redoes the rest.
 TEST_F(ImaCLI, BatchSegmentResumesAfterAKill) {

@@ -13,7 +13,7 @@ namespace {
 TEST_F(ImaCLI, HelpListsCommandsAndOptions) {
   RunResult r = run("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* command : {"phantoms", "train", "segment", "info", "dice"}) EXPECT_NE(r.out.find(command), std::string::npos) << command;
+  for (const char* command : {"phantoms", "train", "segment", "info", "dice", "import", "export", "batch"}) EXPECT_NE(r.out.find(command), std::string::npos) << command;
 
   r = run("help train");
   EXPECT_EQ(r.code, 0);

@@ -10,6 +10,7 @@
 #include "ima/Model.h"
 #include "ima/Network.h"
 #include "ima/SlidingWindowInferer.h"
+#include "ima/UNet.h"
 
 namespace fs = std::filesystem;
 
@@ -187,6 +188,32 @@ TEST_F(ModelFile, TorchScriptSidecarThatDisagreesIsAClearError) {
   writeAll(path("garbage.pt"), "not a torchscript archive");
   expectErrorContaining([&] { ima::Model::importTorchScript(path("garbage.pt"), path("channels.json")); },
                         "garbage.pt' cannot be loaded");
+}
+
+// `ima export --state-dict`: every parameter and buffer of the U-Net under the name libtorch's
+// own recursive named_parameters()/named_buffers() gives it (the names of Python's state_dict()),
+// with equal values, read back with torch's unpickler; the metadata travels along.
+TEST_F(ModelFile, StateDictExportHoldsEveryTensorUnderItsModuleName) {
+  auto meta = imatest::tinyUNetMetadata(3);
+  meta.network.norm = "batch";
+  const auto model = ima::Model::create(meta, 5);
+  model.exportStateDict(path("unet.pt"));
+  const std::string bytes = readAll(path("unet.pt"));
+  const auto file = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toGenericDict();
+  EXPECT_EQ(file.at("metadata").toStringRef(), model.metadata().toJson(2));
+  const auto stored = file.at("state_dict").toGenericDict();
+  auto& unet = *dynamic_cast<ima::UNetNetwork&>(*model.network()).module();
+  size_t expected = 0;
+  for (const auto& named : {unet.named_parameters(), unet.named_buffers()})
+    for (const auto& t : named) {
+      ++expected;
+      ASSERT_TRUE(stored.contains(t.key())) << t.key();
+      EXPECT_TRUE(torch::equal(stored.at(t.key()).toTensor(), t.value())) << t.key();
+    }
+  EXPECT_EQ(stored.size(), expected);
+  EXPECT_TRUE(stored.contains("encoder1.1.running_var"));  // BatchNorm statistics are included
+  expectErrorContaining([&] { model.exportTorchScript(path("unet-ts.pt")); }, "export its state dict instead");
+  EXPECT_FALSE(fs::exists(path("unet-ts.pt")));
 }
 
 }  // namespace
