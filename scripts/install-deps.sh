@@ -15,6 +15,9 @@ packages=(
   dicom3tools             # dciodvfy: validates the DICOM SEGs the tests write (the check is skipped without it)
   python3-nibabel         # the imaseg Python package's tests (NIfTI round trip)
   python3-torch           # docs/import.md tests: networks built and checked in PyTorch (skipped without it)
+  clang-14 llvm-14        # the sanitizer build and the fuzz targets (scripts/sanitize.sh); llvm-symbolizer for reports
+  libclang-rt-14-dev      # clang's ASan and UBSan runtimes
+  libfuzzer-14-dev        # libFuzzer (-fsanitize=fuzzer)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -151,7 +151,13 @@ void checkNifti(const std::string& path, const std::string& label) {
 
   const int bytes = niftiBytesPerVoxel(static_cast<int>(integer(datatypeAt, 2)));
   if (bytes == 0) return;
-  const int64_t offset = nifti2 ? integer(168, 8) : static_cast<int64_t>(real(108));
+  // NIfTI-1 keeps vox_offset as a float: NaN, infinite or beyond any file size is damage (and no
+  // integer can hold it).
+  const double floatOffset = nifti2 ? 0 : real(108);
+  if (!(floatOffset > -1e18 && floatOffset < 1e18))
+    throw Error(label + ": the NIfTI vox_offset (where the voxel data starts) is " + number(floatOffset) +
+                "; it must be a byte offset within the file");
+  const int64_t offset = nifti2 ? integer(168, 8) : static_cast<int64_t>(floatOffset);
   if (offset < sizeofHdr) return;  // a header/image pair or a malformed offset: ITK decides
   if (gzseek(file, static_cast<z_off_t>(offset), SEEK_SET) < 0)
     throw Error(label + ": the voxel data offset " + std::to_string(offset) + " lies beyond the end of the file");
