@@ -3,6 +3,7 @@ the collective `ima train` runs once per step under torchrun (one bucket of flat
 gradients, as many elements as the model has parameters).
 Usage: /usr/bin/python3 bench/allreduce_time.py PARAMETERS [REPEATS]"""
 import os
+import socket
 import statistics
 import sys
 import time
@@ -31,8 +32,11 @@ def worker(rank, parameters, repeats, port, queue):
 if __name__ == "__main__":
     parameters = int(sys.argv[1])
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    with socket.socket() as s:  # a port nobody uses now (the machine may be shared)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     queue = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(worker, args=(parameters, repeats, 29650, queue), nprocs=2)
+    mp.spawn(worker, args=(parameters, repeats, port, queue), nprocs=2)
     times = queue.get()
     print(f"{parameters} float32 gradients ({parameters * 4 / 2**20:.1f} MiB): all-reduce median "
           f"{1000 * statistics.median(times):.2f} ms (min {1000 * min(times):.2f}, max {1000 * max(times):.2f}) "

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ima/Communicator.h"
 #include "ima/DicomSeg.h"
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
@@ -19,6 +20,7 @@
 
 #include "Commands.h"
 #include "ImageIO.h"
+#include "Shard.h"
 #include "TrainingArguments.h"
 
 namespace fs = std::filesystem;
@@ -35,7 +37,11 @@ ArgumentParser batchHardenParser() {
   p.option("model", "PRETRAINED", "the model to start from (.imamodel)", "", true)
       .option("input", "ROOT", "DICOM archive: image series and the SEG objects that label them", "", true)
       .option("out", "MODEL", "hardened model to write (e.g. hardened.imamodel)", "", true)
-      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)");
+      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)")
+      .option("shard", "K/N|auto",
+              "read and train on only shard K of N of the labelled series (1 <= K <= N, by a hash of the series "
+              "UID, as in batch segment); auto: from the scheduler (docs/batch.md). Under torchrun every process "
+              "reads its own shard, RANK of WORLD_SIZE, and they train one model together (docs/distributed.md)");
   addTrainingLoopOptions(p, "ima");
   addDicomOptions(p, false);
   p.epilog("example:\n  ima batch harden --model pretrained.imamodel --input /archive --out hardened.imamodel \\\n"
@@ -54,6 +60,7 @@ struct LabelledSeries {
 // UID and SEG file name, never by patient).
 std::vector<LabelledSeries> pairWithSegmentations(const std::vector<dicom::SeriesInfo>& series,
                                                   const std::vector<dicom::SegInfo>& segs, bool quiet) {
+  // The scan and the pairing are the same on every process: only the first reports them.
   std::map<std::string, std::vector<const dicom::SeriesInfo*>> byUid;
   for (const auto& s : series) byUid[s.seriesInstanceUid].push_back(&s);
   std::map<std::string, std::string> segOf;  // series UID -> SEG file
@@ -86,6 +93,54 @@ std::vector<LabelledSeries> pairWithSegmentations(const std::vector<dicom::Serie
   return pairs;
 }
 
+// The share of the labelled series this process reads: --shard K/N|auto, or under torchrun its
+// RANK of WORLD_SIZE, whatever scheduler started torchrun (an explicit K/N must then agree): the
+// ranks train one model on the union of their shards.
+Shard readingShard(const ArgumentParser& args) {
+  const auto environment = distributedEnvironment();
+  if (!environment || environment->worldSize == 1) return args.given("shard") ? parseShard(args.get("shard")) : Shard{};
+  const Shard rank{static_cast<uint64_t>(environment->rank), static_cast<uint64_t>(environment->worldSize)};
+  if (args.given("shard") && args.get("shard") != "auto") {
+    const Shard shard = parseShard(args.get("shard"));
+    if (shard.index != rank.index || shard.count != rank.count)
+      throw UsageError("--shard " + args.get("shard") + " but this process is RANK=" + std::to_string(rank.index) +
+                       " of WORLD_SIZE=" + std::to_string(rank.count) +
+                       ": under torchrun each process reads shard RANK+1 of WORLD_SIZE (omit --shard or give auto)");
+  }
+  return rank;
+}
+
+// Under torchrun: the ids of the series every process read, in rank order; each needs at least one
+// (all processes fail alike otherwise). One process: its own.
+std::vector<std::string> seriesReadByAllProcesses(const std::vector<TrainingCase>& cases, const TrainingOptions& options,
+                                                  size_t labelled, const Shard& shard) {
+  std::vector<std::string> ids;
+  for (const auto& c : cases) ids.push_back(c.id);
+  if (!options.communicator) return ids;
+  const auto perRank = options.communicator->allGather(nlohmann::json(ids).dump());
+  std::vector<std::string> all;
+  for (size_t r = 0; r < perRank.size(); ++r) {
+    const auto read = nlohmann::json::parse(perRank[r]).get<std::vector<std::string>>();
+    if (read.empty())
+      throw Error("distributed batch harden: rank " + std::to_string(r) + " of " + std::to_string(shard.count) +
+                  " read none of the archive's " + std::to_string(labelled) +
+                  " labelled series (none of its shard, or none readable); use fewer processes (WORLD_SIZE)");
+    all.insert(all.end(), read.begin(), read.end());
+  }
+  return all;
+}
+
+// The default patch comes from the smallest series a process read: under torchrun the processes
+// must agree on it.
+void checkSamePatchOnEveryProcess(const TrainingOptions& options) {
+  if (!options.communicator) return;
+  const auto patches = options.communicator->allGather(nlohmann::json(options.patchSize).dump());
+  for (const auto& p : patches)
+    if (p != patches.front())
+      throw Error("distributed batch harden: the processes' shards give different default patch sizes (" + patches.front() +
+                  " on rank 0, " + p + " elsewhere); give --patch");
+}
+
 }  // namespace
 
 int runBatchHarden(const ArgumentParser& args) {
@@ -97,8 +152,10 @@ int runBatchHarden(const ArgumentParser& args) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
   checkTrainingOutputsAreNotInputs(out, options, resumePath, InputFiles().add({modelPath, resumePath, root}));
+  const Shard shard = readingShard(args);
   const std::string device = applyRuntime(options.runtime);
   joinDistributedTraining(args, device, options);
+  const bool speaks = writesOutputs(options);  // rank 0 prints; every rank reports its own reading's failures
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();
 
@@ -110,14 +167,15 @@ int runBatchHarden(const ArgumentParser& args) {
   // A series with a damaged file would train on a partial volume: skipped (by UID).
   std::set<std::string> damaged;
   for (const auto& f : failures) {
-    std::cerr << "ima: batch harden: damaged file: " << f.reason << "\n";
+    if (speaks) std::cerr << "ima: batch harden: damaged file: " << f.reason << "\n";
     if (!f.seriesInstanceUid.empty()) damaged.insert(f.seriesInstanceUid);
   }
-  for (const auto& uid : damaged) std::cerr << "ima: batch harden: series " << uid << " skipped (damaged file)\n";
+  if (speaks)
+    for (const auto& uid : damaged) std::cerr << "ima: batch harden: series " << uid << " skipped (damaged file)\n";
   series.erase(std::remove_if(series.begin(), series.end(),
                               [&](const dicom::SeriesInfo& s) { return damaged.count(s.seriesInstanceUid) > 0; }),
                series.end());
-  const std::vector<LabelledSeries> pairs = pairWithSegmentations(series, segs, quiet || json);
+  const std::vector<LabelledSeries> pairs = pairWithSegmentations(series, segs, quiet || json || !speaks);
   if (pairs.empty())
     throw Error("no image series under '" + root + "' is labelled by a DICOM SEG under it (" +
                 std::to_string(series.size()) + " image series, " + std::to_string(segs.size()) +
@@ -125,7 +183,10 @@ int runBatchHarden(const ArgumentParser& args) {
   dicom::ReadOptions readOptions;
   readOptions.allowUneven = dicomInput(args, false).allowUneven;
   std::vector<TrainingCase> cases;
+  size_t inShard = 0;
   for (const auto& pair : pairs) {
+    if (!shard.contains(pair.series->id)) continue;  // another shard's (another process's) series
+    ++inShard;
     try {
       TrainingCase c{pair.series->id, dicom::readSeries(*pair.series, readOptions),
                      dicom::readSegmentation(pair.segFile, *pair.series)};
@@ -135,27 +196,42 @@ int runBatchHarden(const ArgumentParser& args) {
       std::cerr << "ima: batch harden: series " << pair.series->id << " skipped: " << e.what() << "\n";
     }
   }
-  if (cases.empty()) throw Error("none of the " + std::to_string(pairs.size()) + " labelled series under '" + root +
-                                 "' could be read (see the messages above)");
+  // The series every process read (under torchrun each reads its own shard), in rank order.
+  const std::vector<std::string> trainingSeries = seriesReadByAllProcesses(cases, options, pairs.size(), shard);
+  const std::string shardName = std::to_string(shard.index + 1) + "/" + std::to_string(shard.count);
+  if (trainingSeries.empty() && inShard == 0)
+    throw Error("none of the " + std::to_string(pairs.size()) + " labelled series under '" + root + "' is in shard " +
+                shardName + " (--shard)");
+  if (trainingSeries.empty())
+    throw Error("none of the " + std::to_string(inShard) + " labelled series under '" + root + "'" +
+                (shard.count > 1 ? " in shard " + shardName : "") + " could be read (see the messages above)");
 
   // ---- Model and training: `ima train --init` on these cases.
   ModelMetadata metadata = pretrained.metadata();
   choosePatchAndBatch(args, metadata.network, metadata.patchSize, cases, options);
+  checkSamePatchOnEveryProcess(options);
   metadata.patchSize = options.patchSize;
   nlohmann::json provenance = {{"created", utcNow()},
                                {"software", versionString()},
                                {"archive", root},
                                {"training_series", nlohmann::json::array()},
                                {"initialized_from", modelPath}};
-  for (const auto& c : cases) provenance["training_series"].push_back(c.id);
+  for (const auto& id : trainingSeries) provenance["training_series"].push_back(id);
+  if (shard.count > 1 && !options.communicator) provenance["shard"] = shardName;
   if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
   metadata.provenanceJson = provenance.dump();
+  options.casesShardedAcrossProcesses = true;  // under torchrun each process holds its shard's series
   Trainer trainer(Model(metadata, pretrained.network()), options);
   if (!resumePath.empty()) trainer.resumeFrom(resumePath);
-  if (!quiet && !json)
-    std::cout << "hardening " << modelPath << " with " << options.method << " on " << cases.size()
-              << " labelled series, device " << device << "\n"
-              << std::flush;
+  if (!quiet && !json && speaks) {
+    std::cout << "hardening " << modelPath << " with " << options.method << " on " << trainingSeries.size()
+              << " labelled series";
+    if (options.communicator)
+      std::cout << " read by " << options.communicator->worldSize() << " processes (" << cases.size() << " by rank 0)";
+    else if (shard.count > 1)
+      std::cout << " of shard " << shard.index + 1 << "/" << shard.count;
+    std::cout << ", device " << device << "\n" << std::flush;
+  }
 
   Model trained = trainWithEpochLines(trainer, cases, {}, options, metadata.labels, quiet, json, resumePath);
   const nlohmann::json settings = {{"device", device}, {"threads", options.runtime.threads}, {"init", modelPath},

@@ -74,7 +74,6 @@ std::string joinSize(const std::vector<int64_t>& size) {
 
 int runTrain(const ArgumentParser& args) {
   const bool quiet = args.flagSet("quiet"), json = args.flagSet("json"), force = args.flagSet("force");
-  const bool talk = !quiet && !json;
   const std::string out = args.get("out");
   const std::string initPath = args.get("init"), resumePath = args.get("resume");
 
@@ -122,6 +121,7 @@ int runTrain(const ArgumentParser& args) {
   checkModelOutput(out, force, resumePath);
   const std::string device = applyRuntime(options.runtime);
   joinDistributedTraining(args, device, options);
+  const bool talk = !quiet && !json && writesOutputs(options);  // under torchrun rank 0 speaks
   std::optional<Model> initModel;
   if (!initPath.empty()) initModel = Model::load(initPath);
 
@@ -152,8 +152,8 @@ int runTrain(const ArgumentParser& args) {
     std::sort(trainPairs.begin(), trainPairs.end(), byId);
     std::sort(valPairs.begin(), valPairs.end(), byId);
   }
-  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", quiet || json, dicomInput(args, false));
-  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", quiet || json, dicomInput(args, false));
+  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", !talk, dicomInput(args, false));
+  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", !talk, dicomInput(args, false));
 
   // ---- Model: a new U-Net for the training cases (named, coloured and checked by the core), or
   // the --init model, which the cases must fit.

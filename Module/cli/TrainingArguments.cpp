@@ -151,6 +151,8 @@ void joinDistributedTraining(const ArgumentParser& args, const std::string& devi
                                                std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
 }
 
+bool writesOutputs(const TrainingOptions& options) { return !options.communicator || options.communicator->rank() == 0; }
+
 void checkModelOutput(const std::string& out, bool force, const std::string& resume) {
   checkFileOutputPath(out, force, "output");
   std::error_code ec;
@@ -169,7 +171,7 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
                           const std::vector<TrainingCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom) {
-  if (options.communicator && options.communicator->rank() != 0) quiet = true, json = false;  // rank 0 speaks
+  if (!writesOutputs(options)) quiet = true, json = false;  // rank 0 speaks
   const int epochsAtStart = trainer.completedEpochs();
   Progress progress("train", quiet || json);
   auto onEpoch = [&](const EpochReport& r) {
@@ -224,7 +226,7 @@ Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& tra
 
 void saveTrainedModel(Model& trained, const std::string& out, const TrainingOptions& options, int completedEpochs,
                       const nlohmann::json& settings, bool quiet, bool json) {
-  if (options.communicator && options.communicator->rank() != 0) return;  // rank 0 writes the model
+  if (!writesOutputs(options)) return;  // rank 0 writes the model
   // The trainer records its own options; add what only the command line knows.
   nlohmann::json merged = nlohmann::json::parse(trained.metadata().trainingSettingsJson, nullptr, false);
   if (!merged.is_object()) merged = nlohmann::json::object();

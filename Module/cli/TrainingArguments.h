@@ -34,6 +34,10 @@ void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, con
 // those variables nothing changes.
 void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options);
 
+// True unless this is a process of a distributed run other than rank 0: only rank 0 prints
+// progress and epoch lines and writes the model, the log and the checkpoint (docs/distributed.md).
+bool writesOutputs(const TrainingOptions& options);
+
 // Cheap checks before any work: the model path's directory exists, it is not a directory, and it
 // does not exist unless --force; a checkpoint to resume from (when given) exists.
 void checkModelOutput(const std::string& out, bool force, const std::string& resume = "");

@@ -64,6 +64,12 @@ struct AttackOptions {
   double clampLow = 0;
   double clampHigh = 1;
   uint64_t seed = 0;  // random start and noise; a private generator, the global one is untouched
+  // x as the slots [randomOffset, randomOffset + N) of a batch of randomBatch samples (0 = x's own
+  // batch): the random numbers are drawn for the whole batch and x's slots kept, so a process of a
+  // data-parallel run starts from the points one process with the whole batch would
+  // (docs/distributed.md).
+  int64_t randomBatch = 0;
+  int64_t randomOffset = 0;
   // Called for every iterate of ifgsm/pgd/fgsm (not noise). Reporting the final iterate costs one
   // extra forward pass (shared with the restart selection when restarts > 1).
   AttackIterateCallback onIterate;

@@ -63,6 +63,8 @@ public:
   void allReduce(const std::vector<at::Tensor>& tensors, Reduction reduction = Reduction::Sum);
   // Copies rank `root`'s `tensors` into every rank's (in place, bucketed the same way).
   void broadcast(const std::vector<at::Tensor>& tensors, int root = 0);
+  // Every rank's `text`, indexed by rank (e.g. the names of the cases each rank read).
+  std::vector<std::string> allGather(const std::string& text);
 
   static constexpr int64_t bucketBytes = 25 << 20;  // PyTorch DDP's default bucket size
 

@@ -31,6 +31,7 @@ struct ImaStepOptions {
   bool clamp = false;         // clamp to a valid intensity range (off for z-scored inputs)
   double clampLow = 0, clampHigh = 1;
   uint64_t seed = 0;
+  int64_t randomBatch = 0, randomOffset = 0;  // as AttackOptions': x as slots of a larger batch
   // Whether the caller uses the adversarial points of samples whose clean prediction is wrong
   // (segmentation's adversarial loss over all samples does). If not (classification's loss over the
   // crossed samples only), they are not attacked at all and come back at their PGD start point.

@@ -48,6 +48,12 @@ struct TrainingOptions {
   // batchSize is the global batch split across ranks, gradients and IMA's bookkeeping are combined
   // across ranks every step / epoch, and only rank 0 writes the log and the checkpoint.
   std::shared_ptr<Communicator> communicator;
+  // With a communicator: each process holds only its own share of the training cases, disjoint
+  // from the others' (batch harden reads its shard of the archive). A process then draws its slots
+  // of every global batch from its own cases, with a stream of its own (from seed, rank and epoch),
+  // and validates on all of its validation cases; IMA's sample ids number the cases of rank 0,
+  // then rank 1, ... Otherwise every process holds all cases and draws from the shared stream.
+  bool casesShardedAcrossProcesses = false;
 };
 
 struct EpochReport {

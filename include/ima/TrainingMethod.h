@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "ima/AdversarialOptions.h"
+#include "ima/Attacks.h"
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 #include "ima/Network.h"
@@ -24,6 +25,19 @@ namespace ima {
 
 // Cross-entropy for [N, K] logits (classification), nnU-Net's Dice+CE otherwise.
 torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target);
+
+class Communicator;
+
+// One process's part of a data-parallel global batch (docs/distributed.md): its minibatches are the
+// slots [firstSlot, firstSlot + N) of batches of globalBatch samples. The batch Dice's sums are
+// combined across processes and the attacks draw the global batch's random numbers and keep these
+// slots, so that the processes' gradients, weighted by their shares N / globalBatch and summed,
+// are one process's on the whole batch.
+struct BatchPartition {
+  Communicator* communicator = nullptr;  // null: one process
+  int globalBatch = 0;
+  int firstSlot = 0;
+};
 
 class TrainingMethod {
 public:
@@ -43,6 +57,9 @@ public:
   torch::Tensor loss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
                      uint64_t seed);
 
+  // Data-parallel training: the partition of every following minibatch (default: one process).
+  void setBatchPartition(const BatchPartition& partition) { partition_ = partition; }
+
   // End of an epoch: IMA's margin update and the statistics of the new margins (none for the
   // other methods).
   std::optional<MarginStatistics> endEpoch();
@@ -57,12 +74,16 @@ private:
   torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
                         uint64_t seed);
   torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);
+  // taskLoss of this process's part of the global batch (BatchPartition).
+  torch::Tensor batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const;
+  AttackOptions fixedBallAttack(uint64_t seed) const;
 
   std::string method_;
   AdversarialOptions options_;
   ImaStepOptions imaStep_;
   MarginState margins_;
   std::string pendingMargins_;  // restored before the sample count is known
+  BatchPartition partition_;
 };
 
 }  // namespace ima

@@ -90,29 +90,50 @@ torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& e
 }
 
 // Random numbers come from a private CPU generator (deterministic in the seed whatever the device)
-// and are then moved to x's device.
-torch::TensorOptions randomOptions(const torch::Tensor& x) {
-  return torch::TensorOptions().dtype(x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+// and are then moved to x's device. They are drawn for the whole batch of which x holds some slots
+// (AttackOptions::randomBatch), so a sample's numbers do not depend on how the batch is split.
+struct SlotRandom {
+  at::Generator generator;
+  int64_t batch, offset;
+  SlotRandom(const AttackOptions& o, int64_t samples)
+      : generator(at::detail::createCPUGenerator(o.seed)), batch(o.randomBatch > 0 ? o.randomBatch : samples),
+        offset(o.randomBatch > 0 ? o.randomOffset : 0) {
+    if (offset < 0 || offset + samples > batch)
+      throw Error("attack: slots " + std::to_string(offset) + ".." + std::to_string(offset + samples - 1) +
+                  " lie outside the random batch of " + std::to_string(batch));
+  }
+  // Uniform in [0, 1) or standard normal, of `sizes` ([N, ...], N this process's samples).
+  torch::Tensor draw(c10::IntArrayRef sizes, bool gaussian, torch::ScalarType dtype) {
+    std::vector<int64_t> all = sizes.vec();
+    all[0] = batch;
+    const auto options = torch::TensorOptions().dtype(dtype);
+    const torch::Tensor t = gaussian ? torch::randn(all, generator, options) : torch::rand(all, generator, options);
+    return t.narrow(0, offset, sizes[0]);
+  }
+};
+
+torch::ScalarType randomType(const torch::Tensor& x) {
+  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
 }
 
 // Uniform in [-1, 1]^d, scaled by eps (Linf ball).
-torch::Tensor uniformInCube(const torch::Tensor& x, const torch::Tensor& eps, at::Generator& gen) {
-  const torch::Tensor u = torch::rand(x.sizes(), gen, randomOptions(x)).to(x.device(), x.scalar_type());
+torch::Tensor uniformInCube(const torch::Tensor& x, const torch::Tensor& eps, SlotRandom& random) {
+  const torch::Tensor u = random.draw(x.sizes(), false, randomType(x)).to(x.device(), x.scalar_type());
   return (2 * u - 1) * eps;
 }
 
 // A direction uniform on the unit sphere (normalised Gaussian), per sample.
-torch::Tensor uniformDirection(const torch::Tensor& x, at::Generator& gen) {
-  const torch::Tensor g = torch::randn(x.sizes(), gen, randomOptions(x));
+torch::Tensor uniformDirection(const torch::Tensor& x, SlotRandom& random) {
+  const torch::Tensor g = random.draw(x.sizes(), true, randomType(x));
   return (g / sampleNorms(g).clamp_min(kTinyNorm)).to(x.device(), x.scalar_type());
 }
 
 // Uniform in each sample's L2 ball: uniform direction, radius eps * u^(1/d) with d the number of
 // values per sample (the radius law of the uniform distribution in a d-ball).
-torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, at::Generator& gen) {
-  const torch::Tensor direction = uniformDirection(x, gen);
+torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, SlotRandom& random) {
+  const torch::Tensor direction = uniformDirection(x, random);
   const double d = static_cast<double>(x.numel() / x.size(0));
-  const torch::Tensor u = torch::rand({x.size(0)}, gen, randomOptions(x).dtype(torch::kDouble));
+  const torch::Tensor u = random.draw({x.size(0)}, false, torch::kDouble);
   const torch::Tensor radius = u.pow(1.0 / d).to(x.device(), x.scalar_type()).reshape(perSampleShape(x));
   return direction * radius * eps;
 }
@@ -312,12 +333,12 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   const torch::Tensor e = perSampleValue(eps, x0, "eps");
   if ((e == 0).all().item<bool>()) return x0.clone();
 
-  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+  SlotRandom random(o, x0.size(0));
   const Perturber perturber(o, x0, e);
 
   if (o.method == "noise") {
     const torch::Tensor delta =
-        o.norm == "linf" ? uniformInCube(x0, e, gen) : uniformDirection(x0, gen) * e;  // ||delta||_2 = eps
+        o.norm == "linf" ? uniformInCube(x0, e, random) : uniformDirection(x0, random) * e;  // ||delta||_2 = eps
     return perturber.point(delta);
   }
 
@@ -336,7 +357,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   for (int r = 0; r < restarts; ++r) {
     torch::Tensor delta = torch::zeros_like(x0);
     if (randomStart)
-      delta = perturber.constrain(o.norm == "linf" ? uniformInCube(x0, e, gen) : uniformInL2Ball(x0, e, gen));
+      delta = perturber.constrain(o.norm == "linf" ? uniformInCube(x0, e, random) : uniformInL2Ball(x0, e, random));
     ActiveSamples a{torch::arange(x0.size(0), torch::TensorOptions().dtype(torch::kLong).device(x0.device())),
                     x0, e, step, y, reference, delta, delta};
     a.byMask = o.retirement == AttackOptions::Retirement::Mask ||

@@ -99,4 +99,25 @@ void Communicator::broadcast(const std::vector<torch::Tensor>& tensors, int root
   bucketed(tensors, [&](torch::Tensor& buffer) { broadcastFlat(buffer, root); });
 }
 
+std::vector<std::string> Communicator::allGather(const std::string& text) {
+  if (worldSize_ == 1) return {text};
+  // The lengths, then the bytes: each rank fills its own part of zeros, so the sums are the texts.
+  torch::Tensor lengths = torch::zeros({worldSize_}, torch::kLong);
+  lengths[rank_] = static_cast<int64_t>(text.size());
+  allReduce({lengths});
+  const std::vector<int64_t> size(lengths.data_ptr<int64_t>(), lengths.data_ptr<int64_t>() + worldSize_);
+  std::vector<int64_t> offset(static_cast<size_t>(worldSize_) + 1, 0);
+  for (int r = 0; r < worldSize_; ++r) offset[static_cast<size_t>(r) + 1] = offset[static_cast<size_t>(r)] + size[static_cast<size_t>(r)];
+  if (offset.back() == 0) return std::vector<std::string>(static_cast<size_t>(worldSize_));
+  torch::Tensor bytes = torch::zeros({offset.back()}, torch::kInt);
+  int32_t* b = bytes.data_ptr<int32_t>();
+  for (size_t i = 0; i < text.size(); ++i) b[offset[static_cast<size_t>(rank_)] + static_cast<int64_t>(i)] = static_cast<unsigned char>(text[i]);
+  allReduce({bytes});
+  std::vector<std::string> texts;
+  b = bytes.data_ptr<int32_t>();
+  for (int r = 0; r < worldSize_; ++r)
+    texts.emplace_back(b + offset[static_cast<size_t>(r)], b + offset[static_cast<size_t>(r) + 1]);
+  return texts;
+}
+
 }  // namespace ima

@@ -53,6 +53,8 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   a.clampHigh = o.clampHigh;
   a.seed = o.seed;
   a.retirement = o.retirement;
+  a.randomBatch = o.randomBatch;
+  a.randomOffset = o.randomOffset;
   a.onIterate = [&](const AttackIterate& it) {
     // The iterate holds the samples still attacked; the rows of the others stay as they are.
     const bool all = it.samples.size(0) == n;

@@ -149,6 +149,20 @@ void combineMarginVisits(const World& world, MarginState& margins) {
   margins.setVisits(latest, asVector(sums));
 }
 
+// Sharded cases: the first sample id of this rank (the lower ranks' samples come first) and the
+// number of samples of all ranks. Every rank needs at least one case; all fail alike otherwise.
+std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCount, int64_t sampleCount) {
+  torch::Tensor counts = torch::zeros({2, world.size}, torch::kLong);
+  counts[0][world.rank] = static_cast<int64_t>(caseCount);
+  counts[1][world.rank] = sampleCount;
+  world.communicator->allReduce({counts});
+  for (int r = 0; r < world.size; ++r)
+    if (counts[0][r].item<int64_t>() == 0)
+      throw Error("distributed training: rank " + std::to_string(r) + " of " + std::to_string(world.size) +
+                  " has no training case in its share of the data; use fewer processes (WORLD_SIZE)");
+  return {counts[1].narrow(0, 0, world.rank).sum().item<int64_t>(), counts[1].sum().item<int64_t>()};
+}
+
 }  // namespace
 
 std::string EpochReport::toJson() const {
@@ -291,7 +305,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
   State& s = *state_;
   const TrainingOptions& o = s.options;
   ModelMetadata& meta = s.model.metadata();
-  if (training.empty()) throw Error("the training set is empty");
+  const World world(o.communicator);
+  const bool sharded = world.communicator && o.casesShardedAcrossProcesses;
+  if (training.empty() && !sharded) throw Error("the training set is empty");
   checkTrainingCases(training, meta);
   checkTrainingCases(validation, meta);
   applyRuntime(o.runtime);
@@ -317,11 +333,14 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     return cells;
   };
   for (size_t i = 0; i < cases.size(); ++i) firstId[i + 1] = firstId[i] + cellsOf(cases[i]);
-  s.method.setSampleCount(firstId.back());
+  // Sharded cases: this rank's ids follow those of the lower ranks' cases.
+  const auto [idOffset, sampleCount] = sharded ? shardedSampleIds(world, cases.size(), firstId.back())
+                                               : std::pair<int64_t, int64_t>{0, firstId.back()};
+  s.method.setSampleCount(sampleCount);
   // Data parallel: every rank draws the whole global batch from the shared stream and keeps its
-  // slots, so N processes see the patches one process would.
-  const World world(o.communicator);
+  // slots, so N processes see the patches one process would (sharded cases: its own slots only).
   const auto [firstSlot, endSlot] = batchSlots(o.batchSize, world.rank, world.size);
+  if (world.communicator) s.method.setBatchPartition({world.communicator, o.batchSize, firstSlot});
   const int localBatch = endSlot - firstSlot;
   const double share = static_cast<double>(localBatch) / o.batchSize;
   broadcastWeights(world, net);
@@ -332,12 +351,18 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
     for (auto& group : s.optimizer->param_groups()) group.options().set_lr(lr);  // poly decay, both optimisers
     net.setTraining(true);
     double lossSum = 0;
+    // Sharded cases: this rank's own stream, seeded per epoch so that a resumed run continues it.
+    Random ownStream(streamSeed(o.seed, static_cast<uint64_t>(s.epoch) * static_cast<uint64_t>(world.size) +
+                                            static_cast<uint64_t>(world.rank)));
     for (int it = 0; it < o.iterationsPerEpoch; ++it) {
       torch::Tensor images = torch::empty({localBatch, C, patch[0], patch[1], patch[2]});
       torch::Tensor labels = torch::empty({localBatch, patch[0], patch[1], patch[2]}, torch::kLong);
       std::vector<int64_t> ids(static_cast<size_t>(localBatch));
       for (int b = 0; b < o.batchSize; ++b) {
-        const size_t caseIndex = static_cast<size_t>(s.random.integer(static_cast<int64_t>(cases.size())));
+        const bool mine = b >= firstSlot && b < endSlot;
+        if (sharded && !mine) continue;  // drawn by its rank from that rank's cases
+        Random& random = sharded ? ownStream : s.random;
+        const size_t caseIndex = static_cast<size_t>(random.integer(static_cast<int64_t>(cases.size())));
         const PreparedCase& pc = cases[caseIndex];
         const Box extent = volumeExtent(pc.source->image.shape);
         Box start{};
@@ -346,18 +371,18 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
           if (!pc.foreground[k].empty()) present.push_back(k);
         // nnU-Net style: the last share of each batch is centred on foreground.
         if (b >= o.batchSize - foregroundPerBatch && !present.empty()) {
-          const auto& voxels = pc.foreground[present[static_cast<size_t>(s.random.integer(static_cast<int64_t>(present.size())))]];
-          const int64_t v = voxels[static_cast<size_t>(s.random.integer(static_cast<int64_t>(voxels.size())))];
+          const auto& voxels = pc.foreground[present[static_cast<size_t>(random.integer(static_cast<int64_t>(present.size())))]];
+          const int64_t v = voxels[static_cast<size_t>(random.integer(static_cast<int64_t>(voxels.size())))];
           const Box at{v / (extent[1] * extent[2]), (v / extent[2]) % extent[1], v % extent[2]};
           for (int a = 0; a < 3; ++a) {
             // Centre on the voxel, jittered, then kept inside the image where the image is larger.
-            const int64_t jitter = patch[a] > 1 ? s.random.integer(patch[a] / 2 + 1) - patch[a] / 4 : 0;
+            const int64_t jitter = patch[a] > 1 ? random.integer(patch[a] / 2 + 1) - patch[a] / 4 : 0;
             start[a] = at[a] - patch[a] / 2 + jitter;
             if (extent[a] >= patch[a]) start[a] = std::min(std::max<int64_t>(start[a], 0), extent[a] - patch[a]);
           }
         } else {
           for (int a = 0; a < 3; ++a)
-            start[a] = extent[a] >= patch[a] ? s.random.integer(extent[a] - patch[a] + 1) : -s.random.integer(patch[a] - extent[a] + 1);
+            start[a] = extent[a] >= patch[a] ? random.integer(extent[a] - patch[a] + 1) : -random.integer(patch[a] - extent[a] + 1);
         }
         // The sample id: the slice, or the grid cell holding the patch centre.
         int64_t cell = 0;
@@ -366,9 +391,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
           const int64_t centre = std::min(std::max<int64_t>(start[a] + patch[a] / 2, 0), extent[a] - 1);
           cell = cell * cellsAlong + (spec.dims == 2 ? centre : centre / patch[a]);
         }
-        if (b < firstSlot || b >= endSlot) continue;  // another rank's slot
+        if (!mine) continue;  // another rank's slot
         const int slot = b - firstSlot;
-        ids[static_cast<size_t>(slot)] = firstId[caseIndex] + cell;
+        ids[static_cast<size_t>(slot)] = idOffset + firstId[caseIndex] + cell;
         extractPatch(pc.source->image, pc.transforms, start, patch, images[slot].data_ptr<float>());
         extractLabels(pc.source->labels, start, patch, labels[slot].data_ptr<int64_t>());
       }
@@ -386,8 +411,9 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
         y = y.squeeze(1);
       }
       s.optimizer->zero_grad();
-      // Attack noise: one seed per step from the shared stream, different on every rank.
-      const uint64_t attackSeed = s.random.engine()() + static_cast<uint64_t>(world.rank);
+      // Attack noise: one seed per step from the shared stream; every rank draws the global batch's
+      // numbers and keeps its slots (BatchPartition).
+      const uint64_t attackSeed = s.random.engine()();
       s.method.margins().setVisitClock((static_cast<int64_t>(s.epoch) * o.iterationsPerEpoch + it) * o.batchSize + firstSlot);
       const torch::Tensor loss = s.method.loss(net, x, y, ids, attackSeed);
       loss.backward();
@@ -419,8 +445,10 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       InferenceOptions inference;
       inference.batchSize = o.batchSize;
       inference.runtime = o.runtime;
-      for (size_t v = static_cast<size_t>(world.rank); v < validation.size(); v += static_cast<size_t>(world.size)) {
-        const TrainingCase& c = validation[v];  // each rank segments every world.size-th case
+      // Each rank segments every world.size-th case (sharded: all of its own).
+      const size_t firstCase = sharded ? 0 : static_cast<size_t>(world.rank), step = sharded ? 1 : static_cast<size_t>(world.size);
+      for (size_t v = firstCase; v < validation.size(); v += step) {
+        const TrainingCase& c = validation[v];
         const auto counts = overlapCounts(segment(s.model, c.image, inference).labels, c.labels, spec.classes);
         for (size_t k = 0; k < counts.size(); ++k) {
           total[k].tp += counts[k].tp;

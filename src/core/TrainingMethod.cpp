@@ -1,14 +1,19 @@
 #include "ima/TrainingMethod.h"
 
 #include "ima/Attacks.h"
+#include "ima/Communicator.h"
 #include "ima/Error.h"
 #include "internal/EvalModeGuard.h"
 #include "internal/Losses.h"
 
 namespace ima {
-namespace {
+torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target) {
+  if (logits.dim() == 2) return torch::nn::functional::cross_entropy(logits, target);
+  return diceCrossEntropy(logits, target);
+}
 
-AttackOptions fixedBallAttack(const AdversarialOptions& a, uint64_t seed) {
+AttackOptions TrainingMethod::fixedBallAttack(uint64_t seed) const {
+  const AdversarialOptions& a = options_;
   AttackOptions o;
   o.method = "pgd";
   o.norm = a.norm;
@@ -18,14 +23,23 @@ AttackOptions fixedBallAttack(const AdversarialOptions& a, uint64_t seed) {
   o.clampLow = a.clampLow;
   o.clampHigh = a.clampHigh;
   o.seed = seed;
+  if (partition_.communicator) {
+    o.randomBatch = partition_.globalBatch;
+    o.randomOffset = partition_.firstSlot;
+  }
   return o;
 }
 
-}  // namespace
-
-torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target) {
-  if (logits.dim() == 2) return torch::nn::functional::cross_entropy(logits, target);
-  return diceCrossEntropy(logits, target);
+torch::Tensor TrainingMethod::batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const {
+  // Cross-entropy alone is a mean over samples: the trainer's share weighting makes it global.
+  if (!partition_.communicator || logits.dim() == 2) return taskLoss(logits, target);
+  Communicator& communicator = *partition_.communicator;
+  const double share = static_cast<double>(logits.size(0)) / partition_.globalBatch;
+  return diceCrossEntropyOfGlobalBatch(logits, target, share, [&](const torch::Tensor& sums) {
+    torch::Tensor total = sums.clone();
+    communicator.allReduce({total});
+    return total;
+  });
 }
 
 TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : method_(std::move(method)), options_(std::move(a)) {
@@ -71,20 +85,20 @@ void TrainingMethod::setSampleCount(int64_t samples) {
 
 torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
                                    const std::vector<int64_t>& ids, uint64_t seed) {
-  if (method_ == "standard") return taskLoss(net.forward(x), y);
+  if (method_ == "standard") return batchTaskLoss(net.forward(x), y);
   if (method_ == "ima") return imaLoss(net, x, y, ids, seed);
   if (method_ == "trades") return tradesLoss(net, x, y, seed);
   // Madry et al.: the worst case inside a fixed ball, attacked in eval mode.
   torch::Tensor xAdv;
   {
     EvalModeGuard evalMode(net);
-    xAdv = attack(net, x, y, options_.eps, fixedBallAttack(options_, seed));
+    xAdv = attack(net, x, y, options_.eps, fixedBallAttack(seed));
   }
-  return taskLoss(net.forward(xAdv), y);
+  return batchTaskLoss(net.forward(xAdv), y);
 }
 
 torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed) {
-  AttackOptions o = fixedBallAttack(options_, seed);
+  AttackOptions o = fixedBallAttack(seed);
   o.loss = "kl";
   torch::Tensor xAdv;
   {
@@ -102,7 +116,7 @@ torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, c
   // KL(p_clean || p_adv), summed over classes, averaged over samples and pixels.
   const torch::Tensor logClean = torch::log_softmax(clean, 1);
   const torch::Tensor kl = (logClean.exp() * (logClean - torch::log_softmax(adversarial, 1))).sum(1).mean();
-  return taskLoss(clean, y) + options_.tradesBeta * kl;
+  return batchTaskLoss(clean, y) + options_.tradesBeta * kl;
 }
 
 torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
@@ -116,12 +130,14 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const std::string& samples = options_.adversarialSamples;
   const bool all = samples == "all" || (samples == "auto" && !classification);
   imaStep_.seed = seed;
+  imaStep_.randomBatch = partition_.communicator ? partition_.globalBatch : 0;
+  imaStep_.randomOffset = partition_.communicator ? partition_.firstSlot : 0;
   imaStep_.attackMisclassified = all;
   const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach());
-  const torch::Tensor clean = taskLoss(logits, y);
+  const torch::Tensor clean = batchTaskLoss(logits, y);
   torch::Tensor adversarial = torch::zeros({}, clean.options());
   if (all) {
-    adversarial = taskLoss(net.forward(r.adversarial), y);
+    adversarial = batchTaskLoss(net.forward(r.adversarial), y);
   } else if (r.found.any().item<bool>()) {
     const torch::Tensor chosen = r.found.nonzero().squeeze(1);
     adversarial = taskLoss(net.forward(r.adversarial.index_select(0, chosen)), y.index_select(0, chosen));

@@ -3,6 +3,8 @@
 // intensity range), and one- and two-step cases on a linear model match a closed-form oracle.
 #include <gtest/gtest.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -119,6 +121,40 @@ TEST_F(Attack, BatchEqualsEachSampleAloneForSegmentationLogits) {
     o.loss = "ce";
     expectBatchEqualsSingles(unet, x1, y1, norm == std::string("l2") ? eps : eps * 0.1, o);
   }
+}
+
+// Random starts drawn for a larger batch (data-parallel training): the slots [2, 4) of a batch of
+// 5 attacked on their own start where the whole batch's samples 2 and 3 start, so they end at the
+// same points; without randomBatch their start is another (the batch's first two draws).
+TEST_F(Attack, SlotsOfALargerRandomBatchStartWhereTheWholeBatchDoes) {
+  imatest::PointwiseNetwork pointwise(2, 2, 3);
+  torch::manual_seed(6);
+  const torch::Tensor x = torch::randn({5, 2, 6, 5});
+  const torch::Tensor y = torch::randint(0, 3, {5, 6, 5}, torch::kLong);
+  const torch::Tensor eps = torch::tensor({1.0, 0.3, 2.0, 0.7, 1.2});
+  for (const char* norm : {"l2", "linf"}) {
+    auto o = options("pgd", norm, 3);
+    o.seed = 11;
+    const torch::Tensor whole = ima::attack(pointwise, x, y, eps, o);
+    const torch::Tensor alone = ima::attack(pointwise, x.narrow(0, 2, 2), y.narrow(0, 2, 2), eps.narrow(0, 2, 2), o);
+    o.randomBatch = 5;
+    o.randomOffset = 2;
+    const torch::Tensor slots = ima::attack(pointwise, x.narrow(0, 2, 2), y.narrow(0, 2, 2), eps.narrow(0, 2, 2), o);
+    EXPECT_TRUE(torch::allclose(slots, whole.narrow(0, 2, 2), 1e-5, 1e-5)) << norm;
+    EXPECT_GT((alone - whole.narrow(0, 2, 2)).abs().max().item<double>(), 1e-3) << norm;
+    o.randomOffset = 4;  // slots 4 and 5 of 5
+    EXPECT_THROW(ima::attack(pointwise, x.narrow(0, 2, 2), y.narrow(0, 2, 2), eps.narrow(0, 2, 2), o), ima::Error);
+  }
+  // Without randomBatch (one process) the numbers are the generator's first draws for x itself:
+  // Linf noise is x + (2u - 1) eps with u = rand(x's sizes) from a generator seeded with the seed.
+  auto o = options("noise", "linf");
+  o.seed = 5;
+  at::Generator generator = at::detail::createCPUGenerator(5);
+  const torch::Tensor u = torch::rand(x.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat));
+  const torch::Tensor expected = x + (2 * u - 1) * eps.view({5, 1, 1, 1});
+  EXPECT_TRUE(torch::allclose(ima::attack(pointwise, x, y, eps, o), expected, 0, 1e-6));
+  o.randomBatch = 5;  // the whole batch as its own random batch: the same numbers
+  EXPECT_TRUE(torch::allclose(ima::attack(pointwise, x, y, eps, o), expected, 0, 1e-6));
 }
 
 TEST_F(Attack, ScalarEpsEqualsPerSampleTensorOfThatValue) {
