@@ -277,13 +277,17 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
 
   std::unique_ptr<ima::Trainer> trainer;
   CallIMACore(this, [&] {
-    ima::Model model = m_InitialModelFileName.empty() ? ima::Model::create(this->NewModelMetadata(training), m_Seed)
-                                                      : ima::Model::load(m_InitialModelFileName);
     // Patch and batch as on every route: PatchSize when set, else the model's own (fine-tuning),
     // else the default for the data; BatchSize 0 = 2 in 3D, 8 in 2D.
-    options.patchSize = ima::trainingPatchSize(m_PatchSize, model.metadata().network,
-                                               m_InitialModelFileName.empty() ? PatchSizeType{} : model.metadata().patchSize,
-                                               training, [](const std::string &) { return std::string("PatchSize"); });
+    const auto patchName = [](const std::string &) { return std::string("PatchSize"); };
+    const auto newModel = [&] {
+      ima::ModelMetadata metadata = this->NewModelMetadata(training);
+      metadata.patchSize = ima::trainingPatchSize(m_PatchSize, metadata.network, {}, training, patchName);
+      return ima::Model::create(metadata, m_Seed);
+    };
+    ima::Model model = m_InitialModelFileName.empty() ? newModel() : ima::Model::load(m_InitialModelFileName);
+    options.patchSize =
+      ima::trainingPatchSize(m_PatchSize, model.metadata().network, model.metadata().patchSize, training, patchName);
     model.metadata().patchSize = options.patchSize;
     options.batchSize = m_BatchSize > 0 ? m_BatchSize : ima::defaultBatchSize(model.metadata().network.dims);
     trainer = std::make_unique<ima::Trainer>(std::move(model), options);

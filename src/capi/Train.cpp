@@ -161,8 +161,8 @@ void ima_train_options_init(ima_train_options* options) {
   *options = ima_train_options{};
   options->struct_size = sizeof(ima_train_options);
   // The defaults of every route: the core's TrainingSettings and NewModelSettings.
-  const TrainingSettings training;
-  const NewModelSettings model;
+  const ima::TrainingSettings training;
+  const ima::NewModelSettings model;
   options->method = "standard";
   options->epochs = static_cast<int>(training.epochs);
   options->iterations_per_epoch = static_cast<int>(training.iterationsPerEpoch);

@@ -173,7 +173,7 @@ TEST_F(ImaBadInput, TrainingPatchMustSuitTheNetworkStrides) {
   const RunResult r = run("train --images images --labels labels --init m.imamodel --patch 31,33 --out m2.imamodel "
                           "--epochs 1 --iterations 1 --quiet");
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_NE(r.err.find("--patch 31,33: every size must be a positive multiple of 2^(stages-1) = 2"), std::string::npos)
+  EXPECT_NE(r.err.find("--patch is 31,33 (expected positive multiples of 2^(stages-1) = 2, at most 4096)"), std::string::npos)
       << r.err;
   EXPECT_EQ(listing(), before);
 }

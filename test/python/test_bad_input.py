@@ -86,7 +86,7 @@ class BadInputTest(unittest.TestCase):
         init = imaseg.train(self.images, self.labels, self.dir / "init.imamodel", epochs=1, iterations=1,
                             batch_size=2, features=4, stages=2, device="cpu", threads=1)
         # 2 stages: sizes must be even; (31, 33) is [y, x] order reversed to ITK's (x, y) = (33, 31).
-        self.assertRefused("options.patch_size[0] is 33 (expected a positive multiple of 2^(stages-1) = 2)",
+        self.assertRefused("options.patch_size is 33,31 (expected positive multiples of 2^(stages-1) = 2, at most 4096)",
                            init=init, patch_size=(31, 33))
 
     def test_nifti_with_nan_sform_is_refused_through_the_file_route(self):
