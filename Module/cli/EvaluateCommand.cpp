@@ -27,8 +27,8 @@ ArgumentParser evaluateParser() {
               "", true)
       .option("labels", "DIR", "reference label maps, paired with the images by file name", "", true)
       .option("attack", "LIST",
-              "attacks, comma separated: fgsm, ifgsm, pgd, noise, apgd-masked-ce, apgd-balanced-ce,\n"
-              "apgd-js, apgd-margin, apgd-dicece, or strong (all APGD losses plus PGD with at least\n"
+              "attacks, comma separated: fgsm, ifgsm, pgd, noise, apgd-masked-ce, apgd-balanced-ce, "
+              "apgd-js, apgd-margin, apgd-dicece, or strong (all APGD losses plus PGD with at least "
               "3 restarts; per case and budget the worst result is kept)",
               "pgd,ifgsm")
       .option("norm", "NORM", "norm of the budgets", "l2")
@@ -45,7 +45,7 @@ ArgumentParser evaluateParser() {
   addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attacks", "0")
       .flag("masking-checks",
-            "also run the gradient-masking probes: FGSM and noise at the largest budget, PGD/IFGSM\n"
+            "also run the gradient-masking probes: FGSM and noise at the largest budget, PGD/IFGSM "
             "with twice the iterations and at 100 times that budget (warnings in the report)")
       .flag("force", "overwrite existing report files")
       .flag("quiet", "no progress or table")
