@@ -189,7 +189,9 @@ IMA_EXPORT ima_status ima_train_buffers(const ima_case* cases, size_t count, con
 
 typedef struct ima_evaluate_options {
   size_t struct_size;
-  const char* attacks;       /* comma separated: fgsm, ifgsm, pgd, noise; "pgd,ifgsm" */
+  const char* attacks;       /* comma separated: fgsm, ifgsm, pgd, noise, apgd-masked-ce,
+                                apgd-balanced-ce, apgd-js, apgd-margin, apgd-dicece, strong (the
+                                ensemble of all APGD losses and PGD, docs/evaluation.md); "pgd,ifgsm" */
   const char* norm;          /* "l2" | "linf"; "l2" */
   const double* budgets;     /* budget_count budgets (0 is always added); NULL = 0, 0.5, 1, 2 */
   size_t budget_count;
@@ -202,6 +204,9 @@ typedef struct ima_evaluate_options {
   int threads;               /* 0 = all cores */
   ima_progress_fn progress;
   void* progress_user;
+  int apgd_steps;            /* iterations of the apgd-* attacks and strong's APGD members; 100 */
+  int masking_checks;        /* non-zero: also run the gradient-masking probes (docs/evaluation.md);
+                                0 (the report still checks what its own attacks show) */
 } ima_evaluate_options;
 
 IMA_EXPORT void ima_evaluate_options_init(ima_evaluate_options* options);

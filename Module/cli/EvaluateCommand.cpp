@@ -1,5 +1,6 @@
 // `ima evaluate`: robustness of a segmentation model under attacks at several budgets, as JSON,
 // CSV and an SVG plot (docs/architecture.md §6).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -25,12 +26,17 @@ ArgumentParser evaluateParser() {
       .option("images", "DIR", "test images (files, or DICOM series directories: case_001/ pairs with case_001.nii.gz)",
               "", true)
       .option("labels", "DIR", "reference label maps, paired with the images by file name", "", true)
-      .option("attack", "LIST", "attacks, comma separated: fgsm, ifgsm, pgd, noise", "pgd,ifgsm")
+      .option("attack", "LIST",
+              "attacks, comma separated: fgsm, ifgsm, pgd, noise, apgd-masked-ce, apgd-balanced-ce, "
+              "apgd-js, apgd-margin, apgd-dicece, or strong (all APGD losses plus PGD with at least "
+              "3 restarts; per case and budget the worst result is kept)",
+              "pgd,ifgsm")
       .option("norm", "NORM", "norm of the budgets", "l2")
       .choices("norm", {"l2", "linf"})
       .option("eps", "LIST", "budgets in normalised intensity units; 0 (clean) is always included", "0,0.5,1,2")
       .option("pgd-steps", "K", "PGD iterations", "20")
       .option("ifgsm-steps", "K", "IFGSM iterations", "10")
+      .option("apgd-steps", "K", "APGD iterations (apgd-* and strong)", "100")
       .option("restarts", "N", "PGD random restarts (the worst case per patch is kept)", "1")
       .option("batch", "N", "patches per forward pass", "8")
       .option("out", "REPORT", "JSON report to write", "", true)
@@ -38,21 +44,60 @@ ArgumentParser evaluateParser() {
       .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)");
   addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attacks", "0")
+      .flag("masking-checks",
+            "also run the gradient-masking probes: FGSM and noise at the largest budget, PGD/IFGSM "
+            "with twice the iterations and at 100 times that budget (warnings in the report)")
       .flag("force", "overwrite existing report files")
       .flag("quiet", "no progress or table")
       .epilog("example:\n  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
               "               --attack pgd,ifgsm --norm l2 --eps 0,0.5,1,2 --out report.json \\\n"
-              "               --csv report.csv --plot report.svg");
+              "               --csv report.csv --plot report.svg\n"
+              "  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
+              "               --attack strong --norm linf --eps 0,0.05,0.1 --apgd-steps 100 --out strong.json");
   addDicomOptions(p, false);
   return p;
 }
 
+namespace {
+
+// The table on screen; for an ensemble also which member gave each case's worst result.
+void printReport(const RobustnessReport& report, const std::vector<CasePair>& pairs, const std::string& out,
+                 const std::string& csv, const std::string& plot) {
+  int width = 8;
+  for (const AttackResult& a : report.attacks) width = std::max(width, static_cast<int>(a.name.size()));
+  std::printf("%-*s %8s %10s %10s\n", width, "attack", "eps", "mean Dice", "case Dice");
+  for (const AttackResult& a : report.attacks) {
+    for (const BudgetResult& b : a.budgets)
+      std::printf("%-*s %8.3f %10.4f %10.4f\n", width, a.name.c_str(), b.eps, b.meanVoxelDice(), b.meanCaseDice());
+    std::printf("%-*s %8s %10.4f  (robustness AUC)\n", width, a.name.c_str(), "AUC", report.auc(a));
+  }
+  for (const AttackResult& a : report.attacks) {
+    if (a.members.empty()) continue;
+    std::printf("%s: the member with the lowest Dice per case\n", a.name.c_str());
+    for (const BudgetResult& b : a.budgets) {
+      if (b.eps == 0) continue;  // every member gives the clean result
+      std::printf("  eps %g:", b.eps);
+      for (size_t i = 0; i < b.caseWorstAttack.size(); ++i)
+        std::printf("%s %s %s", i ? "," : "", i < pairs.size() ? pairs[i].id.c_str() : std::to_string(i + 1).c_str(),
+                    b.caseWorstAttack[i].c_str());
+      std::printf("\n");
+    }
+  }
+  std::printf("wrote %s%s%s\n", out.c_str(), csv.empty() ? "" : (", " + csv).c_str(), plot.empty() ? "" : (", " + plot).c_str());
+}
+
+}  // namespace
+
 int runEvaluate(const ArgumentParser& args) {
   EvaluationOptions o;
   o.attacks = args.getStringList("attack");
-  for (const std::string& a : o.attacks)
-    if (a != "fgsm" && a != "ifgsm" && a != "pgd" && a != "noise")
-      throw UsageError("--attack: unknown attack '" + a + "' (expected fgsm, ifgsm, pgd or noise)");
+  for (const std::string& a : o.attacks) {
+    try {
+      checkEvaluationAttack(a);
+    } catch (const Error& e) {
+      throw UsageError(std::string("--attack: ") + e.what());
+    }
+  }
   o.norm = args.get("norm");
   o.budgets.clear();
   for (const std::string& e : args.getStringList("eps")) {
@@ -67,12 +112,14 @@ int runEvaluate(const ArgumentParser& args) {
   }
   o.pgdSteps = args.getIntInRange("pgd-steps", 1, 10000);
   o.ifgsmSteps = args.getIntInRange("ifgsm-steps", 1, 10000);
+  o.apgdSteps = args.getIntInRange("apgd-steps", 1, 10000);
   o.restarts = args.getIntInRange("restarts", 1, 1000);
   o.batchSize = args.getIntInRange("batch", 1, 4096);
   o.runtime.threads = args.getIntInRange("threads", 0, 1024);
   o.runtime.precision = args.get("precision");
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
+  o.maskingChecks = args.flagSet("masking-checks");
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
   const std::vector<CasePair> pairs = pairCases(args.get("images"), args.get("labels"));
@@ -93,15 +140,10 @@ int runEvaluate(const ArgumentParser& args) {
   report.data = args.get("images");
   writeReportFiles(report, out, csv, plot);
 
-  if (!quiet) {
-    std::printf("%-8s %8s %10s %10s\n", "attack", "eps", "mean Dice", "case Dice");
-    for (const AttackResult& a : report.attacks) {
-      for (const BudgetResult& b : a.budgets)
-        std::printf("%-8s %8.3f %10.4f %10.4f\n", a.name.c_str(), b.eps, b.meanVoxelDice(), b.meanCaseDice());
-      std::printf("%-8s %8s %10.4f  (robustness AUC)\n", a.name.c_str(), "AUC", report.auc(a));
-    }
-    std::printf("wrote %s%s%s\n", out.c_str(), csv.empty() ? "" : (", " + csv).c_str(), plot.empty() ? "" : (", " + plot).c_str());
-  }
+  if (!quiet) printReport(report, pairs, out, csv, plot);
+  // Shown even with --quiet: they say the figures above may overstate robustness.
+  for (const MaskingWarning& w : report.maskingWarnings)
+    std::fprintf(stderr, "warning: possible gradient masking (%s): %s\n", w.check.c_str(), w.message.c_str());
   return 0;
 }
 

@@ -28,6 +28,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   for (double b : o.budgets)
     if (b < 0) throw cli::UsageError("--budgets: " + formatValue(b) + " is negative");
   o.pgdSteps = o.ifgsmSteps = static_cast<int>(args.integer("steps"));
+  o.apgdSteps = static_cast<int>(args.integer("apgdSteps"));
   o.restarts = static_cast<int>(args.integer("restarts"));
   o.batchSize = static_cast<int>(args.integer("batchSize"));
   o.seed = static_cast<uint64_t>(args.integer("seed"));
@@ -47,7 +48,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   result.data = image;
 
   progress.stage(1.0);
-  const AttackResult& attack = result.attacks.at(0);
+  const AttackResult& attack = result.attacks.at(0);  // the ensemble comes before its members
   const std::vector<double> curve = result.curve(attack);
   returns.set("auc", result.auc(attack));
   returns.set("cleanDice", curve.front());

@@ -14,13 +14,15 @@
 
 #include <torch/torch.h>
 
+#include "ima/AttackLoss.h"
 #include "ima/Network.h"
 
 namespace ima {
 
 // One iterate of APGD, handed to ApgdOptions::onIterate (all tensors detached, all N samples).
 struct ApgdIterate {
-  int iterate = 0;         // 0 = the start point; `steps` = the last
+  int stage = 0;           // radius annealing: 0, 1, 2 for 2, 1.5 and 1 times eps; otherwise 0
+  int iterate = 0;         // 0 = the start point (of the stage); its step count = the last
   torch::Tensor xadv;      // [N, C, ...] the iterate
   torch::Tensor loss;      // [N] per-sample attack loss at xadv
   torch::Tensor stepSize;  // [N] the step size used to leave this iterate
@@ -31,7 +33,7 @@ struct ApgdIterate {
 struct ApgdOptions {
   std::string norm = "linf";  // "l2" | "linf"
   int steps = 100;            // gradient iterations after the start point
-  std::string loss = "auto";  // any loss of ima::attackLoss
+  AttackLoss loss = AttackLoss::Auto;  // what is maximised (ima/AttackLoss.h; not kl)
   bool randomStart = false;   // start uniformly inside the ball (as ima::attack's PGD) instead of at x
   double momentum = 0.75;     // weight of the new step; 1 - momentum goes to the previous move
   // Clamp x_adv to [clampLow, clampHigh] (leave off for z-scored inputs).
@@ -41,6 +43,11 @@ struct ApgdOptions {
   // Stop attacking a sample once it is beaten: segmentation, no foreground voxel of a non-empty
   // label is still right; classification, the prediction is wrong. Its result is that point.
   bool earlyStop = true;
+  // Radius annealing (Croce, Singh & Hein 2024): the iterations run in three stages with radius
+  // 2, 1.5 and 1 times eps (radiusAnnealingStages), each a full APGD run whose start is the
+  // previous stage's result projected into the smaller ball. Only the last stage's result, inside
+  // the eps ball, is returned.
+  bool radiusAnnealing = false;
   uint64_t seed = 0;  // random start only; a private generator
   std::function<void(const ApgdIterate&)> onIterate;
 };
@@ -50,6 +57,16 @@ struct ApgdOptions {
 // distinct, the last one below or at steps).
 std::vector<int> apgdCheckpoints(int steps);
 
+// One stage of radius annealing: `steps` iterations in the ball of radius radius * eps.
+struct RadiusStage {
+  double radius = 1;
+  int steps = 0;
+};
+// The stages for `steps` iterations: floor(0.3 steps) at 2 eps, floor(0.3 steps) at 1.5 eps and
+// the rest at eps (100 -> 30, 30, 40); stages without iterations are left out, so a very short
+// attack runs at eps alone.
+std::vector<RadiusStage> radiusAnnealingStages(int steps);
+
 // Returns the point of each sample's highest attack loss seen (or its early-stop point), detached,
 // with x's shape, dtype and device. Step size starts at 2 * eps; at each checkpoint a sample's step
 // is halved, and the sample restarts from its best point, when at most 75% of the window's steps
@@ -58,7 +75,7 @@ std::vector<int> apgdCheckpoints(int steps);
 torch::Tensor apgd(Network& net, const torch::Tensor& x, const torch::Tensor& target, const torch::Tensor& eps,
                    const ApgdOptions& options = {});
 
-// A one-line description for reports, e.g. "APGD-100 (linf), loss auto, momentum 0.75".
+// A one-line description for reports, e.g. "APGD-100 (linf), loss js, momentum 0.75, radius annealing".
 std::string describeApgd(const ApgdOptions& options);
 
 }  // namespace ima

@@ -20,6 +20,7 @@
 
 #include <torch/torch.h>
 
+#include "ima/AttackLoss.h"
 #include "ima/Network.h"
 
 namespace ima {
@@ -52,9 +53,8 @@ struct AttackOptions {
   // kept. Restarts need a random start (without one they would all be the same run).
   int restarts = 1;
   bool randomStart = true;  // PGD only: start uniformly inside the ball (see docs/attacks.md)
-  // "ce" | "dicece" | "auto" (ce for [N, K] logits, dicece for segmentation logits) | "kl"
-  // (move away from referenceLogits, TRADES). See attackLoss for the per-sample definitions.
-  std::string loss = "auto";
+  // What the attack maximises (ima/AttackLoss.h); kl needs referenceLogits.
+  AttackLoss loss = AttackLoss::Auto;
   // Loss "kl" only: logits with the network output's shape whose distribution the attack moves
   // away from (TRADES: the clean prediction). Detached; on x's device.
   torch::Tensor referenceLogits;
@@ -95,18 +95,6 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
                      const torch::Tensor& eps, const AttackOptions& options = {});
 torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& target, double eps,
                      const AttackOptions& options = {});
-
-// The attack's per-sample loss [N] (what is maximised; the gradient step uses its sum, so samples
-// do not influence each other):
-//   "ce":     cross-entropy, averaged over pixels for segmentation logits;
-//   "dicece": that cross-entropy + (1 - mean over foreground classes of the sample's own soft
-//             Dice). Unlike the training loss (batch Dice) the Dice is per sample, so the result
-//             does not depend on the rest of the batch;
-//   "auto":   "ce" for [N, K] logits, "dicece" otherwise;
-//   "kl":     KL(softmax(reference) || softmax(logits)) summed over classes, averaged over pixels
-//             (TRADES's inner maximisation; the target only fixes the expected shape).
-torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target,
-                         const std::string& loss = "auto", const torch::Tensor& reference = {});
 
 // The number of gradient steps and the step fraction `options` resolve to (for reports).
 int attackSteps(const AttackOptions& options);

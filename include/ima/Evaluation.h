@@ -16,25 +16,41 @@
 namespace ima {
 
 struct EvaluationOptions {
-  std::vector<std::string> attacks{"pgd", "ifgsm"};  // fgsm | ifgsm | pgd | noise
+  // Names from evaluationAttackNames(): fgsm | ifgsm | pgd | noise | apgd-<loss> (masked-ce,
+  // balanced-ce, js, margin, dicece) | strong (the ensemble, docs/evaluation.md "The strong
+  // ensemble").
+  std::vector<std::string> attacks{"pgd", "ifgsm"};
   std::string norm = "l2";
   std::vector<double> budgets{0, 0.5, 1, 2};  // normalised units; 0 (clean) is added if missing
   int pgdSteps = 20;
   int ifgsmSteps = 10;
-  int restarts = 1;
+  int apgdSteps = 100;  // iterations of every APGD attack (with radius annealing: all three stages)
+  int restarts = 1;     // PGD random restarts; strong's PGD member takes at least 3
   int batchSize = 8;
   uint64_t seed = 0;
+  // Gradient-masking probes (docs/evaluation.md): FGSM and white noise at the largest budget, and
+  // for PGD and IFGSM (alone or in an ensemble) twice the iterations there and 100 times that
+  // budget. Without them the report still checks what its own attacks show (Dice not rising with
+  // the budget; iterative attacks against fgsm and noise when those were evaluated).
+  bool maskingChecks = false;
   RuntimeOptions runtime;
 };
+
+// The attack names EvaluationOptions::attacks accepts; the ensemble "strong" runs APGD with each
+// loss (masked-ce, balanced-ce, js and margin with radius annealing, dicece without) and PGD with
+// at least 3 restarts, and keeps per case and budget the member result with the lowest Dice.
+const std::vector<std::string>& evaluationAttackNames();
+// ima::Error naming `name` and the valid names when it is not one of them.
+void checkEvaluationAttack(const std::string& name);
 
 // Cases hold raw images (the model's normalisation is applied) and reference labels.
 RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
                                     const EvaluationOptions& options, const ProgressCallback& progress = {});
 
 // The adversarial version of one case (raw intensity units, the case's geometry): every patch of
-// the grid attacked with `method` at budget eps (per patch, normalised units, options.norm) and
+// the grid attacked with `method` (any evaluation attack but the ensemble) at budget eps (per patch, normalised units, options.norm) and
 // the perturbation added to the raw image. Where the last tile of an axis overlaps its
-// neighbour, the later tile's perturbation wins. `options.pgdSteps` / `ifgsmSteps`, `restarts`,
+// neighbour, the later tile's perturbation wins. `options.pgdSteps` / `ifgsmSteps` / `apgdSteps`, `restarts`,
 // `norm`, `batchSize` (patches per forward pass), `seed` and `runtime` apply; `attacks` and
 // `budgets` do not. Progress is the fraction of patches attacked, reported before the first batch
 // and after every batch; the callback can cancel between batches (ima::Cancelled).

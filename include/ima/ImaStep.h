@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "ima/Attacks.h"
+#include "ima/AttackLoss.h"
 #include "ima/Bisection.h"
 #include "ima/Correctness.h"
 #include "ima/Network.h"
@@ -27,7 +28,7 @@ struct ImaStepOptions {
   BisectionReturn bisection = BisectionReturn::Midpoint;
   Criterion criterion = Criterion::MaxDice;  // segmentation only
   double tau = 0.6;
-  std::string loss = "auto";  // attack loss: ce (classification) / dicece (segmentation)
+  AttackLoss loss = AttackLoss::Auto;  // ce (classification) / dicece (segmentation)
   bool clamp = false;         // clamp to a valid intensity range (off for z-scored inputs)
   double clampLow = 0, clampHigh = 1;
   uint64_t seed = 0;

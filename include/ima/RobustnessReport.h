@@ -26,6 +26,9 @@ struct BudgetResult {
   // each case's mean foreground Dice in the order the cases were added.
   std::vector<OverlapCounts> classCounts;
   std::vector<double> caseDice;
+  // Ensembles only (AttackResult::members not empty): per case, in caseDice's order, the name of
+  // the member attack whose result the ensemble kept (the member with that case's lowest Dice).
+  std::vector<std::string> caseWorstAttack;
 
   // Classification: samples classified correctly both clean and under this attack (a clean
   // mistake counts as an error at every budget), out of `samples`.
@@ -52,11 +55,24 @@ struct AttackResult {
   std::string name;         // label in the legend and the CSV, e.g. "pgd-20"; unique per report
   std::string description;  // optional settings, e.g. "PGD, 20 steps, step 4*eps/20, 3 restarts"
   std::vector<BudgetResult> budgets;  // strictly ascending eps, starting at 0
+  // An ensemble's member attacks (each also in the report, with the same budgets); empty for a
+  // single attack. Per case and budget the ensemble keeps its worst member's result.
+  std::vector<std::string> members;
 
   // The result at `eps`, added (keeping budgets sorted) when missing. Like a vector element,
   // the reference is invalidated when another budget is added.
   BudgetResult& budget(double eps);
   std::vector<double> epsilons() const;
+};
+
+// A sign that an attack's gradients may be masked (the checklist of Carlini et al. 2019, "On
+// evaluating adversarial robustness"); found by ima::maskingWarnings (ima/GradientMasking.h).
+struct MaskingWarning {
+  std::string check;    // "dice-rises-with-budget" | "weaker-than-one-step" | "weaker-than-noise" |
+                        // "more-iterations-weaker" | "large-budget-not-beaten"
+  std::string attack;   // the attack concerned
+  double eps = 0;       // the budget concerned
+  std::string message;  // one sentence with the numbers
 };
 
 // A whole evaluation: one model, one test set, one norm, several attacks.
@@ -72,6 +88,7 @@ struct RobustnessReport {
   std::string data;                      // optional provenance: test set
   std::vector<std::string> labelNames;   // segmentation: names of labels 1..K-1; empty: "label1", ...
   std::vector<AttackResult> attacks;
+  std::vector<MaskingWarning> maskingWarnings;  // empty: no check failed
 
   // The attack called `name`, added when missing (the reference is invalidated when another
   // attack is added).
@@ -79,7 +96,8 @@ struct RobustnessReport {
 
   // Throws ima::Error naming the attack, budget and problem when the report is inconsistent:
   // unknown task/attacked/norm, no attacks, duplicate names, budgets not starting at 0 or not
-  // strictly ascending, a budget without cases/samples, label counts that differ.
+  // strictly ascending, a budget without cases/samples, label counts that differ, an ensemble
+  // whose members are missing, have other budgets or cases, or do not name each case's worst.
   void validate() const;
 
   // The headline metric plotted and summarised by the AUC: mean voxel Dice (segmentation) or

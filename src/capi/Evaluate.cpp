@@ -1,6 +1,7 @@
 // ima_evaluate_files / ima_evaluate_buffers: the patch-level robustness report as JSON.
 #include <sstream>
 
+#include "ima/Error.h"
 #include "ima/Evaluation.h"
 #include "ima/RobustnessReport.h"
 
@@ -14,8 +15,14 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
   EvaluationOptions e;
   e.attacks.clear();
   std::stringstream list(o.attacks ? o.attacks : "pgd,ifgsm");
-  for (std::string name; std::getline(list, name, ',');)
-    e.attacks.push_back(choiceOf(name.c_str(), "", "options.attacks entry", {"fgsm", "ifgsm", "pgd", "noise"}));
+  for (std::string name; std::getline(list, name, ',');) {
+    try {
+      checkEvaluationAttack(name);
+    } catch (const Error& error) {
+      throw InvalidArgument(std::string("options.attacks: ") + error.what());
+    }
+    e.attacks.push_back(name);
+  }
   if (e.attacks.empty()) throw InvalidArgument("options.attacks is empty");
   e.norm = choiceOf(o.norm, "l2", "options.norm", {"l2", "linf"});
   if (o.budgets) {
@@ -27,6 +34,8 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
   }
   e.pgdSteps = intInRange(o.pgd_steps, 1, 10000, "options.pgd_steps");
   e.ifgsmSteps = intInRange(o.ifgsm_steps, 1, 10000, "options.ifgsm_steps");
+  e.apgdSteps = intInRange(o.apgd_steps, 1, 10000, "options.apgd_steps");
+  e.maskingChecks = o.masking_checks != 0;
   e.restarts = intInRange(o.restarts, 1, 1000, "options.restarts");
   e.batchSize = intInRange(o.batch_size, 1, 4096, "options.batch_size");
   e.seed = o.seed;
@@ -58,6 +67,7 @@ void ima_evaluate_options_init(ima_evaluate_options* options) {
   options->norm = "l2";
   options->pgd_steps = 20;
   options->ifgsm_steps = 10;
+  options->apgd_steps = 100;
   options->restarts = 1;
   options->batch_size = 8;
   options->device = "auto";

@@ -9,13 +9,11 @@
 #include <vector>
 
 #include "ima/Error.h"
-#include "internal/Losses.h"
+#include "internal/AttackLosses.h"
+#include "internal/Perturbation.h"
 
 namespace ima {
 namespace {
-
-// Guards divisions by per-sample norms: a zero gradient gives a zero direction, not NaN.
-constexpr double kTinyNorm = 1e-30;
 
 bool oneOf(const std::string& value, std::initializer_list<const char*> allowed) {
   for (const char* a : allowed)
@@ -28,9 +26,7 @@ void checkOptions(const AttackOptions& o) {
     throw Error("attack: unknown method '" + o.method + "' (expected fgsm, ifgsm, pgd or noise)");
   if (!oneOf(o.norm, {"l2", "linf"}))
     throw Error("attack: unknown norm '" + o.norm + "' (expected l2 or linf)");
-  if (!oneOf(o.loss, {"ce", "dicece", "auto", "kl"}))
-    throw Error("attack: unknown loss '" + o.loss + "' (expected ce, dicece, auto or kl)");
-  if (o.loss == "kl" && !o.referenceLogits.defined())
+  if (o.loss == AttackLoss::KL && !o.referenceLogits.defined())
     throw Error("attack: loss kl needs reference logits (the distribution to move away from)");
   if ((o.method == "ifgsm" || o.method == "pgd") && o.steps < 1)
     throw Error("attack: steps must be at least 1, got " + std::to_string(o.steps));
@@ -49,13 +45,6 @@ std::string shapeText(torch::IntArrayRef sizes) {
   return s.str();
 }
 
-// [N, 1, ..., 1] with x's number of dimensions: per-sample values broadcast over a sample.
-std::vector<int64_t> perSampleShape(const torch::Tensor& x) {
-  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
-  shape[0] = x.size(0);
-  return shape;
-}
-
 // A 0-d or [N] tensor as [N, 1, ..., 1] in x's dtype and on x's device; finite and >= 0.
 torch::Tensor perSampleValue(const torch::Tensor& value, const torch::Tensor& x, const std::string& what) {
   const int64_t n = x.size(0);
@@ -68,124 +57,6 @@ torch::Tensor perSampleValue(const torch::Tensor& value, const torch::Tensor& x,
   if (!torch::isfinite(v).all().item<bool>() || (v < 0).any().item<bool>())
     throw Error("attack: " + what + " must be finite and >= 0");
   return v.reshape(perSampleShape(x));
-}
-
-// Per-sample L2 norms as [N, 1, ..., 1].
-torch::Tensor sampleNorms(const torch::Tensor& t) {
-  return t.reshape({t.size(0), -1}).pow(2).sum(1).sqrt().reshape(perSampleShape(t));
-}
-
-// The steepest-ascent direction of unit size in the norm: L2 -> g / ||g|| per sample; Linf -> sign.
-torch::Tensor ascentDirection(const torch::Tensor& g, const std::string& norm) {
-  if (norm == "linf") return g.sign();
-  return g / sampleNorms(g).clamp_min(kTinyNorm);
-}
-
-// Projection onto each sample's ball of radius eps around 0.
-torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& eps, const std::string& norm) {
-  if (norm == "linf") return torch::maximum(torch::minimum(delta, eps), -eps);
-  // Factor 1 inside the ball, eps / ||delta|| outside; eps 0 gives 0 (also for delta 0).
-  const torch::Tensor factor = (eps / sampleNorms(delta).clamp_min(kTinyNorm)).clamp_max(1.0);
-  return delta * factor;
-}
-
-// Random numbers come from a private CPU generator (deterministic in the seed whatever the device)
-// and are then moved to x's device. They are drawn for the whole batch of which x holds some slots
-// (AttackOptions::randomBatch), so a sample's numbers do not depend on how the batch is split.
-struct SlotRandom {
-  at::Generator generator;
-  int64_t batch, offset;
-  SlotRandom(const AttackOptions& o, int64_t samples)
-      : generator(at::detail::createCPUGenerator(o.seed)), batch(o.randomBatch > 0 ? o.randomBatch : samples),
-        offset(o.randomBatch > 0 ? o.randomOffset : 0) {
-    if (offset < 0 || offset + samples > batch)
-      throw Error("attack: slots " + std::to_string(offset) + ".." + std::to_string(offset + samples - 1) +
-                  " lie outside the random batch of " + std::to_string(batch));
-  }
-  // Uniform in [0, 1) or standard normal, of `sizes` ([N, ...], N this process's samples).
-  torch::Tensor draw(c10::IntArrayRef sizes, bool gaussian, torch::ScalarType dtype) {
-    std::vector<int64_t> all = sizes.vec();
-    all[0] = batch;
-    const auto options = torch::TensorOptions().dtype(dtype);
-    const torch::Tensor t = gaussian ? torch::randn(all, generator, options) : torch::rand(all, generator, options);
-    return t.narrow(0, offset, sizes[0]);
-  }
-};
-
-torch::ScalarType randomType(const torch::Tensor& x) {
-  return x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-}
-
-// Uniform in [-1, 1]^d, scaled by eps (Linf ball).
-torch::Tensor uniformInCube(const torch::Tensor& x, const torch::Tensor& eps, SlotRandom& random) {
-  const torch::Tensor u = random.draw(x.sizes(), false, randomType(x)).to(x.device(), x.scalar_type());
-  return (2 * u - 1) * eps;
-}
-
-// A direction uniform on the unit sphere (normalised Gaussian), per sample.
-torch::Tensor uniformDirection(const torch::Tensor& x, SlotRandom& random) {
-  const torch::Tensor g = random.draw(x.sizes(), true, randomType(x));
-  return (g / sampleNorms(g).clamp_min(kTinyNorm)).to(x.device(), x.scalar_type());
-}
-
-// Uniform in each sample's L2 ball: uniform direction, radius eps * u^(1/d) with d the number of
-// values per sample (the radius law of the uniform distribution in a d-ball).
-torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, SlotRandom& random) {
-  const torch::Tensor direction = uniformDirection(x, random);
-  const double d = static_cast<double>(x.numel() / x.size(0));
-  const torch::Tensor u = random.draw({x.size(0)}, false, torch::kDouble);
-  const torch::Tensor radius = u.pow(1.0 / d).to(x.device(), x.scalar_type()).reshape(perSampleShape(x));
-  return direction * radius * eps;
-}
-
-// Per sample: sum over classes of p_ref * (log p_ref - log p), averaged over pixels.
-torch::Tensor perSampleKL(const torch::Tensor& logits, const torch::Tensor& reference) {
-  const torch::Tensor logP = torch::log_softmax(logits, 1);
-  const torch::Tensor logRef = torch::log_softmax(reference, 1);
-  const torch::Tensor kl = (logRef.exp() * (logRef - logP)).sum(1);
-  return kl.dim() > 1 ? kl.reshape({kl.size(0), -1}).mean(1) : kl;
-}
-
-torch::Tensor perSampleLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
-                            const torch::Tensor& reference) {
-  namespace F = torch::nn::functional;
-  if (loss == "kl") return perSampleKL(logits, reference);
-  const std::string kind = loss == "auto" ? (logits.dim() == 2 ? "ce" : "dicece") : loss;
-  torch::Tensor ce = F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kNone));
-  if (ce.dim() > 1) ce = ce.reshape({ce.size(0), -1}).mean(1);
-  if (kind == "ce") return ce;
-  // softDice reduces over the spatial dims; give [N, K] logits a spatial dim of size 1 so that an
-  // empty reduction list (which would reduce everything) never occurs.
-  const bool flat = logits.dim() == 2;
-  const torch::Tensor dice = softDice(flat ? logits.unsqueeze(2) : logits, flat ? target.unsqueeze(1) : target,
-                                      /*perSample=*/true);
-  return ce + (1 - dice.mean(1));
-}
-
-// Shapes (cheap, no device sync).
-void checkLossShapes(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
-                     const torch::Tensor& reference) {
-  if (logits.dim() < 2)
-    throw Error("attack: network output must be [N, K] or [N, K, ...] logits, got " + shapeText(logits.sizes()));
-  std::vector<int64_t> expected(logits.sizes().begin(), logits.sizes().end());
-  expected.erase(expected.begin() + 1);
-  if (target.sizes() != torch::IntArrayRef(expected))
-    throw Error("attack: target has shape " + shapeText(target.sizes()) + " but the logits " +
-                shapeText(logits.sizes()) + " need " + shapeText(expected));
-  if (loss == "kl" && (!reference.defined() || reference.sizes() != logits.sizes()))
-    throw Error("attack: reference logits must have the network output's shape " + shapeText(logits.sizes()));
-  const bool dice = loss == "dicece" || (loss == "auto" && logits.dim() > 2);
-  if (dice && logits.size(1) < 2)
-    throw Error("attack: the Dice+CE loss needs at least 2 classes, the network gives " + std::to_string(logits.size(1)));
-}
-
-// Label range (one device sync; done once per attack).
-void checkLabels(const torch::Tensor& logits, const torch::Tensor& target) {
-  if (target.numel() == 0) return;
-  const int64_t lo = target.min().item<int64_t>(), hi = target.max().item<int64_t>();
-  if (lo < 0 || hi >= logits.size(1))
-    throw Error("attack: target labels must lie in [0, " + std::to_string(logits.size(1) - 1) + "], found [" +
-                std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
 torch::Tensor labelTensor(const torch::Tensor& target, const torch::Tensor& x) {
@@ -206,29 +77,6 @@ torch::Tensor inputGradient(const torch::Tensor& lossSum, const torch::Tensor& x
                                            /*create_graph=*/false, /*allow_unused=*/true);
   return grads[0].defined() ? grads[0] : torch::zeros_like(xadv);
 }
-
-class Perturber {
-public:
-  Perturber(const AttackOptions& o, const torch::Tensor& x0, const torch::Tensor& eps)
-      : o_(o), x0_(x0), eps_(eps) {}
-
-  // x0 + delta, clamped to the intensity range when asked.
-  torch::Tensor point(const torch::Tensor& delta) const {
-    const torch::Tensor p = x0_ + delta;
-    return o_.clamp ? p.clamp(o_.clampLow, o_.clampHigh) : p;
-  }
-  // The perturbation after projection onto the ball and the intensity range (x0 inside the range
-  // keeps it inside the ball: clamping moves each value towards x0).
-  torch::Tensor constrain(const torch::Tensor& delta) const {
-    const torch::Tensor d = projectOntoBall(delta, eps_, o_.norm);
-    return o_.clamp ? point(d) - x0_ : d;
-  }
-
-private:
-  const AttackOptions& o_;
-  const torch::Tensor& x0_;
-  const torch::Tensor& eps_;
-};
 
 // The samples an iterative attack is still working on: their batch indices and their slices of
 // every per-sample tensor. AttackOptions::finished retires samples; without it this is the batch.
@@ -305,16 +153,6 @@ AttackOptions evaluationAttack(const std::string& method, const std::string& nor
   return a;
 }
 
-torch::Tensor attackLoss(const torch::Tensor& logits, const torch::Tensor& target, const std::string& loss,
-                         const torch::Tensor& reference) {
-  if (!oneOf(loss, {"ce", "dicece", "auto", "kl"}))
-    throw Error("attack: unknown loss '" + loss + "' (expected ce, dicece, auto or kl)");
-  const torch::Tensor t = labelTensor(target, logits);
-  checkLossShapes(logits, t, loss, reference);
-  checkLabels(logits, t);
-  return perSampleLoss(logits, t, loss, reference);
-}
-
 torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& target, double eps,
                      const AttackOptions& options) {
   return attack(net, x, target, torch::tensor(eps, torch::kDouble), options);
@@ -333,8 +171,8 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   const torch::Tensor e = perSampleValue(eps, x0, "eps");
   if ((e == 0).all().item<bool>()) return x0.clone();
 
-  SlotRandom random(o, x0.size(0));
-  const Perturber perturber(o, x0, e);
+  SlotRandom random(o.seed, x0.size(0), o.randomBatch, o.randomOffset);
+  const PerturbationBall perturber(o.norm, o.clamp, o.clampLow, o.clampHigh, x0, e);
 
   if (o.method == "noise") {
     const torch::Tensor delta =
@@ -343,12 +181,12 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   }
 
   const torch::Tensor y = labelTensor(target, x0);
-  const torch::Tensor reference = o.loss == "kl" ? o.referenceLogits.detach().to(x0.device()) : torch::Tensor();
+  const torch::Tensor reference = o.loss == AttackLoss::KL ? o.referenceLogits.detach().to(x0.device()) : torch::Tensor();
   const int steps = attackSteps(o);
   const torch::Tensor step =
       o.stepSize.defined() ? perSampleValue(o.stepSize, x0, "step size") : e * attackStepFraction(o);
-  const bool randomStart = o.method == "pgd" && o.randomStart;
-  const int restarts = randomStart ? o.restarts : 1;
+  const bool startAtRandom = o.method == "pgd" && o.randomStart;
+  const int restarts = startAtRandom ? o.restarts : 1;
   if (o.finished && restarts > 1) throw Error("attack: a per-sample early stop needs a single restart");
   const bool evaluateFinal = restarts > 1 || static_cast<bool>(o.onIterate);
 
@@ -356,8 +194,8 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   torch::Tensor best, bestLoss;
   for (int r = 0; r < restarts; ++r) {
     torch::Tensor delta = torch::zeros_like(x0);
-    if (randomStart)
-      delta = perturber.constrain(o.norm == "linf" ? uniformInCube(x0, e, random) : uniformInL2Ball(x0, e, random));
+    if (startAtRandom)
+      delta = perturber.constrain(randomStart(x0, e, o.norm, random));
     ActiveSamples a{torch::arange(x0.size(0), torch::TensorOptions().dtype(torch::kLong).device(x0.device())),
                     x0, e, step, y, reference, delta, delta};
     a.byMask = o.retirement == AttackOptions::Retirement::Mask ||
@@ -365,18 +203,17 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     bool left = true;  // samples left to attack
     for (int k = 0; k < steps && left; ++k) {
       if (o.finished && !(left = a.retire(o.finished()))) break;
-      const Perturber p(o, a.x0, a.eps);
+      const PerturbationBall p(o.norm, o.clamp, o.clampLow, o.clampHigh, a.x0, a.eps);
       const torch::Tensor xadv = p.point(a.delta).detach().requires_grad_(true);
       torch::Tensor logits, loss, grad;
       {
         torch::AutoGradMode enableGrad(true);  // also under a caller's NoGradGuard
         logits = net.forward(xadv);
         if (!checked) {
-          checkLossShapes(logits, a.y, o.loss, a.reference);
-          checkLabels(logits, a.y);
+          checkAttackLossInputs(logits, a.y, o.loss, a.reference, "attack");
           checked = true;
         }
-        loss = perSampleLoss(logits, a.y, o.loss, a.reference);
+        loss = perSampleAttackLoss(logits, a.y, o.loss, a.reference);
         // The sum's gradient w.r.t. a sample's input is that sample's own loss gradient.
         grad = inputGradient(loss.sum(), xadv);
       }
@@ -390,9 +227,9 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
       continue;
     }
     torch::NoGradGuard noGrad;
-    const torch::Tensor xa = Perturber(o, a.x0, a.eps).point(a.delta).detach();
+    const torch::Tensor xa = PerturbationBall(o.norm, o.clamp, o.clampLow, o.clampHigh, a.x0, a.eps).point(a.delta).detach();
     const torch::Tensor logits = net.forward(xa);
-    const torch::Tensor loss = perSampleLoss(logits, a.y, o.loss, a.reference);
+    const torch::Tensor loss = perSampleAttackLoss(logits, a.y, o.loss, a.reference);
     if (o.onIterate) o.onIterate({r, steps, xa, logits, loss, a.samples});
     if (r == 0) {
       best = xadv;

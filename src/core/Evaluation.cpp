@@ -2,12 +2,13 @@
 
 #include <algorithm>
 
-#include "ima/Attacks.h"
 #include "ima/Error.h"
+#include "ima/GradientMasking.h"
 #include "ima/Metrics.h"
 #include "ima/Network.h"
 #include "internal/Device.h"
 #include "internal/EvalModeGuard.h"
+#include "internal/EvaluationAttacks.h"
 #include "internal/Patches.h"
 #include "internal/Precision.h"
 #include "internal/Random.h"
@@ -77,18 +78,23 @@ void writeTiles(const std::vector<Box>& tiles, const Box& patch, const Box& exte
   }
 }
 
-AttackOptions attackOptionsFor(const std::string& method, const EvaluationOptions& o) {
-  AttackOptions a = evaluationAttack(method, o.norm, o.pgdSteps, o.ifgsmSteps, o.restarts);
-  a.seed = o.seed;
-  return a;
+// The very large budget of the masking checks, as a multiple of the largest evaluated budget.
+constexpr double kLargeBudgetFactor = 100;
+
+// The mean foreground Dice of one case, as BudgetResult::addCase counts it.
+double caseDice(const std::vector<OverlapCounts>& counts) {
+  double sum = 0;
+  for (const OverlapCounts& c : counts) sum += c.dice();
+  return sum / static_cast<double>(counts.size());
 }
 
 }  // namespace
 
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
                          const EvaluationOptions& o, const ProgressCallback& progress) {
-  if (method != "fgsm" && method != "ifgsm" && method != "pgd" && method != "noise")
-    throw Error("unknown attack '" + method + "' (expected fgsm, ifgsm, pgd or noise)");
+  const std::vector<EvaluationAttack> attacks = evaluationAttacksOf(method, o);
+  if (attacks.size() != 1)
+    throw Error("attack '" + method + "' is an ensemble, which makes no single adversarial image; choose one attack");
   // Checked here too: with eps 0 the attack (which checks it) never runs.
   if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (!(eps >= 0)) throw Error("the budget must be >= 0, got " + std::to_string(eps));
@@ -101,11 +107,12 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   const auto transforms = normalizationFor(model.metadata().normalization, c.image);
   // The perturbation in normalised units, per channel, assembled from the attacked tiles.
   Volume delta(c.image.shape, c.image.channels, c.image.geometry);
-  AttackOptions a = attackOptionsFor(method, o);
+  const EvaluationAttack& a = attacks.front();
   forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
                                                       const torch::Tensor& y, size_t firstTile) {
-    a.seed = streamSeed(o.seed, firstTile);  // every batch its own random numbers
-    const torch::Tensor d = (eps > 0 ? attack(net, x, y, eps, a) - x : torch::zeros_like(x)).to(torch::kCPU);
+    // Every batch its own random numbers.
+    const torch::Tensor d = (eps > 0 ? a.run(net, x, y, eps, streamSeed(o.seed, firstTile)) - x : torch::zeros_like(x))
+                                .to(torch::kCPU);
     for (int ch = 0; ch < c.image.channels; ++ch)
       writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
   }, progress);
@@ -127,9 +134,13 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   if (cases.empty()) throw Error("the evaluation set is empty");
   checkTrainingCases(cases, meta);
   if (o.attacks.empty()) throw Error("no attack given");
-  for (const std::string& a : o.attacks)
-    if (a != "fgsm" && a != "ifgsm" && a != "pgd" && a != "noise")
-      throw Error("unknown attack '" + a + "' (expected fgsm, ifgsm, pgd or noise)");
+  std::vector<std::vector<EvaluationAttack>> plans;  // per requested attack: itself or its members
+  for (size_t i = 0; i < o.attacks.size(); ++i) {
+    if (std::find(o.attacks.begin(), o.attacks.begin() + static_cast<std::ptrdiff_t>(i), o.attacks[i]) !=
+        o.attacks.begin() + static_cast<std::ptrdiff_t>(i))
+      throw Error("the attack '" + o.attacks[i] + "' is given twice");
+    plans.push_back(evaluationAttacksOf(o.attacks[i], o));
+  }
   if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   const std::vector<double> budgets = evaluationBudgets(o.budgets);
 
@@ -145,28 +156,106 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   for (int k = 1; k < spec.classes; ++k) report.labelNames.push_back(meta.labelName(k));
 
   const Box patch = patchExtent(meta.patchSize);
-  const double total = static_cast<double>(o.attacks.size() * budgets.size() * cases.size());
+  // The assembled prediction of one case under attack `a` at budget eps, scored.
+  const auto countsOf = [&](const EvaluationAttack& a, double eps, size_t caseIndex) {
+    const TrainingCase& c = cases[caseIndex];
+    LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
+    forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
+                                                         const torch::Tensor& y, size_t firstTile) {
+      // Every batch its own random numbers.
+      const uint64_t seed = streamSeed(o.seed, (caseIndex << 32) + firstTile);
+      const torch::Tensor attacked = eps > 0 ? a.run(net, x, y, eps, seed) : x;
+      torch::NoGradGuard noGrad;
+      writeTiles(tiles, patch, volumeExtent(c.labels.shape),
+                 net.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte), predicted.data.data());
+    });
+    return overlapCounts(predicted, c.labels, spec.classes);
+  };
+
+  // Gradient-masking probes (docs/evaluation.md): FGSM and noise at the largest budget, and for PGD
+  // and IFGSM (alone or in an ensemble) twice the iterations there and a very large budget.
+  const double largest = budgets.back();
+  const bool probe = o.maskingChecks && largest > 0;
+  struct Probed {
+    std::string reportName;
+    size_t plan;
+    EvaluationAttack attack;
+  };
+  std::vector<Probed> probed;
+  for (size_t p = 0; p < plans.size() && probe; ++p)
+    for (const EvaluationAttack& a : plans[p])
+      if (a.name == "pgd" || a.name == "ifgsm")
+        probed.push_back({plans[p].size() > 1 ? o.attacks[p] + ":" + a.name : a.name, p, a});
+
+  size_t units = 0;
+  for (const auto& plan : plans) units += plan.size() * budgets.size();
+  if (probe) units += 2 + 2 * probed.size();
+  const double total = static_cast<double>(units * cases.size());
   double done = 0;
-  for (const std::string& method : o.attacks) {
-    AttackOptions a = attackOptionsFor(method, o);
-    report.attack(method).description = describeAttack(a);
+  for (size_t p = 0; p < plans.size(); ++p) {
+    const std::string& requested = o.attacks[p];
+    const std::vector<EvaluationAttack>& plan = plans[p];
+    // An ensemble is listed before its members, which carry its name as a prefix ("strong:pgd").
+    const bool ensemble = plan.size() > 1;
+    const auto reportName = [&](const EvaluationAttack& a) { return ensemble ? requested + ":" + a.name : a.name; };
+    if (ensemble) {
+      AttackResult& e = report.attack(requested);
+      e.description = "per case and budget the lowest Dice of its " + std::to_string(plan.size()) + " members";
+      for (const EvaluationAttack& a : plan) e.members.push_back(reportName(a));
+    }
+    for (const EvaluationAttack& a : plan) report.attack(reportName(a)).description = a.description;
     for (double eps : budgets) {
       for (size_t caseIndex = 0; caseIndex < cases.size(); ++caseIndex) {
-        const TrainingCase& c = cases[caseIndex];
-        LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
-        forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
-                                                             const torch::Tensor& y, size_t firstTile) {
-          a.seed = streamSeed(o.seed, (caseIndex << 32) + firstTile);  // every batch its own
-          const torch::Tensor attacked = eps > 0 ? attack(net, x, y, eps, a) : x;
-          torch::NoGradGuard noGrad;
-          writeTiles(tiles, patch, volumeExtent(c.labels.shape),
-                     net.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte), predicted.data.data());
-        });
-        report.attack(method).budget(eps).addCase(overlapCounts(predicted, c.labels, spec.classes));
-        reportProgress(progress, ++done / total);
+        std::vector<OverlapCounts> worstCounts;
+        std::string worstName;
+        double worstDice = 2;
+        for (const EvaluationAttack& a : plan) {
+          // The clean result is the same for every member.
+          const std::vector<OverlapCounts> counts =
+              eps == 0 && !worstCounts.empty() ? worstCounts : countsOf(a, eps, caseIndex);
+          report.attack(reportName(a)).budget(eps).addCase(counts);
+          // Ties keep the earlier member.
+          if (const double d = caseDice(counts); d < worstDice) {
+            worstDice = d;
+            worstCounts = counts;
+            worstName = reportName(a);
+          }
+          reportProgress(progress, ++done / total);
+        }
+        if (ensemble) {
+          BudgetResult& b = report.attack(requested).budget(eps);
+          b.addCase(worstCounts);
+          b.caseWorstAttack.push_back(worstName);
+        }
       }
     }
   }
+
+  MaskingProbes probes;
+  probes.eps = largest;
+  probes.largeEps = kLargeBudgetFactor * largest;
+  if (probe) {
+    const auto metricOf = [&](const EvaluationAttack& a, double eps) {
+      BudgetResult r(eps);
+      for (size_t caseIndex = 0; caseIndex < cases.size(); ++caseIndex) {
+        r.addCase(countsOf(a, eps, caseIndex));
+        reportProgress(progress, ++done / total);
+      }
+      return r.meanVoxelDice();
+    };
+    probes.oneStep = metricOf(evaluationAttacksOf("fgsm", o).front(), largest);
+    probes.noise = metricOf(evaluationAttacksOf("noise", o).front(), largest);
+    EvaluationOptions twice = o;
+    twice.pgdSteps *= 2;
+    twice.ifgsmSteps *= 2;
+    for (const Probed& p : probed) {
+      // The same attack (or ensemble member) with twice the iterations.
+      for (const EvaluationAttack& more : evaluationAttacksOf(o.attacks[p.plan], twice))
+        if (more.name == p.attack.name) probes.moreSteps[p.reportName] = metricOf(more, largest);
+      probes.largeBudget[p.reportName] = metricOf(p.attack, probes.largeEps);
+    }
+  }
+  report.maskingWarnings = maskingWarnings(report, probes);
   report.validate();
   return report;
 }

@@ -41,6 +41,39 @@ std::string where(const AttackResult& attack, const BudgetResult& budget) {
 
 bool segmentation(const RobustnessReport& report) { return report.task == "segmentation"; }
 
+const AttackResult* findAttack(const RobustnessReport& report, const std::string& name) {
+  for (const auto& a : report.attacks)
+    if (a.name == name) return &a;
+  return nullptr;
+}
+
+// An ensemble's members exist, share its budgets and case count, and name each case's worst.
+void validateEnsemble(const RobustnessReport& report, const AttackResult& a) {
+  const std::string which = "robustness report: ensemble '" + a.name + "'";
+  if (a.members.empty()) {
+    for (const auto& b : a.budgets)
+      if (!b.caseWorstAttack.empty()) throw Error("robustness report: " + where(a, b) + " names worst attacks but has no members");
+    return;
+  }
+  if (!segmentation(report)) throw Error(which + ": ensembles are for segmentation reports");
+  for (const std::string& m : a.members) {
+    const AttackResult* member = findAttack(report, m);
+    if (!member || member == &a) throw Error(which + ": member '" + m + "' is not an attack of the report");
+    if (member->epsilons() != a.epsilons()) throw Error(which + ": member '" + m + "' has other budgets");
+    for (size_t i = 0; i < a.budgets.size(); ++i)
+      if (member->budgets[i].caseDice.size() != a.budgets[i].caseDice.size())
+        throw Error(which + ": member '" + m + "' has another number of cases");
+  }
+  for (const auto& b : a.budgets) {
+    if (b.caseWorstAttack.size() != b.caseDice.size())
+      throw Error("robustness report: " + where(a, b) + " names the worst attack of " +
+                  std::to_string(b.caseWorstAttack.size()) + " of " + std::to_string(b.caseDice.size()) + " cases");
+    for (const std::string& w : b.caseWorstAttack)
+      if (std::find(a.members.begin(), a.members.end(), w) == a.members.end())
+        throw Error("robustness report: " + where(a, b) + " names '" + w + "', which is not one of its members");
+  }
+}
+
 // ---- CSV -------------------------------------------------------------------------------------
 
 std::string csvField(const std::string& text) {
@@ -277,6 +310,7 @@ void RobustnessReport::validate() const {
       }
     }
   }
+  for (const auto& a : attacks) validateEnsemble(*this, a);
 }
 
 std::string RobustnessReport::metricName() const { return segmentation(*this) ? "mean_voxel_dice" : "accuracy"; }
@@ -323,6 +357,7 @@ std::string toJson(const RobustnessReport& report) {
         for (const auto& c : b.classCounts) counts.push_back(Json{{"tp", c.tp}, {"fp", c.fp}, {"fn", c.fn}});
         entry["class_counts"] = counts;
         entry["case_dice"] = b.caseDice;
+        if (!a.members.empty()) entry["case_worst_attack"] = b.caseWorstAttack;
       } else {
         entry["samples"] = b.samples;
         entry["correct"] = b.correct;
@@ -332,6 +367,7 @@ std::string toJson(const RobustnessReport& report) {
     }
     Json attack{{"name", a.name}, {"description", a.description}, {"clean", report.metric(a.budgets.front())},
                 {"auc", report.auc(a)}};
+    if (!a.members.empty()) attack["members"] = a.members;
     if (seg) {
       std::vector<double> caseCurve;
       for (const auto& b : a.budgets) caseCurve.push_back(b.meanCaseDice());
@@ -352,6 +388,10 @@ std::string toJson(const RobustnessReport& report) {
          {"data", report.data}};
   if (seg) j["labels"] = report.labels();
   j["attacks"] = attacks;
+  Json warnings = Json::array();
+  for (const MaskingWarning& w : report.maskingWarnings)
+    warnings.push_back(Json{{"check", w.check}, {"attack", w.attack}, {"eps", w.eps}, {"message", w.message}});
+  j["masking_warnings"] = warnings;
   return j.dump(2) + "\n";
 }
 
@@ -375,6 +415,7 @@ RobustnessReport robustnessReportFromJson(const std::string& text) {
       AttackResult a;
       a.name = ja.at("name").get<std::string>();
       a.description = ja.value("description", std::string());
+      if (ja.contains("members")) a.members = ja.at("members").get<std::vector<std::string>>();
       for (const auto& jb : ja.at("budgets")) {
         BudgetResult b(jb.at("eps").get<double>());
         if (report.task == "segmentation") {
@@ -382,6 +423,8 @@ RobustnessReport robustnessReportFromJson(const std::string& text) {
             b.classCounts.push_back(
                 OverlapCounts{jc.at("tp").get<int64_t>(), jc.at("fp").get<int64_t>(), jc.at("fn").get<int64_t>()});
           b.caseDice = jb.at("case_dice").get<std::vector<double>>();
+          if (jb.contains("case_worst_attack"))
+            b.caseWorstAttack = jb.at("case_worst_attack").get<std::vector<std::string>>();
         } else {
           b.samples = jb.at("samples").get<int64_t>();
           b.correct = jb.at("correct").get<int64_t>();
@@ -390,6 +433,10 @@ RobustnessReport robustnessReportFromJson(const std::string& text) {
       }
       report.attacks.push_back(std::move(a));
     }
+    if (j.contains("masking_warnings"))
+      for (const auto& jw : j.at("masking_warnings"))
+        report.maskingWarnings.push_back({jw.at("check").get<std::string>(), jw.at("attack").get<std::string>(),
+                                          jw.at("eps").get<double>(), jw.at("message").get<std::string>()});
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("robustness report: malformed JSON: ") + e.what());
   }
@@ -402,13 +449,27 @@ RobustnessReport robustnessReportFromJson(const std::string& text) {
 std::string toCsv(const RobustnessReport& report) {
   report.validate();
   const bool seg = segmentation(report);
+  // The column naming each case's worst member (separated by ';') appears only with an ensemble.
+  const bool ensembles =
+      std::any_of(report.attacks.begin(), report.attacks.end(), [](const AttackResult& a) { return !a.members.empty(); });
+  // Likewise the column of gradient-masking warnings, on the row of the attack and budget concerned.
+  const bool warned = !report.maskingWarnings.empty();
+  const auto warningsAt = [&](const AttackResult& a, const BudgetResult& b) {
+    std::string text;
+    for (const MaskingWarning& w : report.maskingWarnings)
+      // A warning beyond the attack's budgets (the very large budget) goes on its last row.
+      if (w.attack == a.name && (w.eps == b.eps || (&b == &a.budgets.back() && w.eps > b.eps)))
+        text += (text.empty() ? "" : " | ") + w.message;
+    return csvField(text);
+  };
   std::ostringstream out;
   out << "attack,norm,attacked,eps," << (seg ? "cases" : "samples");
   if (seg) {
     for (const auto& name : report.labels()) out << ',' << csvField("dice_" + name);
-    out << ",mean_voxel_dice,mean_case_dice,auc_mean_voxel_dice,auc_mean_case_dice\n";
+    out << ",mean_voxel_dice,mean_case_dice,auc_mean_voxel_dice,auc_mean_case_dice"
+        << (ensembles ? ",worst_attack_per_case" : "") << (warned ? ",masking_warnings" : "") << '\n';
   } else {
-    out << ",accuracy,auc_accuracy\n";
+    out << ",accuracy,auc_accuracy" << (warned ? ",masking_warnings" : "") << '\n';
   }
   for (const auto& a : report.attacks) {
     const std::string auc = fixed(report.auc(a), 6);
@@ -424,9 +485,18 @@ std::string toCsv(const RobustnessReport& report) {
         out << b.caseDice.size();
         for (double d : b.classDice()) out << ',' << fixed(d, 6);
         out << ',' << fixed(b.meanVoxelDice(), 6) << ',' << fixed(b.meanCaseDice(), 6) << ',' << auc << ','
-            << aucCase << '\n';
+            << aucCase;
+        if (ensembles) {
+          std::string worst;
+          for (const std::string& w : b.caseWorstAttack) worst += (worst.empty() ? "" : ";") + w;
+          out << ',' << csvField(worst);
+        }
+        if (warned) out << ',' << warningsAt(a, b);
+        out << '\n';
       } else {
-        out << b.samples << ',' << fixed(b.accuracy(), 6) << ',' << auc << '\n';
+        out << b.samples << ',' << fixed(b.accuracy(), 6) << ',' << auc;
+        if (warned) out << ',' << warningsAt(a, b);
+        out << '\n';
       }
     }
   }
@@ -610,7 +680,14 @@ RobustnessReport combineReports(const std::vector<RobustnessReport>& reports, co
                         "'; robustness AUCs are comparable only over the same budgets");
       AttackResult renamed = a;
       renamed.name = names[i] + " " + a.name;
+      for (std::string& m : renamed.members) m = names[i] + " " + m;
+      for (BudgetResult& b : renamed.budgets)
+        for (std::string& w : b.caseWorstAttack) w = names[i] + " " + w;
       combined.attacks.push_back(std::move(renamed));
+    }
+    for (MaskingWarning w : r.maskingWarnings) {
+      w.attack = names[i] + " " + w.attack;
+      combined.maskingWarnings.push_back(std::move(w));
     }
     combined.title += (i == 0 ? "" : " vs ") + names[i];
   }

@@ -99,7 +99,7 @@ torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const t
 
 torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed) {
   AttackOptions o = fixedBallAttack(seed);
-  o.loss = "kl";
+  o.loss = AttackLoss::KL;
   torch::Tensor xAdv;
   {
     // As in TRADES' reference code: the clean distribution and the attack in eval mode. The

@@ -442,6 +442,20 @@ int main(int argc, char** argv) {
   CHECK_OK(ima_evaluate_buffers(model, cases, 2, &evaluate, &report));
   CHECK(report && strstr(report, "ima-robustness-report") && strstr(report, "fgsm"));
   ima_free_string(report);
+  /* The ensemble: every member in the report and each case's worst member named. */
+  evaluate.attacks = "strong";
+  evaluate.apgd_steps = 2;
+  evaluate.pgd_steps = 2;
+  report = NULL;
+  CHECK_OK(ima_evaluate_buffers(model, cases, 2, &evaluate, &report));
+  CHECK(report && strstr(report, "\"strong\"") && strstr(report, "strong:apgd-js") && strstr(report, "strong:pgd") &&
+        strstr(report, "case_worst_attack"));
+  ima_free_string(report);
+  evaluate.attacks = "strongest";
+  report = NULL;
+  CHECK_FAILS(ima_evaluate_buffers(model, cases, 2, &evaluate, &report), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(report == NULL && strstr(ima_last_error(), "strongest"));
+  evaluate.attacks = "fgsm";
 
   ima_attack_options attack;
   ima_attack_options_init(&attack);

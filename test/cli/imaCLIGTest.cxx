@@ -393,6 +393,7 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
   r = run("evaluate --model m.imamodel --images data/images --labels data/labels --attack cw --out x.json");
   EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("strong"), std::string::npos) << "the valid names are listed: " << r.err;
   r = run("evaluate --model m.imamodel --images data/images --labels missing --out y.json");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("missing"), std::string::npos) << r.err;
@@ -403,6 +404,20 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
           "nowhere/r.svg --force");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("plot 'nowhere/r.svg': directory 'nowhere' does not exist"), std::string::npos) << r.err;
+
+  // The strong ensemble: the table lists it and its members, and per budget each case's worst member.
+  r = run("evaluate --model m.imamodel --images data/images --labels data/labels --attack strong --eps 1 "
+          "--apgd-steps 2 --pgd-steps 2 --out strong.json --csv strong.csv --device cpu --threads 1");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto strong = nlohmann::json::parse(readText(work_ / "strong.json"));
+  ASSERT_EQ(strong.at("attacks").size(), 7u);
+  const auto worst = strong.at("attacks")[0].at("budgets")[1].at("case_worst_attack");
+  ASSERT_EQ(worst.size(), 2u);
+  EXPECT_NE(r.out.find("strong:apgd-balanced-ce"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("eps 1: case_000 " + worst[0].get<std::string>() + ", case_001 " + worst[1].get<std::string>()),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(readText(work_ / "strong.csv").find("worst_attack_per_case"), std::string::npos);
 
   // ima compare: a report against itself differs by 0 in AUC; the combined report holds both.
   r = run("compare --reports r.json,r.json --names a,b --out both.json --plot both.svg");

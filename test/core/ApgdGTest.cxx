@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "TestModels.h"
@@ -55,22 +57,29 @@ TEST(Apgd, CheckpointsFollowThePapersFormula) {
   EXPECT_EQ(ima::apgdCheckpoints(5), (std::vector<int>{0, 2, 3, 4, 5}));  // 1.1, 2.05, 2.85, 3.5, 4, 4.35, 4.65, 4.95 rounded up, repeats dropped
 }
 
-// Replays APGD (Linf, CE, start at x) on one sample of a linear model in double precision and
-// compares every iterate, step size and restart flag with the implementation's trace.
-TEST(Apgd, StepScheduleMatchesAHandReplayOnALinearModel) {
+// Replays APGD (CE, start at x) on one sample of a linear model in double precision and compares
+// every iterate, step size and restart flag with the implementation's trace. In Linf the iterates
+// sit on corners of the box where the loss is flat, so a restart jumps back to the point it is
+// already at; in L2 the step of 2 eps overshoots along the sphere, the loss falls between
+// checkpoints, and the restart to the best point moves the iterate: the replay counts those
+// visible restarts, so both halving conditions and the jump back are checked.
+class ApgdReplay : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ApgdReplay, StepScheduleMatchesAHandReplayOnALinearModel) {
+  const std::string norm = GetParam();
   torch::manual_seed(5);
   const int64_t K = 3, D = 6;
   const torch::Tensor w = torch::randn({K, D}, torch::kDouble), b = torch::randn({K}, torch::kDouble) * 0.1;
   LinearNetwork net(w, b);
   const torch::Tensor x = torch::randn({1, D}, torch::kDouble);
   const torch::Tensor y = torch::tensor({1}, torch::kLong);
-  const double eps = 0.3;
+  const double eps = norm == "linf" ? 0.3 : 1.0;
   const int steps = 20;
 
   ima::ApgdOptions o;
-  o.norm = "linf";
+  o.norm = norm;
   o.steps = steps;
-  o.loss = "ce";
+  o.loss = ima::AttackLoss::CrossEntropy;
   o.earlyStop = false;
   std::vector<ima::ApgdIterate> trace;
   o.onIterate = [&](const ima::ApgdIterate& it) { trace.push_back(it); };
@@ -85,9 +94,25 @@ TEST(Apgd, StepScheduleMatchesAHandReplayOnALinearModel) {
   }
   Vec x0(D);
   for (int64_t j = 0; j < D; ++j) x0[j] = x[0][j].item<double>();
+  const auto length = [&](const Vec& v) {
+    double s = 0;
+    for (double e : v) s += e * e;
+    return std::sqrt(s);
+  };
+  // Onto the ball around x0: clip each value (Linf) or scale the offset down to eps (L2).
   const auto project = [&](Vec v) {
-    for (int64_t j = 0; j < D; ++j) v[j] = std::clamp(v[j], x0[j] - eps, x0[j] + eps);
+    Vec d(D);
+    for (int64_t j = 0; j < D; ++j) d[j] = v[j] - x0[j];
+    const double scale = norm == "linf" ? 1.0 : std::min(1.0, eps / std::max(length(d), 1e-30));
+    for (int64_t j = 0; j < D; ++j)
+      v[j] = x0[j] + (norm == "linf" ? std::clamp(d[j], -eps, eps) : d[j] * scale);
     return v;
+  };
+  // The unit step: the gradient's sign (Linf) or the gradient over its length (L2).
+  const auto direction = [&](const Vec& g) {
+    Vec u(D);
+    for (int64_t j = 0; j < D; ++j) u[j] = norm == "linf" ? sgn(g[j]) : g[j] / std::max(length(g), 1e-30);
+    return u;
   };
   const std::vector<int> checkpoints{0, 5, 9, 12, 14, 16, 18, 19, 20};
 
@@ -96,11 +121,12 @@ TEST(Apgd, StepScheduleMatchesAHandReplayOnALinearModel) {
   best = cur;
   bestG = g;
   bool plain = true, halvedLast = false;
-  int increases = 0, halvings = 0;
+  int increases = 0, halvings = 0, visibleRestarts = 0;
   size_t next = 1;
   for (int k = 0; k < steps; ++k) {
     Vec z(D), xn(D);
-    for (int64_t j = 0; j < D; ++j) z[j] = cur[j] + eta * sgn(g[j]);
+    const Vec u = direction(g);
+    for (int64_t j = 0; j < D; ++j) z[j] = cur[j] + eta * u[j];
     z = project(z);
     const double a = plain ? 1.0 : 0.75;
     for (int64_t j = 0; j < D; ++j) xn[j] = cur[j] + a * (z[j] - cur[j]) + (1 - a) * (cur[j] - prev[j]);
@@ -124,6 +150,7 @@ TEST(Apgd, StepScheduleMatchesAHandReplayOnALinearModel) {
       restarted = increases <= 0.75 * window || (!halvedLast && fAtCheckpoint >= fbest);
       if (restarted) {
         ++halvings;
+        if (cur != best) ++visibleRestarts;
         eta /= 2;
         cur = prev = best;
         g = bestG;
@@ -143,10 +170,104 @@ TEST(Apgd, StepScheduleMatchesAHandReplayOnALinearModel) {
     for (int64_t j = 0; j < D; ++j) EXPECT_NEAR(it.xadv[0][j].item<double>(), cur[j], 1e-9) << "iterate " << k + 1;
   }
   for (int64_t j = 0; j < D; ++j) EXPECT_NEAR(result[0][j].item<double>(), best[j], 1e-9);
-  // The example exercises the halving rule (on this convex example the best point is always the
-  // current one at a checkpoint, so the jump back is replayed but not visible).
-  EXPECT_GE(halvings, 1);
+  EXPECT_GE(halvings, 1) << "the example must exercise the halving rule";
+  if (norm == "l2") EXPECT_GE(visibleRestarts, 1) << "the example must move an iterate back to its best point";
 }
+
+INSTANTIATE_TEST_SUITE_P(Norms, ApgdReplay, ::testing::Values("linf", "l2"));
+
+TEST(ApgdRadiusAnnealing, StagesAreThirtyThirtyFortyPercentAtTwoOneAndAHalfAndOneEps) {
+  const auto stages = [](int steps) {
+    std::vector<std::pair<double, int>> s;
+    for (const ima::RadiusStage& r : ima::radiusAnnealingStages(steps)) s.emplace_back(r.radius, r.steps);
+    return s;
+  };
+  using S = std::vector<std::pair<double, int>>;
+  EXPECT_EQ(stages(100), (S{{2.0, 30}, {1.5, 30}, {1.0, 40}}));
+  EXPECT_EQ(stages(10), (S{{2.0, 3}, {1.5, 3}, {1.0, 4}}));
+  EXPECT_EQ(stages(20), (S{{2.0, 6}, {1.5, 6}, {1.0, 8}}));
+  EXPECT_EQ(stages(5), (S{{2.0, 1}, {1.5, 1}, {1.0, 3}}));   // floor(1.5) = 1
+  EXPECT_EQ(stages(3), (S{{1.0, 3}}));                      // floor(0.9) = 0: the first stages vanish
+  EXPECT_EQ(stages(1), (S{{1.0, 1}}));
+}
+
+// Each stage starts from the previous stage's best point projected into its smaller ball, every
+// iterate stays in its stage's ball, and the result is the last stage's best point (inside eps).
+// Oracle: the best point read off the trace and the projection done by hand per coordinate.
+class ApgdAnnealingProjection : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ApgdAnnealingProjection, EachStageStartsFromThePreviousBestProjectedIntoItsBall) {
+  const std::string norm = GetParam();
+  torch::manual_seed(9);
+  const int64_t K = 3, D = 5;
+  LinearNetwork net(torch::randn({K, D}, torch::kDouble), torch::randn({K}, torch::kDouble));
+  const torch::Tensor x = torch::randn({1, D}, torch::kDouble);
+  const torch::Tensor y = torch::tensor({2}, torch::kLong);
+  const double eps = norm == "linf" ? 0.4 : 1.0;
+  ima::ApgdOptions o;
+  o.norm = norm;
+  o.steps = 20;
+  o.loss = ima::AttackLoss::CrossEntropy;
+  o.earlyStop = false;
+  o.randomStart = true;
+  o.radiusAnnealing = true;
+  o.seed = 4;
+  std::vector<ima::ApgdIterate> trace;
+  o.onIterate = [&](const ima::ApgdIterate& it) { trace.push_back(it); };
+  const torch::Tensor result = ima::apgd(net, x, y, torch::tensor(eps, torch::kDouble), o);
+
+  const std::vector<double> radius{2.0, 1.5, 1.0};
+  const std::vector<int> steps{6, 6, 8};
+  Vec x0(D);
+  for (int64_t j = 0; j < D; ++j) x0[j] = x[0][j].item<double>();
+  const auto offset = [&](const ima::ApgdIterate& it) {
+    Vec d(D);
+    for (int64_t j = 0; j < D; ++j) d[j] = it.xadv[0][j].item<double>() - x0[j];
+    return d;
+  };
+  const auto size = [&](const Vec& d) {
+    double s = 0;
+    for (double v : d) s = norm == "linf" ? std::max(s, std::abs(v)) : s + v * v;
+    return norm == "linf" ? s : std::sqrt(s);
+  };
+  const auto project = [&](Vec d, double r) {
+    if (norm == "linf") {
+      for (double& v : d) v = std::clamp(v, -r, r);
+    } else if (const double n = size(d); n > r) {
+      for (double& v : d) v *= r / n;
+    }
+    return d;
+  };
+  size_t at = 0;
+  Vec best;
+  for (size_t s = 0; s < 3; ++s) {
+    ASSERT_LT(at, trace.size());
+    ASSERT_EQ(trace[at].stage, static_cast<int>(s));
+    ASSERT_EQ(trace[at].iterate, 0);
+    const Vec start = offset(trace[at]);
+    if (s > 0) {
+      const Vec expected = project(best, radius[s] * eps);
+      for (int64_t j = 0; j < D; ++j) EXPECT_NEAR(start[j], expected[j], 1e-12) << "stage " << s << " value " << j;
+      EXPECT_GT(size(best), radius[s] * eps) << "the example should need the projection";
+    }
+    // The stage's best point: the first iterate with the highest loss (restarts repeat it).
+    double bestLoss = -1e300;
+    for (int k = 0; k <= steps[s]; ++k, ++at) {
+      ASSERT_EQ(trace[at].stage, static_cast<int>(s));
+      if (k == 0) EXPECT_NEAR(trace[at].stepSize[0].item<double>(), 2 * radius[s] * eps, 1e-12);  // 2 * its radius
+      EXPECT_LE(size(offset(trace[at])), radius[s] * eps * (1 + 1e-12));
+      if (trace[at].loss[0].item<double>() > bestLoss) {
+        bestLoss = trace[at].loss[0].item<double>();
+        best = offset(trace[at]);
+      }
+    }
+  }
+  EXPECT_EQ(at, trace.size());
+  for (int64_t j = 0; j < D; ++j) EXPECT_NEAR(result[0][j].item<double>() - x0[j], best[j], 1e-12);
+  EXPECT_LE(size(best), eps * (1 + 1e-12));
+}
+
+INSTANTIATE_TEST_SUITE_P(Norms, ApgdAnnealingProjection, ::testing::Values("l2", "linf"));
 
 std::shared_ptr<imatest::PointwiseNetwork> pointwise(int dims) {
   return std::make_shared<imatest::PointwiseNetwork>(dims, 1, 3);
@@ -166,7 +287,7 @@ TEST_P(ApgdEquivalence, BatchEqualsSinglesAndScalarEqualsPerSampleEps) {
   ima::ApgdOptions o;
   o.norm = norm;
   o.steps = 12;
-  o.loss = "dicece";
+  o.loss = ima::AttackLoss::DiceCrossEntropy;
   o.earlyStop = false;
   const double e = std::string(norm) == "linf" ? 0.2 : 1.0;
   const torch::Tensor perSample = torch::full({3}, e, torch::kDouble);
@@ -213,7 +334,7 @@ TEST(Apgd, EarlyStopKeepsThePointWhereNoForegroundVoxelIsRight) {
   ima::ApgdOptions o;
   o.norm = "linf";
   o.steps = 30;
-  o.loss = "ce";
+  o.loss = ima::AttackLoss::CrossEntropy;
   int calls = 0;
   bool wasFinished = false;
   o.onIterate = [&](const ima::ApgdIterate& it) {

@@ -118,7 +118,7 @@ TEST_F(Attack, BatchEqualsEachSampleAloneForSegmentationLogits) {
     o.randomStart = false;
     expectBatchEqualsSingles(pointwise, x2, y2, norm == std::string("l2") ? eps : eps * 0.1, o);
     expectBatchEqualsSingles(unet, x1, y1, norm == std::string("l2") ? eps : eps * 0.1, o);
-    o.loss = "ce";
+    o.loss = ima::AttackLoss::CrossEntropy;
     expectBatchEqualsSingles(unet, x1, y1, norm == std::string("l2") ? eps : eps * 0.1, o);
   }
 }
@@ -566,8 +566,7 @@ TEST_F(Attack, BadArgumentsAreClearErrors) {
   EXPECT_THROW(ima::attack(*net, x, y, 0.1, options("cw", "l2")), ima::Error);
   EXPECT_THROW(ima::attack(*net, x, y, 0.1, options("pgd", "l1")), ima::Error);
   auto o = options("pgd", "l2");
-  o.loss = "focal";
-  EXPECT_THROW(ima::attack(*net, x, y, 0.1, o), ima::Error);
+  EXPECT_THROW(ima::attackLossNamed("focal"), ima::Error);
   EXPECT_THROW(ima::attack(*net, x, y, 0.1, options("pgd", "l2", 0)), ima::Error);
   EXPECT_THROW(ima::attack(*net, x, y, -0.1, options("pgd", "l2")), ima::Error);
   EXPECT_THROW(ima::attack(*net, x, y, std::nan(""), options("pgd", "l2")), ima::Error);
@@ -580,7 +579,8 @@ TEST_F(Attack, BadArgumentsAreClearErrors) {
   o.clampLow = 1;
   o.clampHigh = 0;
   EXPECT_THROW(ima::attack(*net, x, y, 0.1, o), ima::Error);
-  EXPECT_THROW(ima::attackLoss(torch::randn({2, 3}), y, "hinge"), ima::Error);
+  EXPECT_THROW(ima::attackLoss(torch::randn({2, 1, 3}), torch::zeros({2, 3}, torch::kLong), ima::AttackLoss::JensenShannon),
+               ima::Error);  // one class
   // eps 0 everywhere: x itself, no forward pass needed.
   EXPECT_TRUE(torch::equal(ima::attack(*net, x, y, 0.0, options("pgd", "linf")), x));
 }
@@ -598,7 +598,7 @@ TEST(AttackLoss, IsPerSampleCrossEntropyPlusOneMinusPerSampleSoftDice) {
                             1 - ima::softDice(li, yi, /*perSample=*/false).mean().item<double>();
     EXPECT_NEAR(loss[i].item<double>(), expected, 1e-5);
   }
-  const torch::Tensor ce = ima::attackLoss(logits, y, "ce");
+  const torch::Tensor ce = ima::attackLoss(logits, y, ima::AttackLoss::CrossEntropy);
   for (int64_t i = 0; i < 3; ++i)
     EXPECT_NEAR(ce[i].item<double>(),
                 torch::nn::functional::cross_entropy(logits.narrow(0, i, 1), y.narrow(0, i, 1)).item<double>(), 1e-6);
@@ -608,7 +608,7 @@ TEST(AttackLoss, IsPerSampleCrossEntropyPlusOneMinusPerSampleSoftDice) {
   EXPECT_TRUE(torch::allclose(ima::attackLoss(flat, labels),
                               torch::nn::functional::cross_entropy(
                                   flat, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone))));
-  EXPECT_EQ(ima::attackLoss(flat, labels, "dicece").sizes(), (std::vector<int64_t>{4}));
+  EXPECT_EQ(ima::attackLoss(flat, labels, ima::AttackLoss::DiceCrossEntropy).sizes(), (std::vector<int64_t>{4}));
 }
 
 }  // namespace

@@ -38,15 +38,15 @@ TEST(AttackLossKL, MatchesTheHandComputedDivergence) {
   const auto logits = torch::tensor({{std::log(3.0), 0.0}}, torch::kDouble);
   const auto reference = torch::zeros({1, 2}, torch::kDouble);
   const auto target = torch::zeros({1}, torch::kLong);
-  EXPECT_NEAR(ima::attackLoss(logits, target, "kl", reference).item<double>(), 0.5 * std::log(4.0 / 3.0), 1e-12);
+  EXPECT_NEAR(ima::attackLoss(logits, target, ima::AttackLoss::KL, reference).item<double>(), 0.5 * std::log(4.0 / 3.0), 1e-12);
   // Segmentation logits: averaged over pixels (one pixel with that divergence, one with 0).
   const auto seg = torch::stack({logits, reference}, 2);  // [1, 2, 2]
   const auto segReference = torch::zeros({1, 2, 2}, torch::kDouble);
-  EXPECT_NEAR(ima::attackLoss(seg, torch::zeros({1, 2}, torch::kLong), "kl", segReference).item<double>(),
+  EXPECT_NEAR(ima::attackLoss(seg, torch::zeros({1, 2}, torch::kLong), ima::AttackLoss::KL, segReference).item<double>(),
               0.25 * std::log(4.0 / 3.0), 1e-12);
-  EXPECT_THROW(ima::attackLoss(logits, target, "kl", torch::zeros({1, 3}, torch::kDouble)), ima::Error);
+  EXPECT_THROW(ima::attackLoss(logits, target, ima::AttackLoss::KL, torch::zeros({1, 3}, torch::kDouble)), ima::Error);
   ima::AttackOptions noReference;
-  noReference.loss = "kl";
+  noReference.loss = ima::AttackLoss::KL;
   LinearNetwork net = oneDimensional();
   EXPECT_THROW(ima::attack(net, torch::ones({1, 1}, torch::kDouble), target, 0.1, noReference), ima::Error);
 }

@@ -262,6 +262,21 @@ class ImasegTest(unittest.TestCase):
             fn += int(np.sum(~predicted & truth))
         self.assertEqual(clean["class_counts"][0], {"tp": tp, "fp": fp, "fn": fn})
 
+    def test_strong_ensemble_keeps_each_cases_lowest_member_dice(self):
+        report = imaseg.evaluate(self.model, self.images, self.labels, attacks=["strong"], budgets=[0, 1],
+                                 apgd_steps=3, pgd_steps=3, device="cpu", threads=1)
+        attacks = {a["name"]: a for a in report["attacks"]}
+        ensemble = attacks["strong"]
+        self.assertEqual(len(ensemble["members"]), 6)
+        for budget, eps in enumerate([0, 1]):
+            entry = ensemble["budgets"][budget]
+            self.assertEqual(entry["eps"], eps)
+            for case, dice in enumerate(entry["case_dice"]):
+                member_dice = [attacks[m]["budgets"][budget]["case_dice"][case] for m in ensemble["members"]]
+                self.assertEqual(dice, min(member_dice))
+                self.assertEqual(attacks[entry["case_worst_attack"][case]]["budgets"][budget]["case_dice"][case],
+                                 dice)
+
     def test_attack_equals_command_line(self):
         nib.save(nib.Nifti1Image(self.test_image.T, np.eye(4)), self.dir / "attack_in.nii.gz")
         nib.save(nib.Nifti1Image(self.test_labels.T, np.eye(4)), self.dir / "attack_labels.nii.gz")

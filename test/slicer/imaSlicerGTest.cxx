@@ -5,6 +5,7 @@
 // Dice from the two label maps, the robustness AUC from the report's raw counts by the trapezoid
 // rule). Cancellation is tested the way Slicer cancels: SIGTERM once the module reports progress.
 // The parsing of descriptions and arguments is also tested directly on small XML texts.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -423,6 +424,27 @@ TEST_F(SlicerModules, EvaluateWritesTheReportAndReturnsItsAuc) {
   const std::vector<double> byBudget = numbers(values.at("diceByBudget"));
   ASSERT_EQ(byBudget.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(byBudget[i], dice[i], 1e-8);
+}
+
+TEST_F(SlicerModules, EvaluateStrongReturnsTheEnsembleAndReportsEveryMember) {
+  makeModel("m.imamodel");
+  makeCase("in.nrrd", "ref.nrrd");
+  const Outcome r = run(IMA_EVALUATE_EXE, {"--model", "m.imamodel", "--report", "report.json", "--attack", "strong",
+                                           "--budgets", "1", "--steps", "2", "--apgdSteps", "2", "--threads", "1",
+                                           "--returnparameterfile", "ret.txt", "in.nrrd", "ref.nrrd"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto report = nlohmann::json::parse(slurp(work_ / "report.json"));
+  const auto& attacks = report.at("attacks");
+  ASSERT_EQ(attacks.size(), 7u);  // the ensemble, then its 6 members
+  EXPECT_EQ(attacks[0].at("name"), "strong");
+  EXPECT_EQ(attacks[0].at("members").size(), 6u);
+  // One case: the ensemble's Dice at eps 1 is its lowest member's.
+  double lowest = 1;
+  for (size_t i = 1; i < attacks.size(); ++i)
+    lowest = std::min(lowest, attacks[i].at("budgets")[1].at("case_dice")[0].get<double>());
+  EXPECT_DOUBLE_EQ(attacks[0].at("budgets")[1].at("case_dice")[0].get<double>(), lowest);
+  const auto values = readReturnFile(work_ / "ret.txt");
+  EXPECT_NEAR(std::stod(values.at("worstDice")), attacks[0].at("budgets")[1].at("mean_voxel_dice").get<double>(), 1e-8);
 }
 
 // ---------------------------------------------------------------- bad input

@@ -351,9 +351,12 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
 
 def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None, attacks=("pgd", "ifgsm"),
              norm="l2", budgets=(0, 0.5, 1, 2), pgd_steps=20, ifgsm_steps=10, restarts=1, batch_size=8, seed=0,
-             device="auto", threads=0, progress=None):
+             device="auto", threads=0, progress=None, apgd_steps=100, masking_checks=False):
     """Patch-level robustness evaluation (docs/evaluation.md) of `model` on images with reference
-    labels (arrays or file paths, as for train). Returns the report as a dict."""
+    labels (arrays or file paths, as for train). attacks: names as for `ima evaluate --attack`,
+    e.g. ("strong",) for the ensemble of APGD with every loss and PGD with restarts, which keeps
+    per case and budget the lowest Dice. masking_checks=True also runs the gradient-masking probes
+    (report["masking_warnings"]). Returns the report as a dict."""
     model = _model(model)
     options = _init(_capi.EvaluateOptions, lib.ima_evaluate_options_init)
     options.attacks, options.norm = _text(",".join(attacks)), _text(norm)
@@ -361,6 +364,7 @@ def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None
     options.budgets = ctypes.cast(budget_array, ctypes.POINTER(ctypes.c_double))
     options.budget_count = len(budgets)
     options.pgd_steps, options.ifgsm_steps, options.restarts = pgd_steps, ifgsm_steps, restarts
+    options.apgd_steps, options.masking_checks = apgd_steps, int(bool(masking_checks))
     options.batch_size, options.seed, options.device, options.threads = batch_size, seed, _text(device), threads
     callback = _Progress(progress)
     options.progress = callback.function

@@ -96,7 +96,8 @@ class EvaluateOptions(CheckedStructure):
                 ("budgets", ctypes.POINTER(ctypes.c_double)), ("budget_count", ctypes.c_size_t),
                 ("pgd_steps", ctypes.c_int), ("ifgsm_steps", ctypes.c_int), ("restarts", ctypes.c_int),
                 ("batch_size", ctypes.c_int), ("seed", ctypes.c_uint64), ("device", ctypes.c_char_p),
-                ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p)]
+                ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p),
+                ("apgd_steps", ctypes.c_int), ("masking_checks", ctypes.c_int)]
 
 
 class AttackOptions(CheckedStructure):
