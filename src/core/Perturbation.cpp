@@ -1,5 +1,7 @@
 #include "internal/Perturbation.h"
 
+#include "ima/Error.h"
+
 namespace ima {
 namespace {
 
