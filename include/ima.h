@@ -253,6 +253,21 @@ IMA_EXPORT ima_status ima_attack(const ima_model* model, const ima_case* input, 
 IMA_EXPORT ima_status ima_model_import_torchscript(const char* script_path, const char* sidecar_path,
                                                    const char* output_path, ima_model** model);
 
+/* ------------------------------------------------------------------------- export (IMA_1.3) */
+
+typedef enum {
+  /* The network of an imported model (ima_model_import_torchscript), with its current weights,
+   * as a TorchScript file torch.jit.load reads; other models are refused. */
+  IMA_EXPORT_TORCHSCRIPT = 0,
+  /* The weights of any model, the project's own U-Net included, as a file torch.load reads:
+   * {"state_dict": {name: tensor}, "metadata": JSON}; imaseg.unet.load rebuilds the U-Net. */
+  IMA_EXPORT_STATE_DICT = 1
+} ima_export_format;
+
+/* Hands `model` back to PyTorch (docs/import.md): writes output_path atomically (an existing file
+ * is replaced, except the model file the handle was loaded from, which is refused). */
+IMA_EXPORT ima_status ima_model_export(const ima_model* model, ima_export_format format, const char* output_path);
+
 #ifdef __cplusplus
 }
 #endif

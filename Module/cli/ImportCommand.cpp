@@ -83,7 +83,10 @@ int runImport(const ArgumentParser& args) {
         throw UsageError(std::string("--") + name + " cannot be combined with --sidecar (the sidecar defines it)");
   const bool fromSidecar = args.given("sidecar");
   const ModelMetadata flags = fromSidecar ? ModelMetadata() : metadataFromFlags(args);
-  checkFileOutputPath(out, args.flagSet("force"), "output model");
+  InputFiles inputs;
+  inputs.add(script);
+  if (fromSidecar) inputs.add(args.get("sidecar"));
+  checkOutputFiles(inputs, {{out, "output model"}}, args.flagSet("force"));
   const Model model = fromSidecar ? Model::importTorchScript(script, args.get("sidecar"))
                                   : Model::importTorchScript(script, flags, "the metadata flags");
   model.save(out);
@@ -115,7 +118,8 @@ int runExport(const ArgumentParser& args) {
     throw UsageError("give exactly one of --torchscript FILE and --state-dict FILE");
   const bool torchScript = args.given("torchscript");
   const std::string out = args.get(torchScript ? "torchscript" : "state-dict");
-  checkFileOutputPath(out, args.flagSet("force"), torchScript ? "output TorchScript file" : "output weights file");
+  checkOutputFiles(InputFiles().add(args.get("MODEL")),
+                   {{out, torchScript ? "output TorchScript file" : "output weights file"}}, args.flagSet("force"));
   const Model model = Model::load(args.get("MODEL"));
   if (torchScript)
     model.exportTorchScript(out);

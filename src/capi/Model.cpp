@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "Arguments.h"
+#include "ima/InputFiles.h"
 #include "ModelHandle.h"
 #include "Status.h"
 
@@ -49,9 +50,26 @@ ima_status ima_model_import_torchscript(const char* script_path, const char* sid
     const std::string script = requiredString(script_path, "script_path");
     const std::string sidecar = requiredString(sidecar_path, "sidecar_path");
     const std::string output = requiredString(output_path, "output_path");
+    ima::InputFiles().add(std::vector<std::string>{script, sidecar}).checkNotAnInput(output, "output_path");
     ima::Model imported = ima::Model::importTorchScript(script, sidecar);
     imported.save(output);
     if (model) *model = new ima_model{std::move(imported), output, {}};
+  });
+}
+
+ima_status ima_model_export(const ima_model* model, ima_export_format format, const char* output_path) {
+  return callGuarded("ima_model_export", [&] {
+    const ima_model& m = modelOf(model);
+    const std::string output = requiredString(output_path, "output_path");
+    if (format != IMA_EXPORT_TORCHSCRIPT && format != IMA_EXPORT_STATE_DICT)
+      throw InvalidArgument("format must be IMA_EXPORT_TORCHSCRIPT or IMA_EXPORT_STATE_DICT, not " +
+                            std::to_string(static_cast<int>(format)));
+    ima::InputFiles().add(m.path).checkNotAnInput(output, "output_path");
+    const auto inUse = useOf(m);
+    if (format == IMA_EXPORT_TORCHSCRIPT)
+      m.model.exportTorchScript(output);
+    else
+      m.model.exportStateDict(output);
   });
 }
 

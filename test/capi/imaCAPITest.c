@@ -88,6 +88,11 @@ static int file_exists(const char* path) {
   return stat(path, &s) == 0;
 }
 
+static long file_size(const char* path) {
+  struct stat s;
+  return stat(path, &s) == 0 ? (long)s.st_size : -1;
+}
+
 typedef struct {
   int calls, cancel_at, monotone;
   double last;
@@ -614,6 +619,30 @@ int main(int argc, char** argv) {
   CHECK(!file_exists(imported_path));
   CHECK_FAILS(ima_model_import_torchscript(NULL, sidecar, imported_path, NULL), IMA_ERROR_INVALID_ARGUMENT);
   CHECK_FAILS(ima_model_import_torchscript(not_script, sidecar, NULL, NULL), IMA_ERROR_INVALID_ARGUMENT);
+
+  /* An import may not replace its own TorchScript file. */
+  CHECK_FAILS(ima_model_import_torchscript(not_script, sidecar, not_script, NULL), IMA_ERROR_INPUT);
+  CHECK(strstr(ima_last_error(), "is the input") != NULL);
+  CHECK(file_size(not_script) == (long)strlen("plain text, not a TorchScript archive"));
+
+  /* ---- Export (IMA_1.3). Our U-Net has no TorchScript form: refused with the way out, nothing
+   * written. Its state dict is written (its content is checked against PyTorch in
+   * test/python/test_export_unet.py), but never over the model file it was loaded from. */
+  char exported[1024];
+  snprintf(exported, sizeof exported, "%s/exported.pt", work);
+  remove(exported);
+  CHECK_FAILS(ima_model_export(model, IMA_EXPORT_TORCHSCRIPT, exported), IMA_ERROR_INPUT);
+  CHECK(strstr(ima_last_error(), "only imported TorchScript networks") != NULL);
+  CHECK(!file_exists(exported));
+  CHECK_OK(ima_model_export(model, IMA_EXPORT_STATE_DICT, exported));
+  CHECK(file_size(exported) > 0);
+  const long model_size = file_size(model_path);
+  CHECK_FAILS(ima_model_export(model, IMA_EXPORT_STATE_DICT, model_path), IMA_ERROR_INPUT);
+  CHECK(strstr(ima_last_error(), "capi.imamodel") != NULL);
+  CHECK(file_size(model_path) == model_size);
+  CHECK_FAILS(ima_model_export(model, (ima_export_format)7, exported), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK_FAILS(ima_model_export(model, IMA_EXPORT_STATE_DICT, NULL), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK_FAILS(ima_model_export(NULL, IMA_EXPORT_STATE_DICT, exported), IMA_ERROR_INVALID_ARGUMENT);
 
   /* A successful call clears the message. */
   CHECK_OK(ima_model_metadata(model, &metadata));

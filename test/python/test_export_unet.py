@@ -46,6 +46,14 @@ class ExportUNetTest(unittest.TestCase):
         labels, probs = imaseg.segment(model, image, probabilities=True, device="cpu", threads=1)
         np.testing.assert_allclose(python, probs, atol=1e-5)
         np.testing.assert_array_equal(python.argmax(0), labels)
+        # The C API's export (imaseg.Model.export_state_dict) writes the same tensors and metadata.
+        through_python = self.dir / (model.stem + "-python.pt")
+        imaseg.Model(model).export_state_dict(through_python)
+        again = torch.load(through_python)
+        self.assertEqual(again["metadata"], saved["metadata"])
+        self.assertEqual(list(again["state_dict"].keys()), list(saved["state_dict"].keys()))
+        for name, tensor in saved["state_dict"].items():
+            self.assertTrue(torch.equal(again["state_dict"][name], tensor), name)
         traced = self.dir / (model.stem + "-traced.pt")
         torch.jit.trace(net, x).save(str(traced))
         with torch.no_grad():
@@ -92,9 +100,30 @@ class ExportUNetTest(unittest.TestCase):
         self.assertIn("only imported TorchScript networks", r.stderr)
         self.assertIn("state dict", r.stderr)
         self.assertFalse(out.exists())
+        with self.assertRaisesRegex(imaseg.Error, "only imported TorchScript networks"):
+            imaseg.Model(model).export_torchscript(out)
+        self.assertFalse(out.exists())
         r = ima("export", model)
         self.assertEqual(r.returncode, 2)
         self.assertIn("exactly one of --torchscript", r.stderr)
+
+    def test_an_export_never_replaces_its_model(self):
+        image = np.zeros((16, 16), np.float32)
+        image[4:12, 4:12] = 100
+        model = self.dir / "kept.imamodel"
+        imaseg.train([image], [labels_of(image)], model, epochs=1, iterations=1, features=2, stages=2,
+                     device="cpu", threads=1)
+        before = model.read_bytes()
+        link = self.dir / "kept-link.pt"
+        link.symlink_to(model)
+        for spelling in (model, link, self.dir / ".." / self.dir.name / "kept.imamodel"):
+            with self.subTest(str(spelling)):
+                r = ima("export", model, "--state-dict", spelling, "--force")
+                self.assertEqual(r.returncode, 1)
+                self.assertIn("is the input", r.stderr)
+                with self.assertRaisesRegex(imaseg.Error, "is the input"):
+                    imaseg.Model(model).export_state_dict(spelling)
+                self.assertEqual(model.read_bytes(), before)
 
 
 if __name__ == "__main__":

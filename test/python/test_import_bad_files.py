@@ -1,7 +1,7 @@
 """Bad files for `ima import` and imaseg.import_torchscript (docs/import.md §2): wrong output shape,
 a label map instead of logits, a wrong class count, a patch size the network rejects, a file that is
 not TorchScript, a missing sidecar field. Each is exit code 1 / imaseg.Error with a message naming
-the culprit file and the problem, and no output file.
+the culprit file and the problem, and no output file. An import never writes over its own inputs.
 """
 import json
 import tempfile
@@ -59,6 +59,22 @@ class BadFilesTest(unittest.TestCase):
                     self.assertIn(message, caught.exception.message)
                     self.assertIn(culprit, caught.exception.message)
                     self.assertFalse(out.exists())
+
+    def test_an_import_never_replaces_its_inputs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            save(nnunet_scripted(), d, "nnunet")
+            inputs = {name: (d / name).read_bytes() for name in ("nnunet.pt", "nnunet.json")}
+            for name in inputs:
+                with self.subTest(output=name):
+                    r = ima("import", "--torchscript", d / "nnunet.pt", "--sidecar", d / "nnunet.json",
+                            "--out", d / name, "--force")
+                    self.assertEqual(r.returncode, 1, r.stderr)
+                    self.assertIn("is the input", r.stderr)
+                    with self.assertRaisesRegex(imaseg.Error, "is the input"):
+                        imaseg.import_torchscript(d / "nnunet.pt", d / "nnunet.json", d / name)
+                    for kept, content in inputs.items():
+                        self.assertEqual((d / kept).read_bytes(), content, kept)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """imaseg.import_torchscript (the C API's ima_model_import_torchscript, docs/import.md): the
 nnU-Net-style scripted and the MONAI-style traced network segment as PyTorch's own forward does
-(probabilities within 1e-5, the same argmax); evaluation and attacks take the imported model
+(probabilities within 1e-5, the same argmax), and the file the C API exports back
+(ima_model_export) gives the same output under torch.jit.load; evaluation and attacks take the imported model
 (oracles: the clean TP/FP/FN of PyTorch's argmax against the labels; the attack's budget).
 """
 import tempfile
@@ -8,8 +9,9 @@ import unittest
 from pathlib import Path
 
 import numpy as np
-
 from torchscript_networks import monai_traced, nnunet_scripted, python_probabilities, save, test_image
+
+import torch  # after torchscript_networks, which skips the test without python3-torch
 
 import imaseg
 
@@ -28,6 +30,11 @@ class ImportThroughTheCApiTest(unittest.TestCase):
                     expected = python_probabilities(net, image)
                     np.testing.assert_allclose(probs, expected, atol=1e-5)
                     np.testing.assert_array_equal(labels, expected.argmax(0))
+                    # Handed back through the C API: the file torch.jit.load reads gives the same output.
+                    exported = Path(tmp) / f"{name}-exported.pt"
+                    model.export_torchscript(exported)
+                    np.testing.assert_allclose(python_probabilities(torch.jit.load(str(exported)), image),
+                                               probs, atol=1e-5)
 
     def test_evaluate_and_attack_take_an_imported_model(self):
         image, labels = test_image()

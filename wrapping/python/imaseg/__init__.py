@@ -222,6 +222,17 @@ class Model:
         """{value: name} of the foreground labels."""
         return {label["value"]: label["name"] for label in self.metadata["labels"]}
 
+    def export_torchscript(self, path):
+        """Writes the network of an imported (and possibly hardened) model as a TorchScript file that
+        torch.jit.load reads, with its current weights (docs/import.md). The project's own U-Net has
+        no TorchScript form: use export_state_dict."""
+        _check(lib.ima_model_export(self._handle, 0, os.fsencode(path)))
+
+    def export_state_dict(self, path):
+        """Writes the weights of any model as a file torch.load reads: {'state_dict': ...,
+        'metadata': JSON}; imaseg.unet.load(path) rebuilds the project's U-Net from it."""
+        _check(lib.ima_model_export(self._handle, 1, os.fsencode(path)))
+
     def close(self):
         if getattr(self, "_handle", None):
             lib.ima_model_free(self._handle)

@@ -149,6 +149,7 @@ _prototypes = {
     "ima_model_metadata": (_status, [ctypes.POINTER(Model), ctypes.POINTER(ctypes.c_void_p)]),
     "ima_model_import_torchscript": (_status, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                                                ctypes.POINTER(ctypes.POINTER(Model))]),
+    "ima_model_export": (_status, [ctypes.POINTER(Model), ctypes.c_int, ctypes.c_char_p]),
     "ima_segment_options_init": (None, [ctypes.POINTER(SegmentOptions)]),
     "ima_segment": (_status, [ctypes.POINTER(Model), ctypes.POINTER(Image), ctypes.POINTER(SegmentOptions),
                               ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t, ctypes.POINTER(ctypes.c_float),
