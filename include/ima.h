@@ -261,7 +261,10 @@ typedef enum {
   IMA_EXPORT_TORCHSCRIPT = 0,
   /* The weights of any model, the project's own U-Net included, as a file torch.load reads:
    * {"state_dict": {name: tensor}, "metadata": JSON}; imaseg.unet.load rebuilds the U-Net. */
-  IMA_EXPORT_STATE_DICT = 1
+  IMA_EXPORT_STATE_DICT = 1,
+  /* Not a format: makes the enum as wide as an int, so that C++ may hold any value a C caller
+   * passes (the library refuses unknown values with IMA_ERROR_INVALID_ARGUMENT). */
+  IMA_EXPORT_FORMAT_MAX_ENUM = 0x7FFFFFFF
 } ima_export_format;
 
 /* Hands `model` back to PyTorch (docs/import.md): writes output_path atomically (an existing file
