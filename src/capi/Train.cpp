@@ -188,9 +188,11 @@ void ima_train_options_init(ima_train_options* options) {
 
 // ima_train_options_init of the first interface (version node IMA_1), for programs linked against
 // it: their struct ends at progress_user, so only that much is written and struct_size says so.
-// Programs linked now bind to the current ima_train_options_init (libima.map, IMA_1.1).
-__attribute__((visibility("default"), symver("ima_train_options_init@IMA_1"))) void imaTrainOptionsInitV1(
-    ima_train_options* options) {
+// Programs linked now bind to the current ima_train_options_init (libima.map, IMA_1.1). The
+// assembler directive, not GCC's symver attribute, which clang 14 ignores (the sanitizer build's
+// imaCAPI.C found the IMA_1 symbol missing).
+__asm__(".symver imaTrainOptionsInitV1, ima_train_options_init@IMA_1");
+__attribute__((visibility("default"))) void imaTrainOptionsInitV1(ima_train_options* options) {
   constexpr size_t sizeV1 = offsetof(ima_train_options, attack_clamp);
   static_assert(sizeV1 == offsetof(ima_train_options, progress_user) + sizeof(void*),
                 "the first ima_train_options ended at progress_user");

@@ -25,4 +25,4 @@ echo "pkg-config --cflags --libs ima: $flags"
 case "$flags" in *"$work/prefix"*) ;; *) echo "pkg-config does not point into the install prefix"; exit 1 ;; esac
 # shellcheck disable=SC2086
 "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/ima_example" "$work/ima_example.c" $flags
-LD_LIBRARY_PATH=$(pkg-config --variable=libdir ima) "$work/ima_example" "$work"
+LD_LIBRARY_PATH=$(pkg-config --variable=libdir ima)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$work/ima_example" "$work"
