@@ -19,11 +19,11 @@ fuzz() {
   case $target in FuzzModelFile | FuzzCheckpoint) extra=(-fork=1 -ignore_crashes=1) ;; esac
   rm -rf "$work/$target" && mkdir -p "$work/$target/corpus" "$work/$target/artifacts"
   cp test/fuzz/corpus/"$target"/* "$work/$target/corpus/"
+  local start=$SECONDS runs
   "$build/test/fuzz/$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 "${extra[@]}" \
     -artifact_prefix="$work/$target/artifacts/" "$work/$target/corpus" > "$work/$target/log" 2>&1 || true
-  local runs
-  runs=$(grep -Eo '(#[0-9]+|stat::number_of_executed_units: *[0-9]+)' "$work/$target/log" | tail -1 | grep -Eo '[0-9]+' || echo "?")
-  echo "$target: ${seconds} s, $runs inputs run, $(ls "$work/$target/artifacts" | wc -l) finding(s) in $work/$target/artifacts"
+  runs=$(grep -Eo '^#[0-9]+' "$work/$target/log" | tail -1 | tr -d '#')
+  echo "$target: $((SECONDS - start)) s, ${runs:-?} inputs run, $(ls "$work/$target/artifacts" | wc -l) finding(s) in $work/$target/artifacts"
 }
 targets=(FuzzNiftiImage FuzzDicomSeg FuzzCheckpoint FuzzModelFile FuzzBatchManifest FuzzDicomSeries)
 for ((i = 0; i < ${#targets[@]}; i += parallel)); do

@@ -157,8 +157,11 @@ void checkNifti(const std::string& path, const std::string& label) {
   if (!(floatOffset > -1e18 && floatOffset < 1e18))
     throw Error(label + ": the NIfTI vox_offset (where the voxel data starts) is " + number(floatOffset) +
                 "; it must be a byte offset within the file");
-  const int64_t offset = nifti2 ? integer(168, 8) : static_cast<int64_t>(floatOffset);
-  if (offset < sizeofHdr) return;  // a header/image pair or a malformed offset: ITK decides
+  // A single .nii file holds its voxels after its header, whatever vox_offset says: an Analyze
+  // header without the NIfTI magic may give any offset, and ITK then allocated the declared size
+  // (61 TB for a 427-byte file found by FuzzNiftiImage) before reading. So the declared voxel data
+  // must fit after the header.
+  const int64_t offset = std::max<int64_t>(sizeofHdr, nifti2 ? integer(168, 8) : static_cast<int64_t>(floatOffset));
   if (gzseek(file, static_cast<z_off_t>(offset), SEEK_SET) < 0)
     throw Error(label + ": the voxel data offset " + std::to_string(offset) + " lies beyond the end of the file");
   const int64_t expected = voxels * bytes;
@@ -167,7 +170,8 @@ void checkNifti(const std::string& path, const std::string& label) {
   const int64_t found = readVoxelData(file, expected, floatBytes, swapped, label);
   if (found < 0) throw Error(label + ": the compressed data is damaged or truncated");
   if (found < expected)
-    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " + std::to_string(expected) +
+    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " +
+                (voxels == (int64_t{1} << 40) ? "more than " : "") + std::to_string(expected) +
                 " bytes of voxel data its header declares");
 }
 
@@ -237,7 +241,8 @@ void checkMetaImage(const std::string& path, const std::string& label) {
     inflateEnd(&z);
   }
   if (found < expected)
-    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " + std::to_string(expected) +
+    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " +
+                (voxels == (int64_t{1} << 40) ? "more than " : "") + std::to_string(expected) +
                 " bytes of voxel data its header declares");
 }
 
