@@ -88,12 +88,17 @@ class ExportUNetTest(unittest.TestCase):
         moved = [b for k, b in net.state_dict().items() if k.endswith("running_var")]
         self.assertTrue(moved and any(not torch.equal(b, torch.ones_like(b)) for b in moved))
 
-    def test_torchscript_export_of_the_unet_is_refused(self):
+    def tiny_unet(self, name):
+        """A one-iteration 2D U-Net of our own (not TorchScript), written to NAME.imamodel."""
         image = np.zeros((16, 16), np.float32)
         image[4:12, 4:12] = 100
-        model = self.dir / "refused.imamodel"
+        model = self.dir / f"{name}.imamodel"
         imaseg.train([image], [labels_of(image)], model, epochs=1, iterations=1, features=2, stages=2,
                      device="cpu", threads=1)
+        return model
+
+    def test_torchscript_export_of_the_unet_is_refused(self):
+        model = self.tiny_unet("refused")
         out = self.dir / "refused.pt"
         r = ima("export", model, "--torchscript", out)
         self.assertEqual(r.returncode, 1)
@@ -108,11 +113,7 @@ class ExportUNetTest(unittest.TestCase):
         self.assertIn("exactly one of --torchscript", r.stderr)
 
     def test_an_export_never_replaces_its_model(self):
-        image = np.zeros((16, 16), np.float32)
-        image[4:12, 4:12] = 100
-        model = self.dir / "kept.imamodel"
-        imaseg.train([image], [labels_of(image)], model, epochs=1, iterations=1, features=2, stages=2,
-                     device="cpu", threads=1)
+        model = self.tiny_unet("kept")
         before = model.read_bytes()
         link = self.dir / "kept-link.pt"
         link.symlink_to(model)
