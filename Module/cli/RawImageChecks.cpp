@@ -18,6 +18,13 @@ namespace ima::cli {
 
 namespace {
 
+// Voxel data shorter than the header declares. `capped`: the declared size was counted only up to
+// 2^40 voxels, so `expected` is a lower bound.
+Error truncated(const std::string& label, int64_t found, int64_t expected, bool capped) {
+  return Error(label + " is truncated: it holds " + std::to_string(found) + " of the " + (capped ? "more than " : "") +
+               std::to_string(expected) + " bytes of voxel data its header declares");
+}
+
 std::string number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Inf" : "-Inf";
@@ -170,9 +177,7 @@ void checkNifti(const std::string& path, const std::string& label) {
   const int64_t found = readVoxelData(file, expected, floatBytes, swapped, label);
   if (found < 0) throw Error(label + ": the compressed data is damaged or truncated");
   if (found < expected)
-    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " +
-                (voxels == (int64_t{1} << 40) ? "more than " : "") + std::to_string(expected) +
-                " bytes of voxel data its header declares");
+    throw truncated(label, found, expected, voxels == (int64_t{1} << 40));
 }
 
 // MetaImage with ElementDataFile = LOCAL: the data follows the header in the same file.
@@ -241,9 +246,7 @@ void checkMetaImage(const std::string& path, const std::string& label) {
     inflateEnd(&z);
   }
   if (found < expected)
-    throw Error(label + " is truncated: it holds " + std::to_string(found) + " of the " +
-                (voxels == (int64_t{1} << 40) ? "more than " : "") + std::to_string(expected) +
-                " bytes of voxel data its header declares");
+    throw truncated(label, found, expected, false);
 }
 
 }  // namespace
