@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <string>
 
+#include "ima/AvailableMemory.h"
 #include "ima/Error.h"
 #include "ima/Network.h"
 #include "internal/Device.h"
@@ -71,20 +71,6 @@ torch::Tensor probabilities(Network& net, const torch::Tensor& batch, int netDim
 }
 
 int64_t roundUp(int64_t v, int64_t multiple) { return (v + multiple - 1) / multiple * multiple; }
-
-// MemAvailable of /proc/meminfo in bytes; 0 when unknown (not Linux), and then nothing is checked.
-double availableMemoryBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key, unit;
-  double kib = 0;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024.0;
-  return 0;
-}
-
-std::string mebibytes(double bytes) {
-  return std::to_string(static_cast<int64_t>(std::ceil(bytes / (1 << 20)))) + " MiB";
-}
 
 }  // namespace
 

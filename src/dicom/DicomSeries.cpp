@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <type_traits>
@@ -19,6 +20,7 @@
 #include "dcmtk/dcmdata/dcxfer.h"
 #include "dcmtk/oflog/oflog.h"
 
+#include "ima/AvailableMemory.h"
 #include "ima/Error.h"
 #include "internal/DcmtkFiles.h"
 
@@ -402,8 +404,14 @@ void convertSamples(const T* raw, const SampleLayout& layout, size_t count, cons
 
 // Decodes every frame of `path` that `series` uses into `volume`; `buffer` holds one frame at a
 // time (passed in so that one allocation serves a whole series).
+Shape volumeShape(const SeriesInfo& series) {
+  return Shape{{series.columns, series.rows, static_cast<int64_t>(series.slices.size())}};
+}
+
+// The volume is allocated once the first file's pixel data has been decoded and found complete, so
+// that a small damaged file claiming a giant image fails before the giant allocation.
 void readFileInto(const std::string& path, const std::vector<std::pair<int, size_t>>& frames,  // (frame, z)
-                  const SeriesInfo& series, Volume& volume, std::vector<Uint16>& buffer) {
+                  const SeriesInfo& series, std::optional<Volume>& volume, std::vector<Uint16>& buffer) {
   registerCodecs();
   DcmFileFormat file;
   loadHeader(path, file, true);
@@ -457,6 +465,7 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
   const bool swapWordPairs = bitsAllocated == 32 && DcmXfer(ds->getOriginalXfer()).isBigEndian() &&
                              gLocalByteOrder == EBO_LittleEndian;
   const size_t plane = static_cast<size_t>(rows) * static_cast<size_t>(columns);
+  if (!volume) volume.emplace(volumeShape(series), series.channels, series.geometry);
   DcmFileCache cache;
   for (const auto& [frame, z] : frames) {
     const OFCondition status = element->getPartialValue(buffer.data(), static_cast<Uint32>(static_cast<size_t>(frame) * frameBytes),
@@ -476,7 +485,7 @@ void readFileInto(const std::string& path, const std::vector<std::pair<int, size
       const size_t first = planar ? static_cast<size_t>(c) * plane : static_cast<size_t>(c);
       const size_t stride = planar ? 1 : static_cast<size_t>(samples);
       const SampleLayout layout{first, stride, static_cast<int>(bitsStored), isSigned};
-      float* out = volume.channel(c) + z * plane;
+      float* out = volume->channel(c) + z * plane;
       if (bitsAllocated == 8)
         convertSamples(reinterpret_cast<const Uint8*>(buffer.data()), layout, plane, slice, out);
       else if (bitsAllocated == 16)
@@ -575,13 +584,16 @@ SeriesInfo describeFiles(const std::vector<std::string>& files) {
 
 Volume readSeries(const SeriesInfo& series, const ReadOptions& options, const std::string& what) {
   checkGeometry(series, options, what);
-  Shape shape{{series.columns, series.rows, static_cast<int64_t>(series.slices.size())}};
-  Volume volume(shape, series.channels, series.geometry);
+  const Shape shape = volumeShape(series);
+  requireAvailableMemory(4.0 * static_cast<double>(shape.voxels()) * series.channels,
+                         "reading the " + shape.str() + " series " + series.id +
+                             (what.empty() ? "" : " in " + quoted(what)));
+  std::optional<Volume> volume;
   std::map<std::string, std::vector<std::pair<int, size_t>>> byFile;
   for (size_t z = 0; z < series.slices.size(); ++z) byFile[series.slices[z].file].push_back({series.slices[z].frame, z});
   std::vector<Uint16> buffer;  // 16-bit words: aligned for 8-, 16- and 32-bit samples
   for (const auto& [file, frames] : byFile) readFileInto(file, frames, series, volume, buffer);
-  return volume;
+  return std::move(*volume);
 }
 
 SeriesInfo findSeries(const std::string& directory, const ReadOptions& options) {

@@ -85,6 +85,40 @@ TEST_F(DicomSeries, TransferSyntaxesOfWrittenSeries) {
   }
 }
 
+// Compressed pixel data cannot be checked against Rows x Columns before decoding, so a few small
+// files can claim a giant volume: the reader refuses it against MemAvailable (read here
+// independently) before decoding or allocating anything, with both figures.
+TEST_F(DicomSeries, CompressedSeriesClaimingMoreThanTheAvailableMemoryIsRefusedWithTheFigures) {
+  CtPhantom phantom;
+  phantom.slices = 3;
+  phantom.transferSyntax = EXS_RLELossless;
+  const double need = 4.0 * 65535.0 * 65535.0 * phantom.slices;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  double availableKiB = 0, kib = 0;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") availableKiB = kib;
+  if (availableKiB <= 0 || availableKiB * 1024 >= need) GTEST_SKIP() << "MemAvailable unknown or above 48 GiB";
+  for (const fs::path& path : phantom.write(dir)) {
+    DcmFileFormat file;
+    ASSERT_TRUE(file.loadFile(path.string().c_str()).good());
+    ASSERT_TRUE(file.getDataset()->putAndInsertUint16(DCM_Rows, 65535).good());
+    ASSERT_TRUE(file.getDataset()->putAndInsertUint16(DCM_Columns, 65535).good());
+    ASSERT_TRUE(file.saveFile(path.string().c_str(), EXS_RLELossless).good());
+  }
+  const std::string figure = std::to_string(static_cast<int64_t>(std::ceil(need / (1 << 20)))) + " MiB";
+  try {
+    ima::dicom::readDirectory(dir.string());
+    FAIL() << "a 65535x65535x3 compressed series was read";
+  } catch (const ima::Error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind("reading the 65535x65535x3 series " + phantom.seriesUid, 0), 0u) << message;
+    EXPECT_NE(message.find(dir.string()), std::string::npos) << message;
+    EXPECT_NE(message.find(" needs about " + figure + " of memory but only "), std::string::npos) << message;
+    EXPECT_NE(message.find(" MiB are available"), std::string::npos) << message;
+  }
+}
+
 TEST_F(DicomSeries, AxialSeriesHasIdentityDirection) {
   CtPhantom phantom;
   phantom.setOrientation({1, 0, 0}, {0, 1, 0});
