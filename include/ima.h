@@ -207,11 +207,16 @@ typedef struct ima_evaluate_options {
   int apgd_steps;            /* iterations of the apgd-* attacks and strong's APGD members; 100 */
   int masking_checks;        /* non-zero: also run the gradient-masking probes (docs/evaluation.md);
                                 0 (the report still checks what its own attacks show) */
+  const char* attacked;      /* "patch" (every patch of the grid alone) | "volume" (the whole image
+                                through the sliding-window prediction; the L2 budget scaled by
+                                sqrt(voxels / patch voxels), docs/evaluation.md); "patch" */
+  double overlap;            /* with "volume": fraction of a patch shared by neighbouring windows,
+                                [0, 1); 0.5 */
 } ima_evaluate_options;
 
 IMA_EXPORT void ima_evaluate_options_init(ima_evaluate_options* options);
 
-/* Patch-level robustness evaluation (docs/evaluation.md): *report_json receives the JSON report
+/* Robustness evaluation, patch-level or whole-volume (docs/evaluation.md): *report_json receives the JSON report
  * ("ima-robustness-report" version 1); free it with ima_free_string. */
 IMA_EXPORT ima_status ima_evaluate_files(const ima_model* model, const char* const* image_paths,
                                          const char* const* label_paths, size_t count,
@@ -232,12 +237,16 @@ typedef struct ima_attack_options {
   int threads;               /* 0 = all cores */
   ima_progress_fn progress;
   void* progress_user;
+  /* Fields added later go here, at the end (an older caller's smaller struct_size gets their
+   * defaults). */
+  const char* attacked;      /* "patch" | "volume", as in ima_evaluate_options; "patch" */
+  double overlap;            /* with "volume": [0, 1); 0.5 */
 } ima_attack_options;
 
 IMA_EXPORT void ima_attack_options_init(ima_attack_options* options);
 
-/* The adversarial version of one case (every patch of the model's grid attacked with the
- * reference labels), in the image's own intensity units, written to `output` (output_length >=
+/* The adversarial version of one case (every patch of the model's grid, or the whole image with
+ * attacked "volume", attacked with the reference labels), in the image's own intensity units, written to `output` (output_length >=
  * the image's length in voxels times channels). */
 IMA_EXPORT ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_attack_options* options,
                                  float* output, size_t output_length);

@@ -30,8 +30,10 @@ namespace itk
  * through the network's forward pass with the reference labels, and the perturbation is added to
  * the image in its raw intensity units. Epsilon is the budget per patch in normalised intensity
  * units (the model's normalisation) in the chosen Norm; where the last tile of an axis overlaps its
- * neighbour, the later tile's perturbation is kept. What is attacked is the patch-level forward,
- * not the sliding-window inference of itk::UNetSegmentationImageFilter.
+ * neighbour, the later tile's perturbation is kept. With AttackWholeVolume on, the whole image is
+ * attacked instead through the deployed prediction (the sliding-window inference of
+ * itk::UNetSegmentationImageFilter, Gaussian-weighted windows at Overlap), the L2 budget scaled by
+ * sqrt(voxels / patch voxels) so that the energy per voxel stays that of a patch.
  *
  * Output: the adversarial image, float by default (TOutputImage = the input image type with float
  * components), on the input's grid (origin, spacing, direction and largest possible region).
@@ -134,6 +136,16 @@ public:
   itkSetMacro(BatchSize, int);
   itkGetConstMacro(BatchSize, int);
 
+  /** Attack the whole image through the sliding-window prediction instead of every patch alone
+   * (docs/evaluation.md, "Patch or whole volume"). Default off. */
+  itkSetMacro(AttackWholeVolume, bool);
+  itkGetConstMacro(AttackWholeVolume, bool);
+  itkBooleanMacro(AttackWholeVolume);
+
+  /** With AttackWholeVolume: fraction of a patch shared by neighbouring windows, in [0, 1). Default 0.5. */
+  itkSetMacro(Overlap, double);
+  itkGetConstMacro(Overlap, double);
+
   /** "auto" (CUDA when available), "cpu", "cuda" or "cuda:N". */
   itkSetMacro(Device, std::string);
   itkGetConstReferenceMacro(Device, std::string);
@@ -171,6 +183,8 @@ private:
   int          m_Restarts{ 1 };
   uint64_t     m_Seed{ 0 };
   int          m_BatchSize{ 8 };
+  bool         m_AttackWholeVolume{ false };
+  double       m_Overlap{ 0.5 };
   std::string  m_Device{ "auto" };
   int          m_Threads{ 0 };
 };

@@ -178,6 +178,8 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateDa
   options.ifgsmSteps = m_Steps;
   options.restarts = m_Restarts;
   options.batchSize = m_BatchSize;
+  options.attacked = m_AttackWholeVolume ? ima::EvaluationOptions::Attacked::Volume : ima::EvaluationOptions::Attacked::Patch;
+  options.overlap = m_Overlap;
   options.seed = m_Seed;
   options.runtime.device = m_Device;
   options.runtime.threads = m_Threads;
@@ -226,6 +228,8 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::PrintSelf(
   os << indent << "Restarts: " << m_Restarts << std::endl;
   os << indent << "Seed: " << m_Seed << std::endl;
   os << indent << "BatchSize: " << m_BatchSize << std::endl;
+  os << indent << "AttackWholeVolume: " << m_AttackWholeVolume << std::endl;
+  os << indent << "Overlap: " << m_Overlap << std::endl;
   os << indent << "Device: " << m_Device << std::endl;
   os << indent << "Threads: " << m_Threads << std::endl;
 }

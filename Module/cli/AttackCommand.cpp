@@ -7,6 +7,7 @@
 #include "ima/InputFiles.h"
 #include "ima/Model.h"
 
+#include "AttackedArguments.h"
 #include "Cases.h"
 #include "Commands.h"
 #include "ImageIO.h"
@@ -18,8 +19,9 @@ ArgumentParser attackParser() {
   ArgumentParser p("attack",
                    "Write the adversarial version of an image: every patch of the model's patch grid (for a\n"
                    "2D model, every slice's tiles) is attacked through the network with the reference labels,\n"
-                   "and the perturbation is added to the image in its own intensity units. The budget is per\n"
-                   "patch, in normalised intensity units.");
+                   "or with --attacked volume the whole image through the sliding-window prediction, and the\n"
+                   "perturbation is added to the image in its own intensity units. The budget is per patch,\n"
+                   "in normalised intensity units.");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
       .option("input", "FILE|DIR", "image to attack, or a DICOM series (directory or .dcm file)", "", true)
       .option("label", "FILE", "its reference label map (same grid)", "", true)
@@ -31,7 +33,8 @@ ArgumentParser attackParser() {
       .choices("norm", {"l2", "linf"})
       .option("steps", "K", "iterations of ifgsm and pgd", "20")
       .option("restarts", "N", "PGD random restarts", "1")
-      .option("batch", "N", "patches per forward pass", "8");
+      .option("batch", "N", "patches (or windows, with --attacked volume) per forward pass", "8");
+  addAttackedOptions(p);
   addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attack", "0")
       .flag("force", "overwrite an existing output")
@@ -58,6 +61,7 @@ int runAttack(const ArgumentParser& args) {
   o.runtime.precision = args.get("precision");
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
+  readAttackedOptions(args, o);
   const std::string output = args.get("output");
   InputFiles().add({args.get("model"), args.get("input"), args.get("label")}).checkNotAnInput(output, "output");
   checkOutputPath(output, args.flagSet("force"), "output");
@@ -79,7 +83,8 @@ int runAttack(const ArgumentParser& args) {
   }
   writeVolume(adversarial, output, args.flagSet("force"));
   if (!quiet)
-    std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps << " per patch)\n";
+    std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps
+              << " per patch, " << attackedName(o.attacked) << " attacked)\n";
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "ima/Evaluation.h"
 #include "ima/Model.h"
 
+#include "AttackedArguments.h"
 #include "Cases.h"
 #include "Commands.h"
 #include "ImageIO.h"
@@ -19,8 +20,8 @@ namespace ima::cli {
 ArgumentParser evaluateParser() {
   ArgumentParser p("evaluate",
                    "Evaluate robustness: attack every patch of every case (the network's patch-level\n"
-                   "forward; for a 2D model every slice's tiles) at each budget and score the assembled\n"
-                   "label maps: voxel Dice per label (TP/FP/FN summed over the cases), mean per-case Dice,\n"
+                   "forward; for a 2D model every slice's tiles), or with --attacked volume the whole image\n"
+                   "through the sliding-window prediction, at each budget and score the label maps: voxel Dice per label (TP/FP/FN summed over the cases), mean per-case Dice,\n"
                    "and the robustness AUC (area under mean Dice vs budget / largest budget).");
   p.option("model", "MODEL", "model file (.imamodel)", "", true)
       .option("images", "DIR", "test images (files, or DICOM series directories: case_001/ pairs with case_001.nii.gz)",
@@ -38,10 +39,11 @@ ArgumentParser evaluateParser() {
       .option("ifgsm-steps", "K", "IFGSM iterations", "10")
       .option("apgd-steps", "K", "APGD iterations (apgd-* and strong)", "100")
       .option("restarts", "N", "PGD random restarts (the worst case per patch is kept)", "1")
-      .option("batch", "N", "patches per forward pass", "8")
+      .option("batch", "N", "patches (or windows, with --attacked volume) per forward pass", "8")
       .option("out", "REPORT", "JSON report to write", "", true)
       .option("csv", "FILE", "also write the table as CSV")
       .option("plot", "FILE", "also write a plot of mean Dice against budget (SVG)");
+  addAttackedOptions(p);
   addRuntimeOptions(p)
       .option("seed", "K", "random seed of the attacks", "0")
       .flag("masking-checks",
@@ -53,7 +55,9 @@ ArgumentParser evaluateParser() {
               "               --attack pgd,ifgsm --norm l2 --eps 0,0.5,1,2 --out report.json \\\n"
               "               --csv report.csv --plot report.svg\n"
               "  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
-              "               --attack strong --norm linf --eps 0,0.05,0.1 --apgd-steps 100 --out strong.json");
+              "               --attack strong --norm linf --eps 0,0.05,0.1 --apgd-steps 100 --out strong.json\n"
+              "  ima evaluate --model model.imamodel --images test/images --labels test/labels \\\n"
+              "               --attack strong --attacked volume --eps 0,1,2 --out volume.json");
   addDicomOptions(p, false);
   return p;
 }
@@ -120,6 +124,7 @@ int runEvaluate(const ArgumentParser& args) {
   o.runtime.device = checkedDevice(args);
   o.seed = static_cast<uint64_t>(args.getInt("seed"));
   o.maskingChecks = args.flagSet("masking-checks");
+  readAttackedOptions(args, o);
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
   const std::vector<CasePair> pairs = pairCases(args.get("images"), args.get("labels"));

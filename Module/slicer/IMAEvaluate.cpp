@@ -24,6 +24,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   EvaluationOptions o;
   o.attacks = {args.string("attack")};
   o.norm = args.string("norm");
+  o.attacked = ima::parseAttacked(args.string("attacked"));
   o.budgets = args.numbers("budgets");
   for (double b : o.budgets)
     if (b < 0) throw cli::UsageError("--budgets: " + formatValue(b) + " is negative");

@@ -1,9 +1,10 @@
-// Robustness evaluation of a segmentation model (docs/architecture.md §6) at the patch level: each case is
-// cut into a grid of the model's patches (for a 2D model: patch tiles of every slice), every
+// Robustness evaluation of a segmentation model (docs/architecture.md §6). At the patch level each
+// case is cut into a grid of the model's patches (for a 2D model: patch tiles of every slice), every
 // patch is attacked through the network's forward pass, and the argmax predictions are put back
-// together into a label map scored against the reference (voxel Dice with TP/FP/FN summed over
-// the test set, and mean per-case Dice). What is attacked is the patch-level forward, not the
-// sliding-window inference: the report says so ("attacked": "patch").
+// together into a label map. At the volume level the whole image is attacked through the deployed
+// sliding-window prediction. Either way the label map is scored against the reference (voxel Dice
+// with TP/FP/FN summed over the test set, and mean per-case Dice), and the report says what was
+// attacked ("attacked": "patch" or "volume").
 #pragma once
 #include <string>
 #include <vector>
@@ -33,8 +34,23 @@ struct EvaluationOptions {
   // budget. Without them the report still checks what its own attacks show (Dice not rising with
   // the budget; iterative attacks against fgsm and noise when those were evaluated).
   bool maskingChecks = false;
+  // What is attacked (docs/evaluation.md, "Patch or whole volume"). Patch: every patch of the
+  // case's grid on its own, through the network's forward pass. Volume: the whole image through the
+  // deployed prediction (the sliding-window inferer's Gaussian-weighted windows at `overlap`,
+  // batchSize windows per pass), the budget scaled to the volume: in L2 eps * sqrt(voxels / patch
+  // voxels), the same energy per voxel as a patch attack of budget eps; in Linf eps itself.
+  enum class Attacked { Patch, Volume };
+  Attacked attacked = Attacked::Patch;
+  double overlap = 0.5;
   RuntimeOptions runtime;
 };
+
+// "patch" | "volume", as reports write it; parseAttacked throws ima::Error for other names.
+std::string attackedName(EvaluationOptions::Attacked attacked);
+EvaluationOptions::Attacked parseAttacked(const std::string& name);
+
+// The whole-volume budget of a per-patch budget eps (EvaluationOptions::Attacked::Volume).
+double volumeBudget(double eps, const std::string& norm, int64_t volumeVoxels, int64_t patchVoxels);
 
 // The attack names EvaluationOptions::attacks accepts; the ensemble "strong" runs APGD with each
 // loss (masked-ce, balanced-ce, js and margin with radius annealing, dicece without) and PGD with
@@ -48,10 +64,11 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
                                     const EvaluationOptions& options, const ProgressCallback& progress = {});
 
 // The adversarial version of one case (raw intensity units, the case's geometry): every patch of
-// the grid attacked with `method` (any evaluation attack but the ensemble) at budget eps (per patch, normalised units, options.norm) and
-// the perturbation added to the raw image. Where the last tile of an axis overlaps its
-// neighbour, the later tile's perturbation wins. `options.pgdSteps` / `ifgsmSteps` / `apgdSteps`, `restarts`,
-// `norm`, `batchSize` (patches per forward pass), `seed` and `runtime` apply; `attacks` and
+// the grid (or, with options.attacked Volume, the whole image through the deployed prediction)
+// attacked with `method` (any evaluation attack but the ensemble) at budget eps (per patch,
+// normalised units, options.norm) and the perturbation added to the raw image. Where the last tile
+// of an axis overlaps its neighbour, the later tile's perturbation wins. `options.pgdSteps` / `ifgsmSteps` / `apgdSteps`, `restarts`,
+// `norm`, `attacked`, `overlap`, `batchSize` (patches per forward pass), `seed` and `runtime` apply; `attacks` and
 // `budgets` do not. Progress is the fraction of patches attacked, reported before the first batch
 // and after every batch; the callback can cancel between batches (ima::Cancelled).
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,

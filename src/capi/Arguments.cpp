@@ -39,6 +39,16 @@ int intInRange(int value, int low, int high, const std::string& name) {
   return value;
 }
 
+void attackedOf(const char* attacked, double overlap, EvaluationOptions& options) {
+  options.attacked = parseAttacked(choiceOf(attacked, "patch", "options.attacked", {"patch", "volume"}));
+  if (!(overlap >= 0 && overlap < 1)) {
+    std::ostringstream message;
+    message << "options.overlap is " << overlap << " (expected 0 to below 1)";
+    throw InvalidArgument(message.str());
+  }
+  options.overlap = overlap;
+}
+
 double doubleInRange(double value, double low, double high, const std::string& name) {
   if (!(value >= low && value <= high)) {  // also rejects NaN
     std::ostringstream message;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ima.h"
+#include "ima/Evaluation.h"
 #include "ima/Runtime.h"
 #include "ima/Training.h"
 #include "ima/Volume.h"
@@ -35,6 +36,10 @@ std::vector<TrainingCase> casesFromBuffers(const ima_case* cases, size_t count);
 // series); progress is the fraction of cases read.
 std::vector<TrainingCase> casesFromFiles(const char* const* imagePaths, const char* const* labelPaths, size_t count,
                                          const ProgressCallback& progress);
+
+// What an evaluation or attack perturbs: attacked ("patch" | "volume"; NULL = "patch") and the
+// windows' overlap in [0, 1), into options.
+void attackedOf(const char* attacked, double overlap, EvaluationOptions& options);
 
 // Device ("cpu", "cuda", "cuda:N", "auto"; NULL = "auto") and thread count (>= 0), format checked.
 RuntimeOptions runtimeOf(const char* device, int threads);

@@ -22,6 +22,8 @@ void ima_attack_options_init(ima_attack_options* options) {
   options->restarts = 1;
   options->batch_size = 8;
   options->device = "auto";
+  options->attacked = "patch";
+  options->overlap = 0.5;
 }
 
 ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_attack_options* options, float* output,
@@ -40,6 +42,7 @@ ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_a
     e.batchSize = intInRange(o.batch_size, 1, 4096, "options.batch_size");
     e.seed = o.seed;
     e.runtime = runtimeOf(o.device, o.threads);
+  attackedOf(o.attacked, o.overlap, e);
 
     const ima::TrainingCase c = caseOf(*input, "input", "input");
     if (output_length < c.image.data.size())

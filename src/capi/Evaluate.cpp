@@ -1,4 +1,4 @@
-// ima_evaluate_files / ima_evaluate_buffers: the patch-level robustness report as JSON.
+// ima_evaluate_files / ima_evaluate_buffers: the robustness report (patch-level or whole-volume) as JSON.
 #include <sstream>
 
 #include "ima/Error.h"
@@ -40,6 +40,7 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
   e.batchSize = intInRange(o.batch_size, 1, 4096, "options.batch_size");
   e.seed = o.seed;
   e.runtime = runtimeOf(o.device, o.threads);
+  attackedOf(o.attacked, o.overlap, e);
   return e;
 }
 
@@ -71,6 +72,8 @@ void ima_evaluate_options_init(ima_evaluate_options* options) {
   options->restarts = 1;
   options->batch_size = 8;
   options->device = "auto";
+  options->attacked = "patch";
+  options->overlap = 0.5;
 }
 
 ima_status ima_evaluate_files(const ima_model* model, const char* const* image_paths, const char* const* label_paths,

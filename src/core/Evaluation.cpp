@@ -1,6 +1,8 @@
 #include "ima/Evaluation.h"
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 
 #include "ima/Error.h"
 #include "ima/GradientMasking.h"
@@ -12,6 +14,7 @@
 #include "internal/Patches.h"
 #include "internal/Precision.h"
 #include "internal/Random.h"
+#include "internal/WholeVolumeNetwork.h"
 
 namespace ima {
 namespace {
@@ -78,6 +81,34 @@ void writeTiles(const std::vector<Box>& tiles, const Box& patch, const Box& exte
   }
 }
 
+// The whole case as one normalised sample on `device`: x [1, C, D, H, W], y [1, D, H, W].
+std::pair<torch::Tensor, torch::Tensor> wholeCase(const Model& model, const TrainingCase& c, const torch::Device& device) {
+  const Box extent = volumeExtent(c.image.shape);
+  torch::Tensor x = torch::empty({1, c.image.channels, extent[0], extent[1], extent[2]});
+  torch::Tensor y = torch::empty({1, extent[0], extent[1], extent[2]}, torch::kLong);
+  extractPatch(c.image, normalizationFor(model.metadata().normalization, c.image), {0, 0, 0}, extent,
+               x.data_ptr<float>());
+  extractLabels(c.labels, {0, 0, 0}, extent, y.data_ptr<int64_t>());
+  return {x.to(device), y.to(device)};
+}
+
+// The deployed prediction of `net` (the model's patch network) over whole cases.
+WholeVolumeNetwork wholeVolumeNetwork(Network& net, const Model& model, const EvaluationOptions& o) {
+  const NetworkSpec& spec = model.metadata().network;
+  return WholeVolumeNetwork(net, spec.dims, spec.classes, patchExtent(model.metadata().patchSize), o.overlap,
+                            o.batchSize);
+}
+
+// Attacks the whole case through `volumeNet` at the volume's budget for per-patch eps; returns
+// the attacked input [1, C, D, H, W] (x itself when eps is 0).
+torch::Tensor attackWholeCase(const EvaluationAttack& a, WholeVolumeNetwork& volumeNet, const Model& model,
+                              const torch::Tensor& x, const torch::Tensor& y, double eps, const std::string& norm,
+                              uint64_t seed) {
+  if (eps == 0) return x;
+  const Box patch = patchExtent(model.metadata().patchSize);
+  return a.run(volumeNet, x, y, volumeBudget(eps, norm, y.numel(), patch[0] * patch[1] * patch[2]), seed);
+}
+
 // The very large budget of the masking checks, as a multiple of the largest evaluated budget.
 constexpr double kLargeBudgetFactor = 100;
 
@@ -89,6 +120,21 @@ double caseDice(const std::vector<OverlapCounts>& counts) {
 }
 
 }  // namespace
+
+std::string attackedName(EvaluationOptions::Attacked attacked) {
+  return attacked == EvaluationOptions::Attacked::Volume ? "volume" : "patch";
+}
+
+EvaluationOptions::Attacked parseAttacked(const std::string& name) {
+  if (name == "patch") return EvaluationOptions::Attacked::Patch;
+  if (name == "volume") return EvaluationOptions::Attacked::Volume;
+  throw Error("unknown attacked level '" + name + "' (expected patch or volume)");
+}
+
+double volumeBudget(double eps, const std::string& norm, int64_t volumeVoxels, int64_t patchVoxels) {
+  if (norm == "linf") return eps;
+  return eps * std::sqrt(static_cast<double>(volumeVoxels) / static_cast<double>(patchVoxels));
+}
 
 Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
                          const EvaluationOptions& o, const ProgressCallback& progress) {
@@ -108,14 +154,24 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   // The perturbation in normalised units, per channel, assembled from the attacked tiles.
   Volume delta(c.image.shape, c.image.channels, c.image.geometry);
   const EvaluationAttack& a = attacks.front();
-  forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
-                                                      const torch::Tensor& y, size_t firstTile) {
-    // Every batch its own random numbers.
-    const torch::Tensor d = (eps > 0 ? a.run(net, x, y, eps, streamSeed(o.seed, firstTile)) - x : torch::zeros_like(x))
-                                .to(torch::kCPU);
-    for (int ch = 0; ch < c.image.channels; ++ch)
-      writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
-  }, progress);
+  if (o.attacked == EvaluationOptions::Attacked::Volume) {
+    reportProgress(progress, 0.0);
+    WholeVolumeNetwork volumeNet = wholeVolumeNetwork(net, model, o);
+    const auto [x, y] = wholeCase(model, c, device);
+    const torch::Tensor adversarial = attackWholeCase(a, volumeNet, model, x, y, eps, o.norm, streamSeed(o.seed, 0));
+    const torch::Tensor d = (adversarial - x)[0].to(torch::kCPU).contiguous();
+    std::copy(d.data_ptr<float>(), d.data_ptr<float>() + d.numel(), delta.data.begin());
+    reportProgress(progress, 1.0);
+  } else {
+    forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
+                                                        const torch::Tensor& y, size_t firstTile) {
+      // Every batch its own random numbers.
+      const torch::Tensor d = (eps > 0 ? a.run(net, x, y, eps, streamSeed(o.seed, firstTile)) - x : torch::zeros_like(x))
+                                  .to(torch::kCPU);
+      for (int ch = 0; ch < c.image.channels; ++ch)
+        writeTiles(tiles, patch, extent, d.select(1, ch).contiguous(), delta.channel(ch));
+    }, progress);
+  }
   // Added to the raw intensities in raw units, so voxels outside a CT window keep their values.
   Volume out = c.image;
   for (int ch = 0; ch < c.image.channels; ++ch) {
@@ -151,15 +207,25 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
 
   RobustnessReport report;
   report.task = "segmentation";
-  report.attacked = "patch";
+  report.attacked = attackedName(o.attacked);
   report.norm = o.norm;
   for (int k = 1; k < spec.classes; ++k) report.labelNames.push_back(meta.labelName(k));
 
   const Box patch = patchExtent(meta.patchSize);
+  WholeVolumeNetwork volumeNet = wholeVolumeNetwork(net, model, o);
   // The assembled prediction of one case under attack `a` at budget eps, scored.
   const auto countsOf = [&](const EvaluationAttack& a, double eps, size_t caseIndex) {
     const TrainingCase& c = cases[caseIndex];
     LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
+    if (o.attacked == EvaluationOptions::Attacked::Volume) {
+      const auto [x, y] = wholeCase(model, c, device);
+      const torch::Tensor attacked =
+          attackWholeCase(a, volumeNet, model, x, y, eps, o.norm, streamSeed(o.seed, caseIndex << 32));
+      torch::NoGradGuard noGrad;
+      const torch::Tensor labels = volumeNet.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte).contiguous();
+      std::copy(labels.data_ptr<uint8_t>(), labels.data_ptr<uint8_t>() + labels.numel(), predicted.data.begin());
+      return overlapCounts(predicted, c.labels, spec.classes);
+    }
     forEachTileBatch(model, c, o.batchSize, device, [&](const std::vector<Box>& tiles, const torch::Tensor& x,
                                                          const torch::Tensor& y, size_t firstTile) {
       // Every batch its own random numbers.

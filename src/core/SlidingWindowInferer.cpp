@@ -12,35 +12,10 @@
 #include "internal/EvalModeGuard.h"
 #include "internal/Patches.h"
 #include "internal/Precision.h"
+#include "internal/WindowGrid.h"
 
 namespace ima {
 namespace {
-
-// Gaussian importance along one axis (sigma = patch/8, peak 1), floored so that border voxels
-// covered by a single window still get a non-zero weight.
-std::vector<float> gaussian1d(int64_t p, bool gaussian) {
-  std::vector<float> g(static_cast<size_t>(p), 1.f);
-  if (!gaussian || p == 1) return g;
-  const double sigma = static_cast<double>(p) / 8.0, centre = (static_cast<double>(p) - 1.0) / 2.0;
-  for (int64_t i = 0; i < p; ++i) {
-    const double d = (static_cast<double>(i) - centre) / sigma;
-    g[static_cast<size_t>(i)] = static_cast<float>(std::max(std::exp(-0.5 * d * d), 1e-3));
-  }
-  return g;
-}
-
-// Sum of the window weights covering each position of one axis. The importance map is a product
-// of per-axis Gaussians and windows form a grid, so the total weight at a voxel is the product of
-// these sums: no weight volume has to be stored.
-std::vector<double> coverage(int64_t size, const std::vector<int64_t>& starts, const std::vector<float>& g) {
-  std::vector<double> s(static_cast<size_t>(size), 0.0);
-  for (int64_t start : starts)
-    for (size_t i = 0; i < g.size(); ++i) {
-      const int64_t v = start + static_cast<int64_t>(i);
-      if (v >= 0 && v < size) s[static_cast<size_t>(v)] += g[i];
-    }
-  return s;
-}
 
 // Softmax probabilities [B, K, d, h, w] on the CPU, averaged over mirrored inputs if asked.
 torch::Tensor probabilities(Network& net, const torch::Tensor& batch, int netDims, bool mirror) {
@@ -121,15 +96,10 @@ Segmentation segment(const Model& model, const Volume& volume, const InferenceOp
       throw Error("patch size " + std::to_string(patch[a]) + " is not a multiple of " + std::to_string(multiple) +
                   " as this U-Net's " + std::to_string(spec.stages) + " stages require");
 
-  const bool gaussian = options.gaussian && !options.wholeImage;
-  std::array<std::vector<int64_t>, 3> starts;
-  std::array<std::vector<float>, 3> weights;
-  std::array<std::vector<double>, 3> cover;
-  for (int a = 0; a < 3; ++a) {
-    starts[a] = windowStarts(extent[a], patch[a], options.overlap);
-    weights[a] = gaussian1d(patch[a], gaussian);
-    cover[a] = coverage(extent[a], starts[a], weights[a]);
-  }
+  const WindowGrid grid(extent, patch, options.overlap, options.gaussian && !options.wholeImage);
+  const auto& starts = grid.starts;
+  const auto& weights = grid.weights;
+  const auto& cover = grid.cover;
 
   const int64_t K = spec.classes, plane = extent[1] * extent[2];
   const int64_t patchVoxels = patch[0] * patch[1] * patch[2];

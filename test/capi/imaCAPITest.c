@@ -483,6 +483,26 @@ int main(int argc, char** argv) {
   attack.eps = 1.0;
   CHECK_OK(ima_attack(model, &cases[0], &attack, adversarial, N));
   CHECK(memcmp(adversarial, images[0], sizeof adversarial) != 0);
+  /* The whole volume through the sliding-window prediction: one evaluation report says so, and an
+   * attack with a zero budget still returns the image unchanged. */
+  evaluate.attacked = "volume";
+  evaluate.overlap = 0.25;
+  report = NULL;
+  CHECK_OK(ima_evaluate_buffers(model, cases, 2, &evaluate, &report));
+  CHECK(report && strstr(report, "\"attacked\": \"volume\""));
+  ima_free_string(report);
+  evaluate.attacked = "patch";
+  attack.attacked = "volume";
+  CHECK_OK(ima_attack(model, &cases[0], &attack, adversarial, N));
+  CHECK(memcmp(adversarial, images[0], sizeof adversarial) != 0);
+  attack.overlap = 1.0;
+  CHECK_FAILS(ima_attack(model, &cases[0], &attack, adversarial, N), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.overlap is 1") != NULL);
+  attack.overlap = 0.5;
+  attack.attacked = "slab";
+  CHECK_FAILS(ima_attack(model, &cases[0], &attack, adversarial, N), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.attacked") != NULL);
+  attack.attacked = "patch";
 
   /* ---- error paths */
   printf("error paths:\n");

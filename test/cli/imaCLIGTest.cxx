@@ -388,6 +388,21 @@ TEST_F(ImaCLI, EvaluateWritesConsistentReportsAndRejectsBadInput) {
   EXPECT_NE(readText(work_ / "r.svg").find("<svg"), std::string::npos);
   EXPECT_NE(readText(work_ / "r.csv").find("pgd"), std::string::npos);
 
+  // The whole volume through the sliding-window prediction: the report says so, its CSV too; the
+  // clean point differs from the patch grid's only by the windows' overlap, so both are valid Dice.
+  r = run("evaluate --model m.imamodel --images data/images --labels data/labels --attack pgd --attacked volume "
+          "--overlap 0.25 --eps 0,0.5 --pgd-steps 2 --out v.json --csv v.csv --device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto volume = nlohmann::json::parse(readText(work_ / "v.json"));
+  EXPECT_EQ(volume.at("attacked").get<std::string>(), "volume");
+  EXPECT_NE(readText(work_ / "v.csv").find("pgd,l2,volume,0.5,"), std::string::npos) << readText(work_ / "v.csv");
+  for (const char* bad : {"--overlap 1", "--attacked slab"}) {
+    r = run(std::string("evaluate --model m.imamodel --images data/images --labels data/labels --out w.json ") + bad);
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_NE(r.err.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(work_ / "w.json"));
+
   r = run("evaluate --model m.imamodel --images data/images --labels data/labels --out r.json");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
@@ -468,6 +483,14 @@ TEST_F(ImaCLI, AttackWritesAPerturbationOfTheRequestedSize) {
       squared += d * d;
     }
   EXPECT_NEAR(std::sqrt(squared), 0.5, 1e-3);
+  // --attacked volume: the whole 24x24 image is one sample whose L2 budget keeps the energy per
+  // voxel of a 16x16 patch, 0.5 * sqrt(576 / 256) = 0.75; white noise lies on that sphere.
+  r = run(common + "--attack noise --eps 0.5 --attacked volume --output volume.nii.gz");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto volumeNoise = readImage<Image2F>(work_ / "volume.nii.gz");
+  double volumeSquared = 0;
+  for (size_t i = 0; i < n; ++i) volumeSquared += std::pow((volumeNoise->GetBufferPointer()[i] - x[i]) / sd, 2);
+  EXPECT_NEAR(std::sqrt(volumeSquared), 0.75, 1e-3);
   EXPECT_FALSE(std::equal(x, x + n, pgd->GetBufferPointer()));
   EXPECT_EQ(pgd->GetSpacing(), input->GetSpacing());
   EXPECT_EQ(pgd->GetOrigin(), input->GetOrigin());

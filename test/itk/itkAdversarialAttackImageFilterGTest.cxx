@@ -231,6 +231,9 @@ protected:
     o.pgdSteps = o.ifgsmSteps = filter->GetSteps();
     o.restarts = filter->GetRestarts();
     o.batchSize = filter->GetBatchSize();
+    o.attacked = filter->GetAttackWholeVolume() ? ima::EvaluationOptions::Attacked::Volume
+                                                : ima::EvaluationOptions::Attacked::Patch;
+    o.overlap = filter->GetOverlap();
     o.seed = filter->GetSeed();
     o.runtime.device = filter->GetDevice();
     o.runtime.threads = filter->GetThreads();
@@ -447,6 +450,65 @@ TEST_F(AdversarialAttackImageFilterTest, PerturbationPerPatchStaysWithinTheBudge
         }
       }
     }
+  }
+}
+
+// AttackWholeVolume: the whole 16x16x8 image (four 8x8x8 patches) is one attacked sample, so its
+// L2 budget is eps * sqrt(4) = 2 eps over the whole image (white noise lies on that sphere) and the
+// Linf budget stays eps; the filter gives what the core gives with Attacked::Volume.
+TEST_F(AdversarialAttackImageFilterTest, WholeVolumeAttackKeepsTheVolumeBudget)
+{
+  const auto   image = TiledImage();
+  const auto   labels = BallLabels<LabelImageType>(image.GetPointer());
+  const size_t n = image->GetBufferedRegion().GetNumberOfPixels();
+  const float *x = image->GetBufferPointer();
+  double       mean = 0, variance = 0;
+  for (size_t i = 0; i < n; ++i)
+  {
+    mean += x[i];
+  }
+  mean /= static_cast<double>(n);
+  for (size_t i = 0; i < n; ++i)
+  {
+    variance += (x[i] - mean) * (x[i] - mean);
+  }
+  const double sd = std::sqrt(variance / static_cast<double>(n));
+  const double eps = 0.7, tolerance = 1e-4;
+  const struct
+  {
+    const char * attack;
+    const char * norm;
+    double       budget;
+    bool         onTheSphere;
+  } settings[] = { { "pgd", "l2", 2 * eps, false }, { "pgd", "linf", eps, false }, { "noise", "l2", 2 * eps, true } };
+  for (const auto & s : settings)
+  {
+    SCOPED_TRACE(std::string(s.attack) + " " + s.norm);
+    auto filter = MakeFilter(image, labels);
+    filter->SetAttack(s.attack);
+    filter->SetNorm(s.norm);
+    filter->SetEpsilon(eps);
+    filter->AttackWholeVolumeOn();
+    filter->SetOverlap(0.25);
+    ASSERT_NO_THROW(filter->Update());
+    const float * adversarial = filter->GetOutput()->GetBufferPointer();
+    double        squares = 0, largest = 0;
+    for (size_t i = 0; i < n; ++i)
+    {
+      const double d = (static_cast<double>(adversarial[i]) - x[i]) / sd;
+      squares += d * d;
+      largest = std::max(largest, std::abs(d));
+    }
+    const double norm = std::string(s.norm) == "l2" ? std::sqrt(squares) : largest;
+    EXPECT_LE(norm, s.budget + 2 * tolerance);
+    EXPECT_GT(norm, 0.5 * s.budget) << "the whole-volume attack barely moved the image";
+    if (s.onTheSphere)
+    {
+      EXPECT_NEAR(norm, s.budget, 2 * tolerance);
+    }
+    const ima::Volume expected = ima::adversarialVolume(*s_Model, CaseFromBuffers(image.GetPointer(), labels.GetPointer()),
+                                                        s.attack, eps, CoreOptionsOf(filter));
+    EXPECT_TRUE(std::equal(expected.data.begin(), expected.data.end(), adversarial));
   }
 }
 

@@ -292,6 +292,28 @@ class ImasegTest(unittest.TestCase):
         unchanged = imaseg.attack(self.model, self.test_image, self.test_labels, method="fgsm", eps=0, threads=1)
         np.testing.assert_array_equal(unchanged, self.test_image)
 
+    def test_whole_volume_attack_equals_command_line_and_keeps_segment_clean(self):
+        report = imaseg.evaluate(self.model, self.images, self.labels, attacks=["pgd"], budgets=[0, 1], pgd_steps=2,
+                                 attacked="volume", device="cpu", threads=1)
+        self.assertEqual(report["attacked"], "volume")
+        # The clean point is the deployed prediction: segment()'s labels.
+        tp = 0
+        for image, reference in zip(self.images, self.labels):
+            tp += int(np.sum((imaseg.segment(self.model, image, threads=1) == 1) & (reference == 1)))
+        self.assertEqual(report["attacks"][0]["budgets"][0]["class_counts"][0]["tp"], tp)
+        nib.save(nib.Nifti1Image(self.test_image.T, np.eye(4)), self.dir / "volume_in.nii.gz")
+        nib.save(nib.Nifti1Image(self.test_labels.T, np.eye(4)), self.dir / "volume_labels.nii.gz")
+        run_ima("attack", "--model", self.model.path, "--input", self.dir / "volume_in.nii.gz", "--label",
+                self.dir / "volume_labels.nii.gz", "--output", self.dir / "volume_out.nii.gz", "--attack", "pgd",
+                "--eps", "1", "--steps", "3", "--attacked", "volume", "--force")
+        cli = np.asarray(nib.load(self.dir / "volume_out.nii.gz").dataobj).T
+        adversarial = imaseg.attack(self.model, self.test_image, self.test_labels, method="pgd", eps=1, steps=3,
+                                    attacked="volume", device="cpu", threads=1)
+        np.testing.assert_allclose(adversarial, cli, atol=1e-3)
+        self.assertGreater(np.abs(adversarial - self.test_image).max(), 0.01)
+        with self.assertRaisesRegex(imaseg.Error, "options.overlap"):
+            imaseg.attack(self.model, self.test_image, self.test_labels, attacked="volume", overlap=1.5, threads=1)
+
     # ---------------------------------------------------------------- documentation
     def test_documented_example_runs(self):
         doc = (Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text()

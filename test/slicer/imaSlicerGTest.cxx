@@ -424,6 +424,14 @@ TEST_F(SlicerModules, EvaluateWritesTheReportAndReturnsItsAuc) {
   const std::vector<double> byBudget = numbers(values.at("diceByBudget"));
   ASSERT_EQ(byBudget.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(byBudget[i], dice[i], 1e-8);
+  EXPECT_EQ(report.at("attacked"), "patch");
+
+  // --attacked volume reaches the core: the report says what was attacked.
+  const Outcome v = run(IMA_EVALUATE_EXE, {"--model", "m.imamodel", "--report", "volume.json", "--attack", "pgd",
+                                           "--attacked", "volume", "--budgets", "0.5", "--steps", "2", "--threads",
+                                           "1", "in.nrrd", "ref.nrrd"});
+  ASSERT_EQ(v.code, 0) << v.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(work_ / "volume.json")).at("attacked"), "volume");
 }
 
 TEST_F(SlicerModules, EvaluateStrongReturnsTheEnsembleAndReportsEveryMember) {

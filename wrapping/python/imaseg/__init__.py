@@ -362,12 +362,15 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
 
 def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None, attacks=("pgd", "ifgsm"),
              norm="l2", budgets=(0, 0.5, 1, 2), pgd_steps=20, ifgsm_steps=10, restarts=1, batch_size=8, seed=0,
-             device="auto", threads=0, progress=None, apgd_steps=100, masking_checks=False):
-    """Patch-level robustness evaluation (docs/evaluation.md) of `model` on images with reference
-    labels (arrays or file paths, as for train). attacks: names as for `ima evaluate --attack`,
-    e.g. ("strong",) for the ensemble of APGD with every loss and PGD with restarts, which keeps
-    per case and budget the lowest Dice. masking_checks=True also runs the gradient-masking probes
-    (report["masking_warnings"]). Returns the report as a dict."""
+             device="auto", threads=0, progress=None, apgd_steps=100, masking_checks=False, attacked="patch",
+             overlap=0.5):
+    """Robustness evaluation (docs/evaluation.md) of `model` on images with reference labels (arrays
+    or file paths, as for train). attacks: names as for `ima evaluate --attack`, e.g. ("strong",)
+    for the ensemble of APGD with every loss and PGD with restarts, which keeps per case and budget
+    the lowest Dice. masking_checks=True also runs the gradient-masking probes
+    (report["masking_warnings"]). attacked="volume" attacks the whole image through the
+    sliding-window prediction (windows overlapping by `overlap`) instead of every patch alone.
+    Returns the report as a dict."""
     model = _model(model)
     options = _init(_capi.EvaluateOptions, lib.ima_evaluate_options_init)
     options.attacks, options.norm = _text(",".join(attacks)), _text(norm)
@@ -376,6 +379,7 @@ def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None
     options.budget_count = len(budgets)
     options.pgd_steps, options.ifgsm_steps, options.restarts = pgd_steps, ifgsm_steps, restarts
     options.apgd_steps, options.masking_checks = apgd_steps, int(bool(masking_checks))
+    options.attacked, options.overlap = _text(attacked), overlap
     options.batch_size, options.seed, options.device, options.threads = batch_size, seed, _text(device), threads
     callback = _Progress(progress)
     options.progress = callback.function
@@ -393,15 +397,18 @@ def evaluate(model, images, labels, *, spacing=None, origin=None, direction=None
 
 
 def attack(model, array, labels, spacing=None, origin=None, direction=None, *, method="pgd", eps=1.0, norm="l2",
-           steps=20, restarts=1, batch_size=8, seed=0, device="auto", threads=0, progress=None):
-    """The adversarial version of `array` (every patch of the model's grid attacked with the reference
-    `labels`, budget `eps` per patch in normalised units), float32 in the array's intensity units."""
+           steps=20, restarts=1, batch_size=8, seed=0, device="auto", threads=0, progress=None, attacked="patch",
+           overlap=0.5):
+    """The adversarial version of `array` (every patch of the model's grid, or with attacked="volume"
+    the whole image through the sliding-window prediction, attacked with the reference `labels`,
+    budget `eps` per patch in normalised units), float32 in the array's intensity units."""
     model = _model(model)
     cases = _Cases([array], [labels], model.in_channels, spacing, origin, direction)
     options = _init(_capi.AttackOptions, lib.ima_attack_options_init)
     options.attack, options.eps, options.norm = _text(method), eps, _text(norm)
     options.steps, options.restarts, options.batch_size, options.seed = steps, restarts, batch_size, seed
     options.device, options.threads = _text(device), threads
+    options.attacked, options.overlap = _text(attacked), overlap
     callback = _Progress(progress)
     options.progress = callback.function
     output = np.zeros(cases.images[0].array.shape, dtype=np.float32)

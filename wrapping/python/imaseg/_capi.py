@@ -97,14 +97,16 @@ class EvaluateOptions(CheckedStructure):
                 ("pgd_steps", ctypes.c_int), ("ifgsm_steps", ctypes.c_int), ("restarts", ctypes.c_int),
                 ("batch_size", ctypes.c_int), ("seed", ctypes.c_uint64), ("device", ctypes.c_char_p),
                 ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p),
-                ("apgd_steps", ctypes.c_int), ("masking_checks", ctypes.c_int)]
+                ("apgd_steps", ctypes.c_int), ("masking_checks", ctypes.c_int), ("attacked", ctypes.c_char_p),
+                ("overlap", ctypes.c_double)]
 
 
 class AttackOptions(CheckedStructure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("attack", ctypes.c_char_p), ("eps", ctypes.c_double),
                 ("norm", ctypes.c_char_p), ("steps", ctypes.c_int), ("restarts", ctypes.c_int),
                 ("batch_size", ctypes.c_int), ("seed", ctypes.c_uint64), ("device", ctypes.c_char_p),
-                ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p)]
+                ("threads", ctypes.c_int), ("progress", PROGRESS), ("progress_user", ctypes.c_void_p),
+                ("attacked", ctypes.c_char_p), ("overlap", ctypes.c_double)]
 
 
 def _candidates():
