@@ -383,6 +383,23 @@ TEST_F(AdversarialAttackImageFilterTest, ZeroBudgetReturnsTheInputUnchanged)
   }
 }
 
+// The population standard deviation of n values, in double: z-score normalisation's scale.
+static double
+StandardDeviation(const float * x, size_t n)
+{
+  double mean = 0, variance = 0;
+  for (size_t i = 0; i < n; ++i)
+  {
+    mean += x[i];
+  }
+  mean /= static_cast<double>(n);
+  for (size_t i = 0; i < n; ++i)
+  {
+    variance += (x[i] - mean) * (x[i] - mean);
+  }
+  return std::sqrt(variance / static_cast<double>(n));
+}
+
 // The budget is per patch in normalised units: for z-score normalisation that is the raw
 // difference divided by the image's standard deviation (computed here by hand, in double). The
 // four patches of TiledImage() do not overlap, so each holds one attack's perturbation. PGD stays
@@ -395,17 +412,7 @@ TEST_F(AdversarialAttackImageFilterTest, PerturbationPerPatchStaysWithinTheBudge
   const auto   labels = BallLabels<LabelImageType>(image.GetPointer());
   const size_t n = image->GetBufferedRegion().GetNumberOfPixels();
   const float *x = image->GetBufferPointer();
-  double       mean = 0, variance = 0;
-  for (size_t i = 0; i < n; ++i)
-  {
-    mean += x[i];
-  }
-  mean /= static_cast<double>(n);
-  for (size_t i = 0; i < n; ++i)
-  {
-    variance += (x[i] - mean) * (x[i] - mean);
-  }
-  const double sd = std::sqrt(variance / static_cast<double>(n));
+  const double sd = StandardDeviation(x, n);
   const double eps = 0.7, tolerance = 1e-4;
 
   const struct
@@ -462,17 +469,7 @@ TEST_F(AdversarialAttackImageFilterTest, WholeVolumeAttackKeepsTheVolumeBudget)
   const auto   labels = BallLabels<LabelImageType>(image.GetPointer());
   const size_t n = image->GetBufferedRegion().GetNumberOfPixels();
   const float *x = image->GetBufferPointer();
-  double       mean = 0, variance = 0;
-  for (size_t i = 0; i < n; ++i)
-  {
-    mean += x[i];
-  }
-  mean /= static_cast<double>(n);
-  for (size_t i = 0; i < n; ++i)
-  {
-    variance += (x[i] - mean) * (x[i] - mean);
-  }
-  const double sd = std::sqrt(variance / static_cast<double>(n));
+  const double sd = StandardDeviation(x, n);
   const double eps = 0.7, tolerance = 1e-4;
   const struct
   {

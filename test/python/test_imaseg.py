@@ -277,13 +277,16 @@ class ImasegTest(unittest.TestCase):
                 self.assertEqual(attacks[entry["case_worst_attack"][case]]["budgets"][budget]["case_dice"][case],
                                  dice)
 
+    def attack_on_command_line(self, name, *options):
+        """`ima attack` on the test image and labels (written as NIfTI under `name`), read back."""
+        nib.save(nib.Nifti1Image(self.test_image.T, np.eye(4)), self.dir / f"{name}_in.nii.gz")
+        nib.save(nib.Nifti1Image(self.test_labels.T, np.eye(4)), self.dir / f"{name}_labels.nii.gz")
+        run_ima("attack", "--model", self.model.path, "--input", self.dir / f"{name}_in.nii.gz", "--label",
+                self.dir / f"{name}_labels.nii.gz", "--output", self.dir / f"{name}_out.nii.gz", *options, "--force")
+        return np.asarray(nib.load(self.dir / f"{name}_out.nii.gz").dataobj).T
+
     def test_attack_equals_command_line(self):
-        nib.save(nib.Nifti1Image(self.test_image.T, np.eye(4)), self.dir / "attack_in.nii.gz")
-        nib.save(nib.Nifti1Image(self.test_labels.T, np.eye(4)), self.dir / "attack_labels.nii.gz")
-        run_ima("attack", "--model", self.model.path, "--input", self.dir / "attack_in.nii.gz", "--label",
-                self.dir / "attack_labels.nii.gz", "--output", self.dir / "attack_out.nii.gz", "--attack", "pgd",
-                "--eps", "1", "--steps", "5", "--seed", "3", "--force")
-        cli = np.asarray(nib.load(self.dir / "attack_out.nii.gz").dataobj).T
+        cli = self.attack_on_command_line("attack", "--attack", "pgd", "--eps", "1", "--steps", "5", "--seed", "3")
         adversarial = imaseg.attack(self.model, self.test_image, self.test_labels, method="pgd", eps=1, steps=5,
                                     seed=3, device="cpu", threads=1)
         self.assertEqual(adversarial.shape, SHAPE)
@@ -301,12 +304,8 @@ class ImasegTest(unittest.TestCase):
         for image, reference in zip(self.images, self.labels):
             tp += int(np.sum((imaseg.segment(self.model, image, threads=1) == 1) & (reference == 1)))
         self.assertEqual(report["attacks"][0]["budgets"][0]["class_counts"][0]["tp"], tp)
-        nib.save(nib.Nifti1Image(self.test_image.T, np.eye(4)), self.dir / "volume_in.nii.gz")
-        nib.save(nib.Nifti1Image(self.test_labels.T, np.eye(4)), self.dir / "volume_labels.nii.gz")
-        run_ima("attack", "--model", self.model.path, "--input", self.dir / "volume_in.nii.gz", "--label",
-                self.dir / "volume_labels.nii.gz", "--output", self.dir / "volume_out.nii.gz", "--attack", "pgd",
-                "--eps", "1", "--steps", "3", "--attacked", "volume", "--force")
-        cli = np.asarray(nib.load(self.dir / "volume_out.nii.gz").dataobj).T
+        cli = self.attack_on_command_line("volume", "--attack", "pgd", "--eps", "1", "--steps", "3", "--attacked",
+                                          "volume")
         adversarial = imaseg.attack(self.model, self.test_image, self.test_labels, method="pgd", eps=1, steps=3,
                                     attacked="volume", device="cpu", threads=1)
         np.testing.assert_allclose(adversarial, cli, atol=1e-3)
