@@ -3,8 +3,9 @@
 # generate phantoms, train a 2D U-Net on their slices (standard method), then fine-tune it twice
 # on the same schedule: with IMA (the paper's "apply IMA to a pretrained model") and, as the
 # baseline, with the standard method, so that both final models had the same training. Segment
-# held-out phantoms with both, evaluate both under PGD and IFGSM at several L2 budgets, and print
-# the comparison. Outputs go to ./out (override with OUT=...). Times each part.
+# held-out phantoms with both, evaluate both under PGD-5 and IFGSM-5 at several L2 budgets and,
+# on a subset of held-out slices, under the strong attack ensemble beside PGD-5, and print the
+# comparison. Outputs go to ./out (override with OUT=...). Times each part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out}
@@ -16,7 +17,11 @@ TUNE_LR=${TUNE_LR:-0.001}      # fine-tuning learning rate (Adam), decaying
 EPS_MAX=${EPS_MAX:-6}           # IMA's largest margin (L2, normalised units, per 64x64 slice)
 DELTA=${DELTA:-2}               # IMA's initial margin and growth per epoch
 BUDGETS=${BUDGETS:-0,2,4,6}     # evaluation budgets (L2, normalised units, per 64x64 slice), up to EPS_MAX
-ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the evaluation
+ATTACK_STEPS=${ATTACK_STEPS:-5} # PGD and IFGSM iterations of the weak evaluation
+STRONG_CASES=${STRONG_CASES:-2} # held-out cases whose central slices form the strong set
+STRONG_SLICES=${STRONG_SLICES:-8} # central slices per case in the strong set
+APGD_STEPS=${APGD_STEPS:-20}    # iterations of each APGD member of the ensemble
+SEED=${SEED:-1}                 # pretraining seed (data and fine-tuning seeds stay fixed)
 THREADS=${THREADS:-0}           # 0 = all cores
 
 t0=$(date +%s)
@@ -32,7 +37,7 @@ t2=$(date +%s)
 
 "$ima" train --images "$OUT/train/images" --labels "$OUT/train/labels" --out "$OUT/pretrained.imamodel" \
   --dims 2 --patch 64,64 --features 16 --stages 4 --batch 16 --epochs "$EPOCHS" --iterations "$ITERATIONS" \
-  --optimizer adam --val-fraction 0.2 --labels-names organ,lesion --seed 1 --threads "$THREADS"
+  --optimizer adam --val-fraction 0.2 --labels-names organ,lesion --seed "$SEED" --threads "$THREADS"
 t3=$(date +%s)
 
 tune=(--images "$OUT/train/images" --labels "$OUT/train/labels" --init "$OUT/pretrained.imamodel" --batch 16
@@ -55,13 +60,36 @@ for model in standard ima; do
 done
 t5=$(date +%s)
 
-# The two evaluations run side by side, one thread each: two single-threaded processes keep both
-# cores busy without libtorch's busy-waiting OpenMP threads competing.
+# The evaluations of the two models run side by side, one thread each: two single-threaded
+# processes keep both cores busy without libtorch's busy-waiting OpenMP threads competing.
+# Per model: the weak attacks (PGD-5, IFGSM-5) on every held-out case; then, on the strong set
+# (the STRONG_SLICES central slices of the first STRONG_CASES held-out cases, where the organ is),
+# the strong ensemble (APGD with five losses and PGD-20 with 3 restarts, the worst per case and
+# budget) and PGD-5 on the same slices, side by side.
+mkdir -p "$OUT/strong-set/images" "$OUT/strong-set/labels"
+/usr/bin/python3 - "$OUT" "$STRONG_CASES" "$STRONG_SLICES" <<'PY'
+import os, sys
+import nibabel as nib
+out, cases, slices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for name in sorted(os.listdir(f"{out}/heldout/images"))[:cases]:
+    for kind in ("images", "labels"):
+        volume = nib.load(f"{out}/heldout/{kind}/{name}")
+        first = (volume.shape[2] - slices) // 2
+        nib.save(volume.slicer[:, :, first:first + slices], f"{out}/strong-set/{kind}/{name}")
+PY
+evaluate() {
+  local model=$1
+  local common=(--model "$OUT/$model.imamodel" --norm l2 --eps "$BUDGETS" --batch 16 --quiet --threads 1)
+  "$ima" evaluate "${common[@]}" --images "$OUT/heldout/images" --labels "$OUT/heldout/labels" \
+    --attack pgd,ifgsm --pgd-steps "$ATTACK_STEPS" --ifgsm-steps "$ATTACK_STEPS" --out "$OUT/robustness-$model.json"
+  "$ima" evaluate "${common[@]}" --images "$OUT/strong-set/images" --labels "$OUT/strong-set/labels" \
+    --attack pgd --pgd-steps "$ATTACK_STEPS" --out "$OUT/strong-set-pgd-$model.json"
+  "$ima" evaluate "${common[@]}" --images "$OUT/strong-set/images" --labels "$OUT/strong-set/labels" \
+    --attack strong --apgd-steps "$APGD_STEPS" --pgd-steps 20 --out "$OUT/strong-set-strong-$model.json"
+}
 pids=()
 for model in standard ima; do
-  "$ima" evaluate --model "$OUT/$model.imamodel" --images "$OUT/heldout/images" --labels "$OUT/heldout/labels" \
-    --attack pgd,ifgsm --norm l2 --eps "$BUDGETS" --pgd-steps "$ATTACK_STEPS" --ifgsm-steps "$ATTACK_STEPS" \
-    --batch 16 --out "$OUT/robustness-$model.json" --quiet --threads 1 &
+  evaluate "$model" &
   pids+=($!)
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
@@ -87,9 +115,28 @@ echo "Robustness on the held-out phantoms (patch-level L2 attacks; mean voxel Di
 "$ima" compare --reports "$OUT/robustness-standard.json,$OUT/robustness-ima.json" --names standard,ima \
   --out "$OUT/robustness.json" --csv "$OUT/robustness.csv" --plot "$OUT/robustness.svg" --force
 echo
+echo "Strong ensemble beside PGD-5 on the same slices (the strong set: the $STRONG_SLICES central slices of" \
+  "$(ls "$OUT/strong-set/images" | tr '\n' ' '));"
+echo "mean voxel Dice per budget and robustness AUC:"
+/usr/bin/env python3 - "$OUT" <<'PY'
+import json, sys
+out = sys.argv[1]
+def rows(path):
+    report = json.load(open(path))
+    attacks = {a["name"]: a for a in report["attacks"]}
+    return report, attacks
+for model in ("standard", "ima"):
+    _, weak = rows(f"{out}/strong-set-pgd-{model}.json")
+    _, strong = rows(f"{out}/strong-set-strong-{model}.json")
+    for label, attack in (("PGD-5", weak["pgd"]), ("strong ensemble", strong["strong"])):
+        dice = " ".join(f"{b['mean_voxel_dice']:.3f}" for b in attack["budgets"])
+        print(f"  {model:9s} {label:16s} Dice {dice}   AUC {attack['auc']:.3f}")
+PY
+echo
 echo "Times: install+build $((t1 - t0)) s, phantoms $((t2 - t1)) s, pretraining $((t3 - t2)) s," \
   "fine-tuning (standard + IMA) $((t4 - t3)) s, segmentation $((t5 - t4)) s, robustness evaluation $((t6 - t5)) s"
 echo "       main job (everything after the build) $((t6 - t1)) s"
 echo "Outputs: $OUT/pretrained.imamodel, $OUT/standard.imamodel, $OUT/ima.imamodel (+ .log.jsonl training logs),"
 echo "         $OUT/segmentations/,"
-echo "         $OUT/dice/, $OUT/robustness-{standard,ima}.json, $OUT/robustness.{json,csv,svg} (the comparison)"
+echo "         $OUT/dice/, $OUT/robustness-{standard,ima}.json, $OUT/robustness.{json,csv,svg} (the comparison),"
+echo "         $OUT/strong-set-{pgd,strong}-{standard,ima}.json (PGD-5 and the strong ensemble on the strong set)"
