@@ -6,7 +6,10 @@
 #     iteration in PyTorch (Debian's python3-torch) from the same weights, plain and lean;
 #  4. Fashion-MNIST robustness of standard, PGD-AT, TRADES and IMA training (about 40 minutes);
 #  5. reading a 512x512x300 DICOM CT series against Debian's dcm2niix (ratio);
-#  6. bf16 against fp32 and the bisection tolerance per training iteration, 2D and 3D (ratios).
+#  6. bf16 against fp32 and the bisection tolerance per training iteration, 2D and 3D (ratios);
+#  7. IMA's robustness gain over 3 pretraining seeds under PGD-5 and the strong ensemble;
+#  8. the strength of every attack on the main job's models, patch-level and whole-volume;
+#  9. IMA on 3D volumes, end to end.
 # Run it alone: other CPU-heavy processes distort libtorch's OpenMP timings badly.
 # THREADS (default 1) sets the thread count of parts 3 and 4.
 set -euo pipefail
@@ -49,3 +52,12 @@ echo "== reading a 512x512x300 DICOM CT series vs dcm2niix (warm cache)"
 echo "== bf16 vs fp32 and IMA's bisection tolerance per training iteration, 2D then 3D"
 "$build/bench/imaBenchPrecision" --dims 2 --repeats 5 --threads 2
 "$build/bench/imaBenchPrecision" --dims 3 --repeats 5 --threads 2
+
+echo "== IMA's robustness gain over 3 pretraining seeds: the main job three times (about 40 minutes)"
+bench/robustness-seeds.sh "$work/seeds" "1 2 3"
+
+echo "== how much each attack overestimates robustness, on seed 1's models (patch and whole volume)"
+bench/attack-strength.sh "$work/seeds/seed-1"
+
+echo "== IMA on 3D volumes: 3D U-Net, standard vs IMA fine-tuning, PGD-5 and the ensemble"
+bench/ima-3d.sh "$work/ima-3d" 1
