@@ -64,15 +64,18 @@ torch::Tensor WholeVolumeNetwork::forward(const torch::Tensor& input) {
   std::vector<int64_t> pad;
   for (int a = 2; a >= 0; --a) pad.insert(pad.end(), {0, std::max<int64_t>(0, patch_[a] - extent[a])});
   const torch::Tensor padded = torch::constant_pad_nd(input, pad, 0);
-  const WindowGrid grid(extent, patch_, overlap_, true);
-  const torch::Tensor cover = outer(grid.cover, input.options());
-  if (input.device().is_cpu()) {
-    // The accumulator, its gradient and the output (classes each), the input and its gradient.
+  const bool fresh = !plan_ || plan_->extent != extentOf(padded) || plan_->weight.device() != input.device();
+  const Plan& plan = planFor(padded);
+  if (fresh && input.device().is_cpu()) {
+    // Once per volume shape, not per attack step: the accumulator, its gradient and the output
+    // (classes each), the input and its gradient.
     const double voxels = static_cast<double>(padded.numel() / padded.size(1));
     requireAvailableMemory(4.0 * voxels * static_cast<double>(3 * classes_ + 2 * input.size(1)),
                            "attacking the whole " + std::to_string(extent[2]) + "x" + std::to_string(extent[1]) + "x" +
                                std::to_string(extent[0]) + " volume with " + std::to_string(classes_) + " classes");
   }
+  // The padded grid's windows are the unpadded grid's, so its summed weights agree inside the volume.
+  const torch::Tensor cover = window(plan.cover, {0, 0, 0}, extent);
   const torch::Tensor logAccumulated =
       WeightedMeanSoftmax::apply(padded, reinterpret_cast<int64_t>(this));
   return window(logAccumulated, {0, 0, 0}, extent) - cover.log();
@@ -90,38 +93,42 @@ torch::Tensor WholeVolumeNetwork::softmax(const torch::Tensor& windows) {
   return netDims_ == 2 ? p.unsqueeze(2) : p;
 }
 
-torch::Tensor WholeVolumeNetwork::accumulate(const torch::Tensor& x) {
+const WholeVolumeNetwork::Plan& WholeVolumeNetwork::planFor(const torch::Tensor& x) {
   const Box extent = extentOf(x);
+  if (plan_ && plan_->extent == extent && plan_->weight.device() == x.device()) return *plan_;
   const WindowGrid grid(extent, patch_, overlap_, true);
+  Plan plan{extent, {}, outer(grid.weights, x.options()), outer(grid.cover, x.options())};
   const std::vector<Box> all = grid.windows();
-  const torch::Tensor weight = outer(grid.weights, x.options());
+  for (size_t first = 0; first < all.size(); first += static_cast<size_t>(windowsPerPass_))
+    plan.batches.emplace_back(all.begin() + static_cast<std::ptrdiff_t>(first),
+                              all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), first + windowsPerPass_)));
+  plan_ = std::move(plan);
+  return *plan_;
+}
+
+torch::Tensor WholeVolumeNetwork::accumulate(const torch::Tensor& x) {
+  const Plan& plan = planFor(x);
   torch::Tensor sum;
   for (int64_t n = 0; n < x.size(0); ++n)
-    for (size_t first = 0; first < all.size(); first += static_cast<size_t>(windowsPerPass_)) {
-      const std::vector<Box> starts(all.begin() + static_cast<std::ptrdiff_t>(first),
-                                    all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), first + windowsPerPass_)));
+    for (const std::vector<Box>& starts : plan.batches) {
       const torch::Tensor p = softmax(windows(x, n, starts));
-      if (!sum.defined()) sum = torch::zeros({x.size(0), p.size(1), extent[0], extent[1], extent[2]}, p.options());
-      for (size_t w = 0; w < starts.size(); ++w) window(sum[n], starts[w], patch_) += weight * p[static_cast<int64_t>(w)];
+      if (!sum.defined()) sum = torch::zeros({x.size(0), p.size(1), plan.extent[0], plan.extent[1], plan.extent[2]}, p.options());
+      for (size_t w = 0; w < starts.size(); ++w)
+        window(sum[n], starts[w], patch_) += plan.weight * p[static_cast<int64_t>(w)];
     }
   return sum;
 }
 
 torch::Tensor WholeVolumeNetwork::backpropagate(const torch::Tensor& x, const torch::Tensor& upstream) {
-  const Box extent = extentOf(x);
-  const WindowGrid grid(extent, patch_, overlap_, true);
-  const std::vector<Box> all = grid.windows();
-  const torch::Tensor weight = outer(grid.weights, x.options());
+  const Plan& plan = planFor(x);
   torch::Tensor gradient = torch::zeros_like(x);
   torch::AutoGradMode enable(true);  // backward passes run without grad mode; each window batch needs its graph
   for (int64_t n = 0; n < x.size(0); ++n)
-    for (size_t first = 0; first < all.size(); first += static_cast<size_t>(windowsPerPass_)) {
-      const std::vector<Box> starts(all.begin() + static_cast<std::ptrdiff_t>(first),
-                                    all.begin() + static_cast<std::ptrdiff_t>(std::min(all.size(), first + windowsPerPass_)));
+    for (const std::vector<Box>& starts : plan.batches) {
       // Each batch differentiates its own leaf (a copy of its windows), so graphs never chain.
       const torch::Tensor leaf = windows(x, n, starts).detach().requires_grad_(true);
       std::vector<torch::Tensor> seeds;
-      for (const Box& s : starts) seeds.push_back(weight * window(upstream[n], s, patch_));
+      for (const Box& s : starts) seeds.push_back(plan.weight * window(upstream[n], s, patch_));
       const torch::Tensor g = torch::autograd::grad({softmax(leaf)}, {leaf}, {torch::stack(seeds)})[0];
       for (size_t w = 0; w < starts.size(); ++w) window(gradient[n], starts[w], patch_) += g[static_cast<int64_t>(w)];
     }

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <vector>
 
 #include <torch/torch.h>
@@ -46,6 +47,16 @@ public:
   torch::Tensor backpropagate(const torch::Tensor& paddedInput, const torch::Tensor& upstream);
 
 private:
+  // The window grid of one padded extent, built once and kept while attacks step on the same
+  // volume: its windows in batches of windowsPerPass, a window's weight [pd, ph, pw] and the
+  // summed weight at every voxel [D, H, W], on the input's device.
+  struct Plan {
+    Box extent;
+    std::vector<std::vector<Box>> batches;
+    torch::Tensor weight, cover;
+  };
+  const Plan& planFor(const torch::Tensor& paddedInput);
+
   // The windows at `starts` of sample n, stacked [w, C, pd, ph, pw], and their softmax [w, K, ...].
   torch::Tensor windows(const torch::Tensor& paddedInput, int64_t n, const std::vector<Box>& starts) const;
   torch::Tensor softmax(const torch::Tensor& windows);
@@ -56,6 +67,7 @@ private:
   Box patch_;
   double overlap_;
   int windowsPerPass_;
+  std::optional<Plan> plan_;
 };
 
 }  // namespace ima
