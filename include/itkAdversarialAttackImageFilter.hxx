@@ -189,7 +189,7 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateDa
   // Both inputs' buffered regions are their (equal) largest regions, requested above and
   // checked in VerifyInputInformation().
   const ima::Volume adversarial = CallIMACore(this, [&] {
-    ima::TrainingCase c;
+    ima::LabelledCase c;
     c.id = "image";
     c.image = ImageToIMAVolume(input);
     c.labels = LabelImageToIMALabelMap(labels);

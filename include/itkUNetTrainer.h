@@ -283,7 +283,7 @@ protected:
   /** Metadata of a new model for these cases (channels from the images, classes from the label
    * names or the largest label). */
   ima::ModelMetadata
-  NewModelMetadata(const std::vector<ima::TrainingCase> & cases) const;
+  NewModelMetadata(const std::vector<ima::LabelledCase> & cases) const;
 
   /** The training options of the parameters, checked by the core (ima::trainingOptionsOf);
    * batch, patch, optimiser details, files and runtime are left to GenerateData(). */
@@ -293,7 +293,7 @@ protected:
 private:
   void
   AddPair(bool training, const ImageType * image, const LabelImageType * labels, const std::string & id);
-  std::vector<ima::TrainingCase>
+  std::vector<ima::LabelledCase>
   ConvertPairs(bool training) const;
 
   std::vector<std::string> m_TrainingIds;

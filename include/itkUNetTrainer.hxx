@@ -142,11 +142,11 @@ UNetTrainer<TImage, TLabelImage>::SetNormalization(const ima::Normalization & no
 }
 
 template <typename TImage, typename TLabelImage>
-std::vector<ima::TrainingCase>
+std::vector<ima::LabelledCase>
 UNetTrainer<TImage, TLabelImage>::ConvertPairs(bool training) const
 {
   const auto &                   ids = training ? m_TrainingIds : m_ValidationIds;
-  std::vector<ima::TrainingCase> cases;
+  std::vector<ima::LabelledCase> cases;
   cases.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
   {
@@ -158,7 +158,7 @@ UNetTrainer<TImage, TLabelImage>::ConvertPairs(bool training) const
     {
       itkExceptionMacro(<< "case '" << ids[i] << "' has no image or no labels");
     }
-    ima::TrainingCase c;
+    ima::LabelledCase c;
     c.id = ids[i];
     CallIMACore(this, [&] {
       c.image = ImageToIMAVolume(image);
@@ -178,7 +178,7 @@ UNetTrainer<TImage, TLabelImage>::ConvertPairs(bool training) const
 
 template <typename TImage, typename TLabelImage>
 ima::ModelMetadata
-UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::TrainingCase> & cases) const
+UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::LabelledCase> & cases) const
 {
   if (m_NetworkDimension != 2 && m_NetworkDimension != 3)
   {
@@ -257,8 +257,8 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   m_Model.reset();
 
   ima::TrainingOptions options = this->CheckedTrainingOptions();
-  const std::vector<ima::TrainingCase> training = this->ConvertPairs(true);
-  const std::vector<ima::TrainingCase> validation = this->ConvertPairs(false);
+  const std::vector<ima::LabelledCase> training = this->ConvertPairs(true);
+  const std::vector<ima::LabelledCase> validation = this->ConvertPairs(false);
   if (training.empty())
   {
     itkExceptionMacro(<< "no training pairs: call AddTrainingPair() before Update()");

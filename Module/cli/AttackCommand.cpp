@@ -8,9 +8,9 @@
 #include "ima/Model.h"
 
 #include "AttackedArguments.h"
-#include "Cases.h"
+#include "ima/io/CasePairs.h"
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Progress.h"
 
 namespace ima::cli {
@@ -64,10 +64,10 @@ int runAttack(const ArgumentParser& args) {
   readAttackedOptions(args, o);
   const std::string output = args.get("output");
   InputFiles().add({args.get("model"), args.get("input"), args.get("label")}).checkNotAnInput(output, "output");
-  checkOutputPath(output, args.flagSet("force"), "output");
+  io::checkOutputPath(output, args.flagSet("force"), "output");
 
   const Model model = Model::load(args.get("model"));
-  const TrainingCase c = loadCase({"input", args.get("input"), args.get("label")}, dicomInput(args, true));
+  const LabelledCase c = io::loadCase({"input", args.get("input"), args.get("label")}, dicomInput(args, true));
   // Checked here so that the message names the files (the core's check knows no file names).
   const int classes = model.metadata().network.classes;
   const auto top = std::max_element(c.labels.data.begin(), c.labels.data.end());
@@ -81,7 +81,8 @@ int runAttack(const ArgumentParser& args) {
     adversarial = adversarialVolume(model, c, args.get("attack"), eps, o, progress.callback());
     progress.finish();
   }
-  writeVolume(adversarial, output, args.flagSet("force"));
+  stopIfInterrupted();
+  io::writeVolume(adversarial, output, args.flagSet("force"));
   if (!quiet)
     std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps
               << " per patch, " << attackedName(o.attacked) << " attacked)\n";

@@ -19,7 +19,7 @@
 #include "ima/Training.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Shard.h"
 #include "TrainingArguments.h"
 
@@ -112,7 +112,7 @@ Shard readingShard(const ArgumentParser& args) {
 
 // Under torchrun: the ids of the series every process read, in rank order; each needs at least one
 // (all processes fail alike otherwise). One process: its own.
-std::vector<std::string> seriesReadByAllProcesses(const std::vector<TrainingCase>& cases, const TrainingOptions& options,
+std::vector<std::string> seriesReadByAllProcesses(const std::vector<LabelledCase>& cases, const TrainingOptions& options,
                                                   size_t labelled, const Shard& shard) {
   std::vector<std::string> ids;
   for (const auto& c : cases) ids.push_back(c.id);
@@ -182,13 +182,13 @@ int runBatchHarden(const ArgumentParser& args) {
                 " SEG objects found); batch harden needs SEG labels that reference their series");
   dicom::ReadOptions readOptions;
   readOptions.allowUneven = dicomInput(args, false).allowUneven;
-  std::vector<TrainingCase> cases;
+  std::vector<LabelledCase> cases;
   size_t inShard = 0;
   for (const auto& pair : pairs) {
     if (!shard.contains(pair.series->id)) continue;  // another shard's (another process's) series
     ++inShard;
     try {
-      TrainingCase c{pair.series->id, dicom::readSeries(*pair.series, readOptions),
+      LabelledCase c{pair.series->id, dicom::readSeries(*pair.series, readOptions),
                      dicom::readSegmentation(pair.segFile, *pair.series)};
       checkFinite(c.image, "series " + pair.series->id);
       cases.push_back(std::move(c));

@@ -22,7 +22,7 @@
 #include "ima/SlidingWindowInferer.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "InferenceArguments.h"
 #include "Manifest.h"
 #include "Progress.h"
@@ -105,7 +105,7 @@ int runBatchSegment(const ArgumentParser& args) {
   const bool quiet = args.flagSet("quiet");
   const Shard shard = args.given("shard") ? parseShard(args.get("shard")) : Shard{};
   const InferenceOptions options = inferenceOptions(args);
-  const DicomInput dicomOptions = dicomInput(args, false);
+  const io::DicomInput dicomOptions = dicomInput(args, false);
 
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
@@ -206,11 +206,12 @@ if (const std::string warning = constantImageWarning(volume, "series " + item.se
       }
       result.labels.geometry = volume.geometry;
       // Both writers are atomic (temporary name, then rename): a kill leaves no partial output.
+      stopIfInterrupted();
       if (format == "seg")
         writeSegOutput(result.labels, item.output, *item.info, model.metadata(), modelName, true,
                        [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": warning: " << w << "\n"; });
       else
-        writeLabelMap(result.labels, item.output, true);
+        io::writeLabelMap(result.labels, item.output, true);
       manifest.append({item.series, item.output, "ok", "", modelSha256});
       if (!quiet) std::cout << counter << name << " ok: " << item.output << "\n";
       ++ok;

@@ -6,7 +6,8 @@
 #include <vector>
 
 #include "ArgumentParser.h"
-#include "ImageIO.h"
+#include "ima/io/CasePairs.h"
+#include "ima/io/ImageFiles.h"
 
 namespace ima::cli {
 
@@ -56,7 +57,10 @@ std::string checkedDevice(const ArgumentParser& args);
 
 // DICOM input options: --allow-uneven, and --series (withSeries) for commands reading one input.
 void addDicomOptions(ArgumentParser& parser, bool withSeries);
-DicomInput dicomInput(const ArgumentParser& args, bool withSeries);
+io::DicomInput dicomInput(const ArgumentParser& args, bool withSeries);
+// io::loadCases under a progress bar named `label` (none with `quiet`); Ctrl-C stops the loading.
+std::vector<LabelledCase> loadCases(const std::vector<io::CasePair>& pairs, const std::string& label, bool quiet,
+                                    const io::DicomInput& dicom);
 
 // "IMASegmentation 0.1.0".
 std::string versionString();

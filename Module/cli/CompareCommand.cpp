@@ -8,7 +8,7 @@
 #include "ima/RobustnessReport.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 
 namespace ima::cli {
 
@@ -40,7 +40,7 @@ int runCompare(const ArgumentParser& args) {
     for (size_t i = 0; i < paths.size(); ++i) names.push_back("report " + std::to_string(i + 1));
   }
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  checkOutputFiles(InputFiles().add(paths), {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}},
+  io::checkOutputFiles(InputFiles().add(paths), {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}},
                    args.flagSet("force"));
 
   std::vector<RobustnessReport> reports;

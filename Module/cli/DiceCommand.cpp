@@ -9,7 +9,7 @@
 #include "ima/Metrics.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 
 namespace ima::cli {
 
@@ -31,8 +31,8 @@ int runDice(const ArgumentParser& args) {
   if (args.given("classes")) {
     classes = args.getIntInRange("classes", 2, 256);
   }
-  const LabelMap prediction = readLabelMap(predictionPath);
-  const LabelMap reference = readLabelMap(referencePath);
+  const LabelMap prediction = io::readLabelMap(predictionPath);
+  const LabelMap reference = io::readLabelMap(referencePath);
   if (!(prediction.shape == reference.shape))
     throw Error("prediction '" + predictionPath + "' (" + prediction.shape.str() + ") and reference '" +
                 referencePath + "' (" + reference.shape.str() + ") differ in size");

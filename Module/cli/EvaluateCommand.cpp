@@ -10,9 +10,9 @@
 #include "ima/Model.h"
 
 #include "AttackedArguments.h"
-#include "Cases.h"
+#include "ima/io/CasePairs.h"
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Progress.h"
 
 namespace ima::cli {
@@ -65,7 +65,7 @@ ArgumentParser evaluateParser() {
 namespace {
 
 // The table on screen; for an ensemble also which member gave each case's worst result.
-void printReport(const RobustnessReport& report, const std::vector<CasePair>& pairs, const std::string& out,
+void printReport(const RobustnessReport& report, const std::vector<io::CasePair>& pairs, const std::string& out,
                  const std::string& csv, const std::string& plot) {
   int width = 8;
   for (const AttackResult& a : report.attacks) width = std::max(width, static_cast<int>(a.name.size()));
@@ -127,14 +127,14 @@ int runEvaluate(const ArgumentParser& args) {
   readAttackedOptions(args, o);
   const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
   const std::string out = args.get("out"), csv = args.get("csv"), plot = args.get("plot");
-  const std::vector<CasePair> pairs = pairCases(args.get("images"), args.get("labels"));
+  const std::vector<io::CasePair> pairs = io::pairCases(args.get("images"), args.get("labels"));
   InputFiles inputs;
   inputs.add(args.get("model"));
-  for (const CasePair& p : pairs) inputs.add({p.image, p.label});
-  checkOutputFiles(inputs, {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}}, force);
+  for (const io::CasePair& p : pairs) inputs.add({p.image, p.label});
+  io::checkOutputFiles(inputs, {{out, "report"}, {csv, "CSV table"}, {plot, "plot"}}, force);
 
   const Model model = Model::load(args.get("model"));
-  const std::vector<TrainingCase> cases = loadCases(pairs, "load", quiet, dicomInput(args, false));
+  const std::vector<LabelledCase> cases = loadCases(pairs, "load", quiet, dicomInput(args, false));
   RobustnessReport report;
   {
     Progress progress("evaluate", quiet);

@@ -86,7 +86,7 @@ int runImport(const ArgumentParser& args) {
   InputFiles inputs;
   inputs.add(script);
   if (fromSidecar) inputs.add(args.get("sidecar"));
-  checkOutputFiles(inputs, {{out, "output model"}}, args.flagSet("force"));
+  io::checkOutputFiles(inputs, {{out, "output model"}}, args.flagSet("force"));
   const Model model = fromSidecar ? Model::importTorchScript(script, args.get("sidecar"))
                                   : Model::importTorchScript(script, flags, "the metadata flags");
   model.save(out);
@@ -118,7 +118,7 @@ int runExport(const ArgumentParser& args) {
     throw UsageError("give exactly one of --torchscript FILE and --state-dict FILE");
   const bool torchScript = args.given("torchscript");
   const std::string out = args.get(torchScript ? "torchscript" : "state-dict");
-  checkOutputFiles(InputFiles().add(args.get("MODEL")),
+  io::checkOutputFiles(InputFiles().add(args.get("MODEL")),
                    {{out, torchScript ? "output TorchScript file" : "output weights file"}}, args.flagSet("force"));
   const Model model = Model::load(args.get("MODEL"));
   if (torchScript)

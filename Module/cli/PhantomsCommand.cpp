@@ -7,7 +7,7 @@
 #include "ima/Phantoms.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Progress.h"
 
 namespace fs = std::filesystem;
@@ -55,8 +55,8 @@ int runPhantoms(const ArgumentParser& args) {
   // Refuse before writing anything, so a run never mixes old and new cases.
   const bool force = args.flagSet("force");
   for (int64_t i = 0; i < count; ++i) {
-    checkOutputPath((imageDir / nameOf(i)).string(), force, "image");
-    checkOutputPath((labelDir / nameOf(i)).string(), force, "label image");
+    io::checkOutputPath((imageDir / nameOf(i)).string(), force, "image");
+    io::checkOutputPath((labelDir / nameOf(i)).string(), force, "label image");
   }
 
   PhantomOptions options;
@@ -65,10 +65,10 @@ int runPhantoms(const ArgumentParser& args) {
   options.seed = static_cast<uint64_t>(seed);
   Progress progress("phantoms", args.flagSet("quiet"));
   for (int64_t i = 0; i < count; ++i) {
-    if (interruptRequested()) throw Cancelled();
+    stopIfInterrupted();
     const auto [image, labels] = makePhantom(options, static_cast<int>(i));
-    writeVolume(image, (imageDir / nameOf(i)).string(), force);
-    writeLabelMap(labels, (labelDir / nameOf(i)).string(), force);
+    io::writeVolume(image, (imageDir / nameOf(i)).string(), force);
+    io::writeLabelMap(labels, (labelDir / nameOf(i)).string(), force);
     progress.update(static_cast<double>(i + 1) / static_cast<double>(count));
   }
   progress.finish();

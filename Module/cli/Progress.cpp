@@ -8,6 +8,8 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "ima/Error.h"
+
 namespace ima::cli {
 
 namespace {
@@ -122,6 +124,10 @@ void Progress::println(std::ostream& out, const std::string& line) {
   out << line << "\n";
   out.flush();
   if (terminal_ && drawn_ && !finished_) draw();
+}
+
+void stopIfInterrupted() {
+  if (interruptRequested()) throw Cancelled();
 }
 
 ProgressCallback Progress::callback() {

@@ -40,6 +40,9 @@ private:
 // SIGINT ends the process at once (default action).
 void installInterruptHandler();
 bool interruptRequested();
+// Throws ima::Cancelled once a stop was asked for: hosts call it before writing their outputs, so a
+// stopped command writes nothing more.
+void stopIfInterrupted();
 // The signal that asked to stop (SIGINT or SIGTERM), 0 when none did: `ima` exits with 128 + it,
 // as shells expect of a program stopped by a signal.
 int interruptSignal();

@@ -26,11 +26,11 @@ bool isSegOutput(const std::string& path) {
 }
 
 void checkSegOutput(const std::string& output, const std::string& input, bool overwrite) {
-  if (!isDicomInput(input))
+  if (!io::isDicomInput(input))
     throw UsageError("--output '" + output + "' is a DICOM SEG (.dcm), which references the DICOM series it "
                      "segments, but --input '" + input + "' is not DICOM (a directory or .dcm file); write a "
                      ".nii.gz, .nrrd or .mha label map instead");
-  checkFileOutputPath(output, overwrite, "output");
+  io::checkFileOutputPath(output, overwrite, "output");
 }
 
 void writeSegOutput(const LabelMap& labels, const std::string& output, const dicom::SeriesInfo& series,

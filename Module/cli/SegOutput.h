@@ -9,7 +9,7 @@
 #include "ima/DicomSeg.h"
 #include "ima/ModelMetadata.h"
 
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 
 namespace ima::cli {
 

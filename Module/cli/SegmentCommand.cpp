@@ -11,7 +11,7 @@
 #include "ima/SlidingWindowInferer.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "InferenceArguments.h"
 #include "Progress.h"
 #include "SegOutput.h"
@@ -55,23 +55,23 @@ int runSegment(const ArgumentParser& args) {
   const bool segOutput = isSegOutput(output);
   InputFiles inputs;
   inputs.add(modelPath);
-  if (!isDicomInput(input) || !fs::is_directory(input)) inputs.add(input);  // a directory: its series' files, below
+  if (!io::isDicomInput(input) || !fs::is_directory(input)) inputs.add(input);  // a directory: its series' files, below
   inputs.checkNotAnInput(output, "output");
   if (segOutput)
     checkSegOutput(output, input, force);
   else
-    checkOutputPath(output, force, "output");
+    io::checkOutputPath(output, force, "output");
   if (!probabilitiesPath.empty()) {
     if (sameFile(probabilitiesPath, output))
       throw Error("--probabilities '" + probabilitiesPath + "' and --output '" + output + "' are the same file");
     inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
-    checkOutputPath(probabilitiesPath, force, "probabilities output");
+    io::checkOutputPath(probabilitiesPath, force, "probabilities output");
   }
   applyRuntime(options.runtime);
 
   const Model model = Model::load(modelPath);
   dicom::SeriesInfo series;  // the files read, and the series a SEG output references
-  const Volume volume = readVolume(input, dicomInput(args, true), isDicomInput(input) ? &series : nullptr);
+  const Volume volume = io::readVolume(input, dicomInput(args, true), io::isDicomInput(input) ? &series : nullptr);
   inputs.add(series.files());
   inputs.checkNotAnInput(output, "output");
   inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
@@ -97,14 +97,15 @@ int runSegment(const ArgumentParser& args) {
 
   const bool outputExisted = fs::exists(output);
   std::vector<std::string> written{output};
+  stopIfInterrupted();
   if (segOutput)
     writeSegOutput(result.labels, output, series, model.metadata(), fs::path(modelPath).filename().string(), force,
                    [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
   else
-    written = writeLabelMap(result.labels, output, force);
+    written = io::writeLabelMap(result.labels, output, force);
   if (!probabilitiesPath.empty()) {
     try {
-      writeVolume(result.probabilities, probabilitiesPath, force);
+      io::writeVolume(result.probabilities, probabilitiesPath, force);
     } catch (...) {
       // Leave no half-finished result set behind (but never delete a file we did not create).
       if (!outputExisted) {

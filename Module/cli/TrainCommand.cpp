@@ -18,9 +18,9 @@
 #include "ima/NewModel.h"
 #include "ima/Training.h"
 
-#include "Cases.h"
+#include "ima/io/CasePairs.h"
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Progress.h"
 #include "TrainingArguments.h"
 
@@ -127,15 +127,15 @@ int runTrain(const ArgumentParser& args) {
 
   // ---- Data.
   const std::string imageDir = args.get("images"), labelDir = args.get("labels");
-  std::vector<CasePair> trainPairs = pairCases(imageDir, labelDir), valPairs;
+  std::vector<io::CasePair> trainPairs = io::pairCases(imageDir, labelDir), valPairs;
   if (separateValidation) {
-    valPairs = pairCases(args.get("val-images"), args.get("val-labels"));
+    valPairs = io::pairCases(args.get("val-images"), args.get("val-labels"));
   }
   {
     InputFiles inputs;
     inputs.add({initPath, resumePath});
     for (const auto* pairs : {&trainPairs, &valPairs})
-      for (const CasePair& p : *pairs) inputs.add({p.image, p.label});
+      for (const io::CasePair& p : *pairs) inputs.add({p.image, p.label});
     checkTrainingOutputsAreNotInputs(out, options, resumePath, inputs);
   }
   if (separateValidation) {
@@ -148,12 +148,12 @@ int runTrain(const ArgumentParser& args) {
     for (size_t i = n - 1; i > 0; --i) std::swap(trainPairs[i], trainPairs[rng() % (i + 1)]);
     valPairs.assign(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
     trainPairs.erase(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
-    auto byId = [](const CasePair& a, const CasePair& b) { return a.id < b.id; };
+    auto byId = [](const io::CasePair& a, const io::CasePair& b) { return a.id < b.id; };
     std::sort(trainPairs.begin(), trainPairs.end(), byId);
     std::sort(valPairs.begin(), valPairs.end(), byId);
   }
-  const std::vector<TrainingCase> training = loadCases(trainPairs, "loading", !talk, dicomInput(args, false));
-  const std::vector<TrainingCase> validation = loadCases(valPairs, "loading validation", !talk, dicomInput(args, false));
+  const std::vector<LabelledCase> training = loadCases(trainPairs, "loading", !talk, dicomInput(args, false));
+  const std::vector<LabelledCase> validation = loadCases(valPairs, "loading validation", !talk, dicomInput(args, false));
 
   // ---- Model: a new U-Net for the training cases (named, coloured and checked by the core), or
   // the --init model, which the cases must fit.

@@ -14,7 +14,7 @@
 #include "ima/TrainingSettings.h"
 
 #include "Commands.h"
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "Progress.h"
 
 namespace fs = std::filesystem;
@@ -130,7 +130,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
 }
 
 void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
-                         const std::vector<TrainingCase>& training, TrainingOptions& options) {
+                         const std::vector<LabelledCase>& training, TrainingOptions& options) {
   try {
     options.patchSize = trainingPatchSize(args.given("patch") ? args.getIntList("patch") : std::vector<int64_t>{}, net,
                                           modelPatch, training, [](const std::string&) { return std::string("--patch"); });
@@ -154,7 +154,7 @@ void joinDistributedTraining(const ArgumentParser& args, const std::string& devi
 bool writesOutputs(const TrainingOptions& options) { return !options.communicator || options.communicator->rank() == 0; }
 
 void checkModelOutput(const std::string& out, bool force, const std::string& resume) {
-  checkFileOutputPath(out, force, "output");
+  io::checkFileOutputPath(out, force, "output");
   std::error_code ec;
   if (!resume.empty() && !fs::exists(resume, ec)) throw Error("checkpoint '" + resume + "' does not exist");
 }
@@ -167,8 +167,8 @@ void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOpti
     inputs.checkNotAnInput(options.checkpointPath, "checkpoint");
 }
 
-Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
-                          const std::vector<TrainingCase>& validation, const TrainingOptions& options,
+Model trainWithEpochLines(Trainer& trainer, const std::vector<LabelledCase>& training,
+                          const std::vector<LabelledCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom) {
   if (!writesOutputs(options)) quiet = true, json = false;  // rank 0 speaks

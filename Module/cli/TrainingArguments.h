@@ -26,7 +26,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
 // --patch (checked against the network's pooling), else `modelPatch` when it fits the network, else
 // the whole slice (2D) or up to 64 per axis (3D) of the smallest case; --batch, else 8 (2D) / 2 (3D).
 void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
-                         const std::vector<TrainingCase>& training, TrainingOptions& options);
+                         const std::vector<LabelledCase>& training, TrainingOptions& options);
 
 // Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set, docs/distributed.md):
 // connects this process to the others within --dist-timeout and sets options.communicator; the
@@ -51,8 +51,8 @@ void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOpti
 // Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
 // Ctrl-C stops after the current iteration with a hint to resume from the checkpoint that holds the
 // last finished epoch (this run's, else `resumedFrom`), or saying that none was written.
-Model trainWithEpochLines(Trainer& trainer, const std::vector<TrainingCase>& training,
-                          const std::vector<TrainingCase>& validation, const TrainingOptions& options,
+Model trainWithEpochLines(Trainer& trainer, const std::vector<LabelledCase>& training,
+                          const std::vector<LabelledCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom);
 

@@ -45,11 +45,19 @@ void addDicomOptions(ArgumentParser& parser, bool withSeries) {
   parser.flag("allow-uneven", "DICOM input: accept uneven slice distances (missing slices) with a warning");
 }
 
-DicomInput dicomInput(const ArgumentParser& args, bool withSeries) {
-  DicomInput input;
+io::DicomInput dicomInput(const ArgumentParser& args, bool withSeries) {
+  io::DicomInput input;
   if (withSeries && args.given("series")) input.series = args.get("series");
   input.allowUneven = args.flagSet("allow-uneven");
   return input;
+}
+
+std::vector<LabelledCase> loadCases(const std::vector<io::CasePair>& pairs, const std::string& label, bool quiet,
+                                    const io::DicomInput& dicom) {
+  Progress progress(label, quiet);
+  std::vector<LabelledCase> cases = io::loadCases(pairs, dicom, progress.callback());
+  progress.finish();
+  return cases;
 }
 
 const std::vector<Command>& commands() {

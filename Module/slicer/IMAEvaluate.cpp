@@ -5,8 +5,8 @@
 #include "ima/Model.h"
 
 #include "ArgumentParser.h"  // UsageError
-#include "Cases.h"
-#include "ImageIO.h"
+#include "ima/io/CasePairs.h"
+#include "ima/io/ImageFiles.h"
 #include "ModelInput.h"
 #include "ModuleMain.h"
 
@@ -35,12 +35,12 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
   o.seed = static_cast<uint64_t>(args.integer("seed"));
   o.runtime.device = args.string("device");
   o.runtime.threads = static_cast<int>(args.integer("threads"));
-  cli::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{report, "report"}, {plot, "plot"}}, true);
+  io::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{report, "report"}, {plot, "plot"}}, true);
   applyRuntime(o.runtime);
 
   progress.stage(0.05);
   const Model model = loadModelInput(args);
-  const std::vector<TrainingCase> cases{cli::loadCase({cli::caseIdOf(image), image, label})};
+  const std::vector<LabelledCase> cases{io::loadCase({io::caseIdOf(image), image, label})};
   progress.report(1);
 
   progress.stage(0.98);

@@ -11,8 +11,8 @@
 #include "ima/TrainingSettings.h"
 
 #include "ArgumentParser.h"  // UsageError
-#include "Cases.h"
-#include "ImageIO.h"
+#include "ima/io/CasePairs.h"
+#include "ima/io/ImageFiles.h"
 #include "ModelInput.h"
 #include "ModuleMain.h"
 
@@ -58,13 +58,13 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   options.runtime.threads = static_cast<int>(args.integer("threads"));
   // No checkpoint or log files: the module's only output is the model, which may replace a file
   // (Slicer's temporary files) but never an input.
-  cli::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{out, "output model"}}, true);
+  io::checkOutputFiles(InputFiles().add({modelPath, image, label}), {{out, "output model"}}, true);
   applyRuntime(options.runtime);
 
   progress.stage(0.05);
   Model init = loadModelInput(args);
-  const cli::CasePair pair{cli::caseIdOf(image), image, label};
-  const std::vector<TrainingCase> training{cli::loadCase(pair)};
+  const io::CasePair pair{io::caseIdOf(image), image, label};
+  const std::vector<LabelledCase> training{io::loadCase(pair)};
   const int dims = init.metadata().network.dims;
   const int64_t batch = args.integer("batchSize");
   options.batchSize = batch > 0 ? static_cast<int>(batch) : defaultBatchSize(dims);

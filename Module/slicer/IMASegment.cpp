@@ -10,9 +10,10 @@
 #include "ima/Model.h"
 #include "ima/SlidingWindowInferer.h"
 
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "ModelInput.h"
 #include "ModuleMain.h"
+#include "Progress.h"  // stopIfInterrupted
 
 #include "IMASegmentXml.h"  // kModuleXml, generated from IMASegment.xml
 
@@ -31,18 +32,18 @@ void segmentVolume(const ModuleArguments& args, FilterProgress& progress, Return
   options.runtime.device = args.string("device");
   options.runtime.threads = static_cast<int>(args.integer("threads"));
   InputFiles().add({modelPath, input, referencePath}).checkNotAnInput(output, "output label map");
-  cli::checkOutputPath(output, true, "output label map");  // Slicer's temporary files are replaced
+  io::checkOutputPath(output, true, "output label map");  // Slicer's temporary files are replaced
   applyRuntime(options.runtime);
 
   progress.stage(0.05);
   const Model model = loadModelInput(args);
-  const Volume volume = cli::readVolume(input);
+  const Volume volume = io::readVolume(input);
   checkFinite(volume, "input volume '" + input + "'");
   if (const std::string warning = constantImageWarning(volume, "input volume '" + input + "'"); !warning.empty())
     std::cerr << warning << "\n";
   LabelMap reference;
   if (!referencePath.empty()) {
-    reference = cli::readLabelMap(referencePath);
+    reference = io::readLabelMap(referencePath);
     if (!(reference.shape == volume.shape) || !reference.geometry.approximatelyEquals(volume.geometry))
       throw Error("reference label map '" + referencePath + "' (" + reference.shape.str() +
                   ") is not on the grid of the input volume '" + input + "' (" + volume.shape.str() + ")");
@@ -91,7 +92,8 @@ void segmentVolume(const ModuleArguments& args, FilterProgress& progress, Return
     returns.set("dice", dice);
     returns.set("meanDice", dice.empty() ? 0.0 : sum / static_cast<double>(dice.size()));
   }
-  cli::writeLabelMap(result.labels, output, true);
+  cli::stopIfInterrupted();
+  io::writeLabelMap(result.labels, output, true);
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ const std::vector<std::string>& evaluationAttackNames();
 void checkEvaluationAttack(const std::string& name);
 
 // Cases hold raw images (the model's normalisation is applied) and reference labels.
-RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
+RobustnessReport evaluateRobustness(const Model& model, const std::vector<LabelledCase>& cases,
                                     const EvaluationOptions& options, const ProgressCallback& progress = {});
 
 // The adversarial version of one case (raw intensity units, the case's geometry): every patch of
@@ -71,7 +71,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
 // `norm`, `attacked`, `overlap`, `batchSize` (patches per forward pass), `seed` and `runtime` apply; `attacks` and
 // `budgets` do not. Progress is the fraction of patches attacked, reported before the first batch
 // and after every batch; the callback can cancel between batches (ima::Cancelled).
-Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
+Volume adversarialVolume(const Model& model, const LabelledCase& c, const std::string& method, double eps,
                          const EvaluationOptions& options, const ProgressCallback& progress = {});
 
 }  // namespace ima

@@ -14,7 +14,7 @@
 
 namespace ima {
 
-struct TrainingCase;
+struct LabelledCase;
 
 struct NewModelSettings {
   std::optional<int> dims;       // 2 | 3; unset: 3 when every case is a 3D image, else 2
@@ -40,7 +40,7 @@ std::array<uint8_t, 3> labelColor(int index);
 // ima::Error naming the case for data that cannot train it: no cases, cases whose channel counts
 // differ, a 2D case under dims 3, a label beyond the named or given classes, and label maps that
 // are all background (a network learns nothing from them).
-ModelMetadata newModelMetadata(const NewModelSettings& settings, const std::vector<TrainingCase>& cases,
+ModelMetadata newModelMetadata(const NewModelSettings& settings, const std::vector<LabelledCase>& cases,
                                const SettingName& name = {});
 
 }  // namespace ima

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ima/AdversarialOptions.h"
+#include "ima/LabelledCase.h"
 #include "ima/MarginState.h"
 #include "ima/Model.h"
 #include "ima/Runtime.h"
@@ -17,12 +18,6 @@
 namespace ima {
 
 class Communicator;
-
-struct TrainingCase {
-  std::string id;  // stable identifier (file stem)
-  Volume image;    // raw intensities; normalised with the model's normalisation
-  LabelMap labels; // same shape as image
-};
 
 struct TrainingOptions {
   // "standard" | "pgd" (fixed-eps adversarial training) | "trades" | "ima" (see TrainingMethod.h)
@@ -87,7 +82,7 @@ public:
 
   // Trains until options.epochs epochs are done. Validation cases may be empty. Progress is
   // reported per iteration in [0, 1] over the whole run and can cancel between iterations.
-  Model run(const std::vector<TrainingCase>& training, const std::vector<TrainingCase>& validation,
+  Model run(const std::vector<LabelledCase>& training, const std::vector<LabelledCase>& validation,
             const EpochCallback& onEpoch = {}, const ProgressCallback& progress = {});
 
   int completedEpochs() const;
@@ -101,6 +96,6 @@ private:
 
 // Validates a training set against a model: shapes, channel counts, label values, NaN/Inf.
 // Throws ima::Error naming the case.
-void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& metadata);
+void checkTrainingCases(const std::vector<LabelledCase>& cases, const ModelMetadata& metadata);
 
 }  // namespace ima

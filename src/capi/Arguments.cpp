@@ -6,8 +6,8 @@
 
 #include "ima/Error.h"
 
-#include "Cases.h"
-#include "ImageIO.h"
+#include "ima/io/CasePairs.h"
+#include "ima/io/ImageFiles.h"
 
 namespace ima::capi {
 
@@ -101,8 +101,8 @@ Volume volumeOf(const ima_image* image, const std::string& what) {
   return v;
 }
 
-TrainingCase caseOf(const ima_case& c, const std::string& what, const std::string& id) {
-  TrainingCase t;
+LabelledCase caseOf(const ima_case& c, const std::string& what, const std::string& id) {
+  LabelledCase t;
   t.id = id;
   t.image = volumeOf(&c.image, what + ".image");
   requireNonNull(c.labels, what + ".labels");
@@ -115,30 +115,30 @@ TrainingCase caseOf(const ima_case& c, const std::string& what, const std::strin
   return t;
 }
 
-std::vector<TrainingCase> casesFromBuffers(const ima_case* cases, size_t count) {
+std::vector<LabelledCase> casesFromBuffers(const ima_case* cases, size_t count) {
   requireNonNull(cases, "cases");
   if (count == 0) throw InvalidArgument("count is 0 (no cases)");
-  std::vector<TrainingCase> result;
+  std::vector<LabelledCase> result;
   for (size_t i = 0; i < count; ++i)
     result.push_back(caseOf(cases[i], "cases[" + std::to_string(i) + "]", "case_" + std::to_string(i)));
   return result;
 }
 
-std::vector<TrainingCase> casesFromFiles(const char* const* imagePaths, const char* const* labelPaths, size_t count,
+std::vector<LabelledCase> casesFromFiles(const char* const* imagePaths, const char* const* labelPaths, size_t count,
                                          const ProgressCallback& progress) {
   requireNonNull(imagePaths, "image_paths");
   requireNonNull(labelPaths, "label_paths");
   if (count == 0) throw InvalidArgument("count is 0 (no cases)");
-  std::vector<cli::CasePair> pairs;
+  std::vector<io::CasePair> pairs;
   for (size_t i = 0; i < count; ++i) {
     const std::string index = "[" + std::to_string(i) + "]";
     const std::string image = requiredString(imagePaths[i], "image_paths" + index);
-    pairs.push_back({cli::caseIdOf(image), image, requiredString(labelPaths[i], "label_paths" + index)});
+    pairs.push_back({io::caseIdOf(image), image, requiredString(labelPaths[i], "label_paths" + index)});
   }
-  std::vector<TrainingCase> cases;
+  std::vector<LabelledCase> cases;
   reportProgress(progress, 0.0);
-  for (const cli::CasePair& pair : pairs) {
-    cases.push_back(cli::loadCase(pair));
+  for (const io::CasePair& pair : pairs) {
+    cases.push_back(io::loadCase(pair));
     reportProgress(progress, static_cast<double>(cases.size()) / static_cast<double>(pairs.size()));
   }
   return cases;

@@ -30,11 +30,11 @@ double doubleInRange(double value, double low, double high, const std::string& n
 // A copy of the caller's image with its geometry. `what` names it in messages ("image", "cases[2].image").
 Volume volumeOf(const ima_image* image, const std::string& what);
 // The image and its labels (same grid), identified as `id`.
-TrainingCase caseOf(const ima_case& c, const std::string& what, const std::string& id);
-std::vector<TrainingCase> casesFromBuffers(const ima_case* cases, size_t count);
+LabelledCase caseOf(const ima_case& c, const std::string& what, const std::string& id);
+std::vector<LabelledCase> casesFromBuffers(const ima_case* cases, size_t count);
 // Reads image_paths[i] with label_paths[i] as the command line does (NIfTI, NRRD, MetaImage, DICOM
 // series); progress is the fraction of cases read.
-std::vector<TrainingCase> casesFromFiles(const char* const* imagePaths, const char* const* labelPaths, size_t count,
+std::vector<LabelledCase> casesFromFiles(const char* const* imagePaths, const char* const* labelPaths, size_t count,
                                          const ProgressCallback& progress);
 
 // What an evaluation or attack perturbs: attacked ("patch" | "volume"; NULL = "patch") and the

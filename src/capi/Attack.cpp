@@ -44,7 +44,7 @@ ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_a
     e.runtime = runtimeOf(o.device, o.threads);
   attackedOf(o.attacked, o.overlap, e);
 
-    const ima::TrainingCase c = caseOf(*input, "input", "input");
+    const ima::LabelledCase c = caseOf(*input, "input", "input");
     if (output_length < c.image.data.size())
       throw BufferTooSmall("output_length is " + std::to_string(output_length) + " but the image has " +
                            std::to_string(c.image.data.size()) + " values");

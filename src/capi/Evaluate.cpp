@@ -44,7 +44,7 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
   return e;
 }
 
-std::string evaluate(const ima_model& model, const std::vector<TrainingCase>& cases, const ima_evaluate_options& o,
+std::string evaluate(const ima_model& model, const std::vector<LabelledCase>& cases, const ima_evaluate_options& o,
                      const EvaluationOptions& e) {
   const auto use = useOf(model);
   applyRuntime(e.runtime);

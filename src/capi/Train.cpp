@@ -55,7 +55,7 @@ TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
 
 // A new U-Net for the cases, described by the options (named, coloured and checked by the core as
 // on every route).
-ModelMetadata newNetwork(const ima_train_options& o, const std::vector<TrainingCase>& cases) {
+ModelMetadata newNetwork(const ima_train_options& o, const std::vector<LabelledCase>& cases) {
   NewModelSettings settings;
   if (o.dims != 0) settings.dims = o.dims;
   settings.baseFeatures = o.features;
@@ -76,7 +76,7 @@ ModelMetadata newNetwork(const ima_train_options& o, const std::vector<TrainingC
   }
 }
 
-void train(std::vector<TrainingCase> cases, const ima_train_options& o, const std::string& output) {
+void train(std::vector<LabelledCase> cases, const ima_train_options& o, const std::string& output) {
   TrainingOptions t = trainingOptionsFrom(o);
   ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
   const NetworkSpec& net = metadata.network;
@@ -95,7 +95,7 @@ void train(std::vector<TrainingCase> cases, const ima_train_options& o, const st
 
   nlohmann::json provenance = {{"software", std::string("IMASegmentation ") + IMA_VERSION_STRING + " (C API)"},
                                {"training_cases", nlohmann::json::array()}};
-  for (const TrainingCase& c : cases) provenance["training_cases"].push_back(c.id);
+  for (const LabelledCase& c : cases) provenance["training_cases"].push_back(c.id);
   if (o.init_model) provenance["initialized_from"] = o.init_model->path;
   metadata.provenanceJson = provenance.dump();
 

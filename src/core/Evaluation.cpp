@@ -33,7 +33,7 @@ std::vector<int64_t> tileStarts(int64_t size, int64_t patch) {
 // Reports the fraction of tiles done to `progress` before the first batch and after every batch
 // (ima::Cancelled when it asks to stop).
 template <typename F>
-void forEachTileBatch(const Model& model, const TrainingCase& c, int batchSize, const torch::Device& device, F f,
+void forEachTileBatch(const Model& model, const LabelledCase& c, int batchSize, const torch::Device& device, F f,
                       const ProgressCallback& progress = {}) {
   if (batchSize < 1) throw Error("the batch size must be >= 1, got " + std::to_string(batchSize));
   const ModelMetadata& meta = model.metadata();
@@ -82,7 +82,7 @@ void writeTiles(const std::vector<Box>& tiles, const Box& patch, const Box& exte
 }
 
 // The whole case as one normalised sample on `device`: x [1, C, D, H, W], y [1, D, H, W].
-std::pair<torch::Tensor, torch::Tensor> wholeCase(const Model& model, const TrainingCase& c, const torch::Device& device) {
+std::pair<torch::Tensor, torch::Tensor> wholeCase(const Model& model, const LabelledCase& c, const torch::Device& device) {
   const Box extent = volumeExtent(c.image.shape);
   torch::Tensor x = torch::empty({1, c.image.channels, extent[0], extent[1], extent[2]});
   torch::Tensor y = torch::empty({1, extent[0], extent[1], extent[2]}, torch::kLong);
@@ -136,7 +136,7 @@ double volumeBudget(double eps, const std::string& norm, int64_t volumeVoxels, i
   return eps * std::sqrt(static_cast<double>(volumeVoxels) / static_cast<double>(patchVoxels));
 }
 
-Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::string& method, double eps,
+Volume adversarialVolume(const Model& model, const LabelledCase& c, const std::string& method, double eps,
                          const EvaluationOptions& o, const ProgressCallback& progress) {
   const std::vector<EvaluationAttack> attacks = evaluationAttacksOf(method, o);
   if (attacks.size() != 1)
@@ -183,7 +183,7 @@ Volume adversarialVolume(const Model& model, const TrainingCase& c, const std::s
   return out;
 }
 
-RobustnessReport evaluateRobustness(const Model& model, const std::vector<TrainingCase>& cases,
+RobustnessReport evaluateRobustness(const Model& model, const std::vector<LabelledCase>& cases,
                                     const EvaluationOptions& o, const ProgressCallback& progress) {
   const ModelMetadata& meta = model.metadata();
   const NetworkSpec& spec = meta.network;
@@ -215,7 +215,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Traini
   WholeVolumeNetwork volumeNet = wholeVolumeNetwork(net, model, o);
   // The assembled prediction of one case under attack `a` at budget eps, scored.
   const auto countsOf = [&](const EvaluationAttack& a, double eps, size_t caseIndex) {
-    const TrainingCase& c = cases[caseIndex];
+    const LabelledCase& c = cases[caseIndex];
     LabelMap predicted(c.labels.shape, 1, c.labels.geometry);
     if (o.attacked == EvaluationOptions::Attacked::Volume) {
       const auto [x, y] = wholeCase(model, c, device);

@@ -11,7 +11,7 @@
 #include "ima/Error.h"
 #include "ima/TorchScriptNetwork.h"
 #include "ima/UNet.h"
-#include "internal/Files.h"
+#include "ima/Files.h"
 
 namespace ima {
 namespace {

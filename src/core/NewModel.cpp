@@ -30,12 +30,12 @@ std::array<uint8_t, 3> labelColor(int index) {
   return {byte(r), byte(g), byte(b)};
 }
 
-ModelMetadata newModelMetadata(const NewModelSettings& settings, const std::vector<TrainingCase>& cases,
+ModelMetadata newModelMetadata(const NewModelSettings& settings, const std::vector<LabelledCase>& cases,
                                const SettingName& name) {
   const internal::Checker check(name);
   if (cases.empty()) throw Error("no training cases to build a model for");
   const bool all3D =
-      std::all_of(cases.begin(), cases.end(), [](const TrainingCase& c) { return c.image.shape.dims() == 3; });
+      std::all_of(cases.begin(), cases.end(), [](const LabelledCase& c) { return c.image.shape.dims() == 3; });
 
   ModelMetadata m;
   NetworkSpec& net = m.network;
@@ -51,8 +51,8 @@ ModelMetadata newModelMetadata(const NewModelSettings& settings, const std::vect
 
   net.inChannels = cases.front().image.channels;
   int maxLabel = 0;
-  const TrainingCase* maxLabelCase = &cases.front();
-  for (const TrainingCase& c : cases) {
+  const LabelledCase* maxLabelCase = &cases.front();
+  for (const LabelledCase& c : cases) {
     if (c.image.channels != net.inChannels)
       throw Error("training case '" + c.id + "' has " + std::to_string(c.image.channels) + " channel(s) but '" +
                   cases.front().id + "' has " + std::to_string(net.inChannels));

@@ -8,7 +8,7 @@
 
 namespace ima {
 
-std::vector<int64_t> defaultPatchSize(const std::vector<TrainingCase>& cases, int dims, int stages) {
+std::vector<int64_t> defaultPatchSize(const std::vector<LabelledCase>& cases, int dims, int stages) {
   const int64_t multiple = int64_t{1} << (stages - 1);
   std::vector<int64_t> patch;
   for (int a = 0; a < dims; ++a) {
@@ -22,7 +22,7 @@ std::vector<int64_t> defaultPatchSize(const std::vector<TrainingCase>& cases, in
 
 std::vector<int64_t> trainingPatchSize(const std::vector<int64_t>& requested, const NetworkSpec& network,
                                        const std::vector<int64_t>& modelPatch,
-                                       const std::vector<TrainingCase>& cases, const SettingName& name) {
+                                       const std::vector<LabelledCase>& cases, const SettingName& name) {
   if (!requested.empty()) {
     const internal::Checker check(name);
     std::string text;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "ima/Error.h"
-#include "internal/Files.h"
+#include "ima/Files.h"
 
 namespace ima {
 

@@ -18,7 +18,7 @@
 #include "ima/TrainingMethod.h"
 #include "internal/ChecksummedFile.h"
 #include "internal/Device.h"
-#include "internal/Files.h"
+#include "ima/Files.h"
 #include "internal/Patches.h"
 #include "internal/Precision.h"
 #include "internal/Random.h"
@@ -31,12 +31,12 @@ constexpr double kGradientClip = 12.0;            // nnU-Net's gradient-norm cli
 
 // A training case prepared once: its normalisation and a sample of foreground positions per class.
 struct PreparedCase {
-  const TrainingCase* source = nullptr;
+  const LabelledCase* source = nullptr;
   std::vector<ChannelTransform> transforms;
   std::vector<std::vector<int64_t>> foreground;  // [class-1] -> flat voxel indices
 };
 
-PreparedCase prepare(const TrainingCase& c, const ModelMetadata& m) {
+PreparedCase prepare(const LabelledCase& c, const ModelMetadata& m) {
   PreparedCase p;
   p.source = &c;
   p.transforms = normalizationFor(m.normalization, c.image);
@@ -179,8 +179,8 @@ std::string EpochReport::toJson() const {
   return j.dump();
 }
 
-void checkTrainingCases(const std::vector<TrainingCase>& cases, const ModelMetadata& m) {
-  for (const TrainingCase& c : cases) {
+void checkTrainingCases(const std::vector<LabelledCase>& cases, const ModelMetadata& m) {
+  for (const LabelledCase& c : cases) {
     const std::string name = "training case '" + c.id + "'";
     if (c.image.channels != m.network.inChannels)
       throw Error(name + " has " + std::to_string(c.image.channels) + " channel(s) but the model expects " +
@@ -300,7 +300,7 @@ void Trainer::resumeFrom(const std::string& path) {
   }
 }
 
-Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<TrainingCase>& validation,
+Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<LabelledCase>& validation,
                    const EpochCallback& onEpoch, const ProgressCallback& progress) {
   State& s = *state_;
   const TrainingOptions& o = s.options;
@@ -313,7 +313,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
   applyRuntime(o.runtime);
 
   std::vector<PreparedCase> cases;
-  for (const TrainingCase& c : training) cases.push_back(prepare(c, meta));
+  for (const LabelledCase& c : training) cases.push_back(prepare(c, meta));
   const torch::ScalarType precision = resolvePrecision(o.runtime.precision, s.device);
   if (precision == torch::kHalf) throw Error("fp16 training needs loss scaling, which is not implemented; use bf16");
   MixedPrecisionNetwork net(*s.model.network(), precision);
@@ -448,7 +448,7 @@ Model Trainer::run(const std::vector<TrainingCase>& training, const std::vector<
       // Each rank segments every world.size-th case (sharded: all of its own).
       const size_t firstCase = sharded ? 0 : static_cast<size_t>(world.rank), step = sharded ? 1 : static_cast<size_t>(world.size);
       for (size_t v = firstCase; v < validation.size(); v += step) {
-        const TrainingCase& c = validation[v];
+        const LabelledCase& c = validation[v];
         const auto counts = overlapCounts(segment(s.model, c.image, inference).labels, c.labels, spec.classes);
         for (size_t k = 0; k < counts.size(); ++k) {
           total[k].tp += counts[k].tp;

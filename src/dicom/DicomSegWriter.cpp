@@ -1,14 +1,10 @@
 // Writing a label map as a binary DICOM Segmentation with DCMTK's dcmseg (see include/ima/DicomSeg.h).
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "dcmtk/config/osconfig.h"  // must come first
 #include "dcmtk/dcmdata/dcdeftag.h"
@@ -27,6 +23,7 @@
 
 #include "ima/DicomSeg.h"
 #include "ima/Error.h"
+#include "ima/Files.h"
 #include "internal/DcmtkFiles.h"
 
 namespace fs = std::filesystem;
@@ -350,8 +347,7 @@ class SegWriter {
     check(ds->putAndInsertOFStringArray(DCM_SeriesTime, time), "Series Time");
     // One label map: no voxel belongs to two segments (dcmseg 3.6.7 does not write this attribute).
     check(ds->putAndInsertString(DCM_SegmentsOverlap, "NO"), "Segments Overlap");
-    static std::atomic<int> counter{0};
-    const std::string temporary = path_ + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    const std::string temporary = temporaryPathFor(path_);
     const OFCondition saved = file.saveFile(temporary.c_str(), EXS_LittleEndianExplicit);
     if (saved.bad()) {
       std::remove(temporary.c_str());
@@ -359,20 +355,17 @@ class SegWriter {
     }
     try {
       checkWritten(temporary, *ds);
+      flushFile(temporary, path_);
     } catch (...) {
       std::remove(temporary.c_str());
       throw;
     }
-    if (std::rename(temporary.c_str(), path_.c_str()) != 0) {
-      const std::string reason = std::strerror(errno);
-      std::remove(temporary.c_str());
-      throw Error("cannot move the finished DICOM SEG into place at " + quoted(path_) + ": " + reason);
-    }
+    moveIntoPlace(temporary, path_);
   }
 
   // The file DCMTK wrote, read back before it is renamed into place: a write that failed part way
   // (a full disk) must not become a SEG that ends early. The whole file must parse and hold the
-  // pixel data the dataset has; it is flushed to the disk so a deferred write error shows here.
+  // pixel data the dataset has.
   void checkWritten(const std::string& temporary, DcmDataset& written) const {
     const std::string failed = "cannot write DICOM SEG " + quoted(path_) + ": the written file ";
     DcmFileFormat back;
@@ -383,11 +376,6 @@ class SegWriter {
     if (written.findAndGetElement(DCM_PixelData, expected).bad() ||
         back.getDataset()->findAndGetElement(DCM_PixelData, found).bad() || expected->getLength() != found->getLength())
       throw Error(failed + "lacks pixel data or holds less of it than was written (disk full?); nothing was written");
-    const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
-    const bool synced = fd >= 0 && ::fsync(fd) == 0;
-    const std::string reason = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    if (!synced) throw Error(failed + "cannot be flushed to the disk: " + reason + "; nothing was written");
   }
 
   const std::string& path_;

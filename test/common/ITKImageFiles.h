@@ -1,5 +1,5 @@
 // Image files for the tests that run executables: written and read back with ITK directly, not
-// through the code under test (Module/cli/ImageIO), so that its IO is checked against ITK's.
+// through the code under test (src/io), so that its IO is checked against ITK's.
 #pragma once
 #include <filesystem>
 

@@ -56,8 +56,8 @@ ima::DistributedEnvironment loopback(int rank, int world, int port) {
   return e;
 }
 
-std::vector<ima::TrainingCase> phantoms(int count, int64_t size, int first = 0) {
-  std::vector<ima::TrainingCase> cases;
+std::vector<ima::LabelledCase> phantoms(int count, int64_t size, int first = 0) {
+  std::vector<ima::LabelledCase> cases;
   ima::PhantomOptions o;
   o.size = size;
   for (int i = first; i < first + count; ++i) {
@@ -122,7 +122,7 @@ protected:
   // `training`: the cases of this rank (default: the same two phantoms on every rank).
   static RunResult train(const ima::TrainingOptions& base, int rank, int world, int port,
                          const std::string& resume = "", const ima::EpochCallback& onEpoch = {},
-                         const std::vector<ima::TrainingCase>& training = phantoms(2, 16)) {
+                         const std::vector<ima::LabelledCase>& training = phantoms(2, 16)) {
     ima::TrainingOptions o = base;
     if (world > 1) o.communicator = ima::Communicator::connect(loopback(rank, world, port), "cpu", 20s);
     ima::Trainer trainer(ima::Model::create(metadata(), 5), o);

@@ -27,8 +27,8 @@ ima::Model pointwiseModel() { return ima::Model(imatest::tinyUNetMetadata(2), ne
 
 // A 20x16 random image (two overlapping tiles along x) labelled with the network's own clean
 // decisions, so that the clean Dice is 1 and every attack that works lowers it.
-ima::TrainingCase makeCase(const std::string& id, uint64_t seed) {
-  ima::TrainingCase c{id, imatest::randomVolume({20, 16}, 1, seed), ima::LabelMap(ima::Shape{{20, 16}}, 1)};
+ima::LabelledCase makeCase(const std::string& id, uint64_t seed) {
+  ima::LabelledCase c{id, imatest::randomVolume({20, 16}, 1, seed), ima::LabelMap(ima::Shape{{20, 16}}, 1)};
   const ima::Volume normalised = ima::normalize(ima::Normalization{}, c.image);
   const torch::Tensor x = torch::from_blob(const_cast<float*>(normalised.data.data()), {1, 1, 16, 20}).clone();
   const torch::Tensor labels = network()->forward(x).argmax(1).to(torch::kByte).contiguous();
@@ -58,7 +58,7 @@ const ima::AttackResult& attackNamed(const ima::RobustnessReport& r, const std::
 
 TEST(StrongEnsemble, KeepsPerCaseAndBudgetTheLowestDiceOfItsMembersRunAlone) {
   const ima::Model model = pointwiseModel();
-  const std::vector<ima::TrainingCase> cases{makeCase("a", 1), makeCase("b", 2)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", 1), makeCase("b", 2)};
   const ima::RobustnessReport strong = ima::evaluateRobustness(model, cases, options({"strong"}, 1));
   ASSERT_EQ(strong.attacks.size(), 1u + kMembers.size());
   const ima::AttackResult& ensemble = strong.attacks.front();

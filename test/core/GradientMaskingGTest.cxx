@@ -42,8 +42,8 @@ private:
 
 // A 16x16 ramp (z-scored to about [-1.7, 1.7]) labelled with the network's own clean decisions,
 // so the clean Dice is 1 and all three classes are present.
-ima::TrainingCase rampCase(ima::Network& net) {
-  ima::TrainingCase c{"ramp", ima::Volume(ima::Shape{{16, 16}}, 1), ima::LabelMap(ima::Shape{{16, 16}}, 1)};
+ima::LabelledCase rampCase(ima::Network& net) {
+  ima::LabelledCase c{"ramp", ima::Volume(ima::Shape{{16, 16}}, 1), ima::LabelMap(ima::Shape{{16, 16}}, 1)};
   for (size_t i = 0; i < c.image.data.size(); ++i) c.image.data[i] = static_cast<float>(i);
   const ima::Volume normalised = ima::normalize(ima::Normalization{}, c.image);
   const torch::Tensor x = torch::from_blob(const_cast<float*>(normalised.data.data()), {1, 1, 16, 16}).clone();

@@ -14,8 +14,8 @@
 
 namespace {
 
-ima::TrainingCase makeCase(const std::string& id, std::vector<int64_t> size, uint8_t label, int channels = 1) {
-  ima::TrainingCase c;
+ima::LabelledCase makeCase(const std::string& id, std::vector<int64_t> size, uint8_t label, int channels = 1) {
+  ima::LabelledCase c;
   c.id = id;
   c.image.shape.size = size;
   c.image.channels = channels;
@@ -36,7 +36,7 @@ std::string messageOf(const std::function<void()>& f) {
 }
 
 TEST(NewModel, ThreeDimensionalCasesGiveANamedColouredThreeDimensionalUNet) {
-  const std::vector<ima::TrainingCase> cases{makeCase("a", {8, 8, 8}, 1), makeCase("b", {8, 8, 8}, 3)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", {8, 8, 8}, 1), makeCase("b", {8, 8, 8}, 3)};
   const ima::ModelMetadata m = ima::newModelMetadata({}, cases);
   EXPECT_EQ(m.network.kind, "unet");
   EXPECT_EQ(m.network.dims, 3);          // every case is 3D
@@ -61,7 +61,7 @@ TEST(NewModel, MixedDimensionsTrainOnSlicesAndNamesFixTheClasses) {
   ima::NewModelSettings s;
   s.labelNames = {"organ", "lesion"};
   s.baseFeatures = 600;  // above the 2D cap: the cap rises to it
-  const std::vector<ima::TrainingCase> cases{makeCase("a", {8, 8, 8}, 1), makeCase("b", {8, 8}, 1)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", {8, 8, 8}, 1), makeCase("b", {8, 8}, 1)};
   const ima::ModelMetadata m = ima::newModelMetadata(s, cases);
   EXPECT_EQ(m.network.dims, 2);
   EXPECT_EQ(m.network.maxFeatures, 600);
@@ -99,7 +99,7 @@ TEST(NewModel, DataThatCannotTrainTheModelIsRefusedNamingTheCase) {
 
 TEST(NewModel, BadSettingsNameTheSettingAndValue) {
   const auto spelt = [](const std::string& key) { return "options." + key; };
-  const std::vector<ima::TrainingCase> cases{makeCase("a", {4, 4}, 1)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", {4, 4}, 1)};
   const auto rejected = [&](ima::NewModelSettings s, const std::string& key, const std::string& message) {
     try {
       ima::newModelMetadata(s, cases, spelt);
@@ -134,7 +134,7 @@ TEST(PatchSize, ARequestTheModelsPatchOrTheDefault) {
   ima::NetworkSpec net;
   net.dims = 2;
   net.stages = 3;  // multiples of 4
-  const std::vector<ima::TrainingCase> cases{makeCase("a", {30, 23, 5}, 1), makeCase("b", {40, 19, 5}, 1)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", {30, 23, 5}, 1), makeCase("b", {40, 19, 5}, 1)};
   // Default: the smallest case's whole slice rounded down to multiples of 4: 30 -> 28, 19 -> 16.
   EXPECT_EQ(ima::trainingPatchSize({}, net, {}, cases), (std::vector<int64_t>{28, 16}));
   EXPECT_EQ(ima::trainingPatchSize({}, net, {12, 8}, cases), (std::vector<int64_t>{12, 8}));        // the model's
@@ -152,7 +152,7 @@ TEST(PatchSize, BadRequestsNameTheSetting) {
   net.dims = 2;
   net.stages = 2;
   const auto spelt = [](const std::string&) { return std::string("--patch"); };
-  const std::vector<ima::TrainingCase> cases{makeCase("a", {8, 8}, 1)};
+  const std::vector<ima::LabelledCase> cases{makeCase("a", {8, 8}, 1)};
   EXPECT_EQ(messageOf([&] { ima::trainingPatchSize({0, 0}, net, {}, cases, spelt); }),
             "--patch is 0,0 (expected positive multiples of 2^(stages-1) = 2, at most 4096)");
   EXPECT_EQ(messageOf([&] { ima::trainingPatchSize({3, 4}, net, {}, cases, spelt); }),

@@ -85,8 +85,8 @@ TEST(Precision, Bf16AttackIsAsStrongAsFp32) {
   EXPECT_NEAR(lossB, lossA, 0.1 * lossA);
 }
 
-std::vector<ima::TrainingCase> phantoms(int count, int first) {
-  std::vector<ima::TrainingCase> cases;
+std::vector<ima::LabelledCase> phantoms(int count, int first) {
+  std::vector<ima::LabelledCase> cases;
   ima::PhantomOptions o;
   o.size = 32;
   for (int i = first; i < first + count; ++i) {

@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<ima::TrainingCase> phantoms(int count, int first, int64_t size = 32) {
-  std::vector<ima::TrainingCase> cases;
+std::vector<ima::LabelledCase> phantoms(int count, int first, int64_t size = 32) {
+  std::vector<ima::LabelledCase> cases;
   ima::PhantomOptions o;
   o.size = size;
   for (int i = first; i < first + count; ++i) {
@@ -59,7 +59,7 @@ protected:
 
 // Dice of predicting label 1 everywhere (the best constant prediction for the organ), averaged
 // with label 2's Dice of 0: what a model that learnt nothing but the majority structure gets.
-double trivialMeanDice(const std::vector<ima::TrainingCase>& cases) {
+double trivialMeanDice(const std::vector<ima::LabelledCase>& cases) {
   ima::OverlapCounts organ, lesion;
   for (const auto& c : cases) {
     ima::LabelMap all = c.labels;
@@ -198,7 +198,7 @@ TEST_F(Training, ACorruptedCheckpointIsRefused) {
 TEST_F(Training, BadTrainingSetsAreClearErrors) {
   auto options = quickOptions();
   ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
-  auto expectError = [&](std::vector<ima::TrainingCase> cases, const std::string& fragment) {
+  auto expectError = [&](std::vector<ima::LabelledCase> cases, const std::string& fragment) {
     try {
       trainer.run(cases, {});
       FAIL() << fragment;

@@ -131,7 +131,7 @@ TEST(WholeVolumeAttack, OnAVolumeOfExactlyOnePatchEqualsThePatchAttack) {
 
 TEST(WholeVolumeAttack, EvaluationOfAOnePatchVolumeMatchesThePatchLevelReport) {
   const ima::Model model = ima::Model::create(imatest::tinyUNetMetadata(3), 14);
-  ima::TrainingCase c{"one", imatest::randomVolume({16, 16, 8}, 1, 8), ima::LabelMap(ima::Shape{{16, 16, 8}}, 1)};
+  ima::LabelledCase c{"one", imatest::randomVolume({16, 16, 8}, 1, 8), ima::LabelMap(ima::Shape{{16, 16, 8}}, 1)};
   {
     // Labels: the model's own clean decisions, so that the clean Dice is 1 and the attack lowers it.
     ima::InferenceOptions io;

@@ -112,7 +112,7 @@ BallLabels(const TImage * image)
 // The case the core attacks, built by hand from the buffers (channel-planar and x-fastest is
 // the ITK buffer order of a scalar image), independently of the filter's conversion helpers.
 template <typename TImage, typename TLabelImage>
-ima::TrainingCase
+ima::LabelledCase
 CaseFromBuffers(const TImage * image, const TLabelImage * labels)
 {
   ima::Shape shape;
@@ -121,7 +121,7 @@ CaseFromBuffers(const TImage * image, const TLabelImage * labels)
     shape.size.push_back(static_cast<int64_t>(image->GetBufferedRegion().GetSize(d)));
   }
   const size_t      n = image->GetBufferedRegion().GetNumberOfPixels();
-  ima::TrainingCase c;
+  ima::LabelledCase c;
   c.id = "direct";
   c.image = ima::Volume(shape, 1);
   c.labels = ima::LabelMap(shape, 1);

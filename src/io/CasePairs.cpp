@@ -1,5 +1,4 @@
-// Image/label folders paired by file name, loaded and checked (train, evaluate).
-#include "Cases.h"
+#include "ima/io/CasePairs.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,13 +8,11 @@
 
 #include "ima/Error.h"
 
-#include "Commands.h"
-#include "ImageIO.h"
-#include "Progress.h"
+#include "ima/io/ImageFiles.h"
 
 namespace fs = std::filesystem;
 
-namespace ima::cli {
+namespace ima::io {
 namespace {
 
 // Image files (by extension) in `dir`, and, with `seriesDirectories`, its subdirectories (each a
@@ -106,8 +103,8 @@ std::string describeGeometry(const Geometry& g, int dims) {
   return s.str();
 }
 
-TrainingCase loadCase(const CasePair& p, const DicomInput& dicom) {
-  TrainingCase c;
+LabelledCase loadCase(const CasePair& p, const DicomInput& dicom) {
+  LabelledCase c;
   c.id = p.id;
   c.image = readVolume(p.image, dicom);
   checkFinite(c.image, "image '" + p.image + "'");
@@ -122,17 +119,15 @@ TrainingCase loadCase(const CasePair& p, const DicomInput& dicom) {
   return c;
 }
 
-std::vector<TrainingCase> loadCases(const std::vector<CasePair>& pairs, const std::string& label, bool quiet,
-                                    const DicomInput& dicom) {
-  std::vector<TrainingCase> cases;
-  Progress progress(label, quiet);
+std::vector<LabelledCase> loadCases(const std::vector<CasePair>& pairs, const DicomInput& dicom,
+                                    const std::function<bool(double)>& progress) {
+  std::vector<LabelledCase> cases;
   for (size_t i = 0; i < pairs.size(); ++i) {
-    if (interruptRequested()) throw Cancelled();
+    if (progress && !progress(static_cast<double>(i) / static_cast<double>(pairs.size()))) throw Cancelled();
     cases.push_back(loadCase(pairs[i], dicom));
-    progress.update(static_cast<double>(i + 1) / static_cast<double>(pairs.size()));
   }
-  progress.finish();
+  if (progress && !progress(1.0)) throw Cancelled();
   return cases;
 }
 
-}  // namespace ima::cli
+}  // namespace ima::io

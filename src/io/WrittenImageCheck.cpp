@@ -1,4 +1,4 @@
-#include "WrittenImageCheck.h"
+#include "internal/WrittenImageCheck.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,17 +9,15 @@
 #include <sstream>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "ima/Error.h"
 
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 
 namespace fs = std::filesystem;
 
-namespace ima::cli {
+namespace ima::io {
 namespace {
 
 struct Failure {
@@ -189,26 +187,16 @@ void checkStructure(const std::string& file, uint64_t dataBytes, std::vector<std
   }
 }
 
-void flushToDisk(const std::string& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Failure{"it cannot be opened again: " + std::string(std::strerror(errno))};
-  const bool synced = ::fsync(fd) == 0;
-  const int error = errno;
-  ::close(fd);
-  if (!synced) throw Failure{"it cannot be flushed to the disk: " + std::string(std::strerror(error))};
-}
-
 }  // namespace
 
 void checkWrittenImageFile(const std::string& file, uint64_t dataBytes, const std::string& target) {
   try {
     std::vector<std::string> files{file};
     checkStructure(file, dataBytes, files);
-    for (const std::string& f : files) flushToDisk(f);
   } catch (const Failure& f) {
     throw Error("cannot write '" + target + "': the written file is incomplete: " + f.reason +
                 " (disk full or file size limit?); nothing was written");
   }
 }
 
-}  // namespace ima::cli
+}  // namespace ima::io

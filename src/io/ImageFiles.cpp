@@ -1,4 +1,4 @@
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,17 +18,16 @@
 
 #include "itkIMAImageConversion.h"
 
-#include "RawImageChecks.h"
+#include "internal/RawImageChecks.h"
+#include "internal/WrittenImageCheck.h"
 
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
-
-#include "Progress.h"
-#include "WrittenImageCheck.h"
+#include "ima/Files.h"
 
 namespace fs = std::filesystem;
 
-namespace ima::cli {
+namespace ima::io {
 
 namespace {
 
@@ -129,11 +128,10 @@ std::string directoryOf(const std::string& path) {
 }
 
 // Writes into a fresh hidden directory next to the target, checks what ITK wrote (its write errors
-// reach stderr only), then renames every produced file (a .mhd/.nhdr header is renamed last, after
-// its data file) into place.
+// reach stderr only), flushes every produced file to the disk, then renames each into place (a
+// .mhd/.nhdr header last, after its data file).
 template <typename TImage>
 std::vector<std::string> writeAtomically(TImage* image, const std::string& path, bool overwrite) {
-  if (interruptRequested()) throw Cancelled();  // a stopped command writes nothing more
   checkOutputPath(path, overwrite, "output");
   const fs::path directory = directoryOf(path);
   const std::string fileName = fs::path(path).filename().string();
@@ -156,6 +154,7 @@ std::vector<std::string> writeAtomically(TImage* image, const std::string& path,
                           image->GetPixelContainer()->Size() * sizeof(typename TImage::InternalPixelType), path);
     std::vector<fs::path> produced;
     for (const auto& entry : fs::directory_iterator(temporary)) produced.push_back(entry.path());
+    for (const auto& p : produced) flushFile(p.string(), path);
     std::stable_partition(produced.begin(), produced.end(),
                           [&](const fs::path& p) { return p.filename() != fileName; });
     std::vector<std::string> placed;
@@ -164,9 +163,7 @@ std::vector<std::string> writeAtomically(TImage* image, const std::string& path,
       if (!overwrite && fs::exists(destination))
         throw Error("cannot write " + quoted(path) + ": its data file " + quoted(destination.string()) +
                     " already exists (use --force to overwrite)");
-      std::error_code ec;
-      fs::rename(p, destination, ec);
-      if (ec) throw Error("cannot move the finished file into place at " + quoted(destination.string()) + ": " + ec.message());
+      moveIntoPlace(p.string(), destination.string());
       placed.push_back(destination.string());
     }
     fs::remove(temporary);
@@ -306,4 +303,4 @@ std::vector<std::string> writeLabelMap(const LabelMap& labels, const std::string
   throw Error("cannot write " + quoted(path) + ": the label map is " + std::to_string(dims) + "D");
 }
 
-}  // namespace ima::cli
+}  // namespace ima::io

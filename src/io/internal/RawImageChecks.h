@@ -7,10 +7,10 @@
 #pragma once
 #include <string>
 
-namespace ima::cli {
+namespace ima::io {
 
 // Checks `path` when it is .nii, .nii.gz, .mha or .mhd with its data in the same file; other
 // files pass unchecked. `what` names the input in messages ("image", "label image").
 void checkRawImageFile(const std::string& path, const std::string& what);
 
-}  // namespace ima::cli
+}  // namespace ima::io

@@ -1,4 +1,4 @@
-#include "RawImageChecks.h"
+#include "internal/RawImageChecks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +11,10 @@
 
 #include <zlib.h>
 
-#include "ImageIO.h"
+#include "ima/io/ImageFiles.h"
 #include "ima/Error.h"
 
-namespace ima::cli {
+namespace ima::io {
 
 namespace {
 
@@ -258,4 +258,4 @@ void checkRawImageFile(const std::string& path, const std::string& what) {
   else if (ext == ".mha" || ext == ".mhd") checkMetaImage(path, label);
 }
 
-}  // namespace ima::cli
+}  // namespace ima::io

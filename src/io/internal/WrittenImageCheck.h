@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <string>
 
-namespace ima::cli {
+namespace ima::io {
 
 // `file` is a .nii.gz, .nii, .mha, .mhd, .nrrd or .nhdr file written by ITK (a detached data file
-// lies next to it); `dataBytes` the size of its voxel data. Also flushes every file of the image to
-// the disk (fsync), so a deferred write error is seen here too. Throws ima::Error naming `target`
-// (the final path the user asked for).
+// lies next to it); `dataBytes` the size of its voxel data. Throws ima::Error naming `target` (the
+// final path the user asked for). The writer then flushes the files (ima::flushFile), so a deferred
+// write error is seen before anything takes its final name.
 void checkWrittenImageFile(const std::string& file, uint64_t dataBytes, const std::string& target);
 
-}  // namespace ima::cli
+}  // namespace ima::io

@@ -1,4 +1,4 @@
-#include "internal/Files.h"
+#include "ima/Files.h"
 
 #include <atomic>
 #include <cerrno>
@@ -23,15 +23,35 @@ std::string readFileBytes(const std::string& path, const std::string& what) {
   return bytes.str();
 }
 
-void writeFileAtomically(const std::string& path, const std::string& bytes) {
+std::string temporaryPathFor(const std::string& path) {
   static std::atomic<int> counter{0};
-  const std::string temporary =
-      path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+  return path + ".tmp" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+}
+
+void flushFile(const std::string& file, const std::string& target) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const int error = errno;
+  if (fd >= 0) ::close(fd);
+  if (!synced)
+    throw Error("cannot write '" + target + "': the written data cannot be flushed to the disk: " + std::strerror(error) +
+                " (nothing was written; an existing file is unchanged)");
+}
+
+void moveIntoPlace(const std::string& temporary, const std::string& path) {
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(temporary.c_str());
+    throw Error("cannot move the finished file into place at '" + path + "': " + reason);
+  }
+}
+
+void writeFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string temporary = temporaryPathFor(path);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
-  // Every write() and the fsync are checked (a full disk fails one of them), and the data reaches
-  // the disk before the rename makes it the file: a crash leaves the old file or the new one, never
-  // a short one.
+  // Every write() is checked (a full disk fails one of them); a crash then leaves the old file or
+  // the new one, never a short one.
   int error = 0;
   for (size_t done = 0; error == 0 && done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -45,11 +65,7 @@ void writeFileAtomically(const std::string& path, const std::string& bytes) {
     std::remove(temporary.c_str());
     throw Error("cannot write '" + path + "': " + std::strerror(error) + " (nothing was written; an existing file is unchanged)");
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(temporary.c_str());
-    throw Error("cannot move the finished file into place at '" + path + "': " + reason);
-  }
+  moveIntoPlace(temporary, path);
 }
 
 }  // namespace ima

@@ -1,7 +1,8 @@
-// Image files for the command line, through ITK's readers and writers (NIfTI .nii/.nii.gz, NRRD
-// .nrrd/.nhdr, MetaImage .mha/.mhd), and DICOM series (a directory, or a .dcm file) through the
-// core's DICOM reader (ima::dicom, DCMTK). The only CLI unit that includes ITK or DICOM headers, so
-// the others compile quickly. Errors are ima::Error naming the file.
+// Image files for every host (the command line, the Slicer modules, the C API): ITK's readers and
+// writers (NIfTI .nii/.nii.gz, NRRD .nrrd/.nhdr, MetaImage .mha/.mhd), and DICOM series (a
+// directory, or a .dcm file) through the DICOM reader (ima::dicom, DCMTK). The only unit of the
+// image-file library (ima::io, no torch) that includes ITK IO headers. Errors are ima::Error naming
+// the file.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,7 +15,7 @@ namespace ima::dicom {
 struct SeriesInfo;
 }  // namespace ima::dicom
 
-namespace ima::cli {
+namespace ima::io {
 
 struct ImageFileInfo {
   int dims = 0;                // spatial dimensions used (trailing size-1 dimensions dropped)
@@ -67,4 +68,4 @@ std::string imageExtension(const std::string& fileName);
 // File name without directory and image extension: the case id.
 std::string caseIdOf(const std::string& path);
 
-}  // namespace ima::cli
+}  // namespace ima::io
