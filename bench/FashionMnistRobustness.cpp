@@ -77,7 +77,7 @@ ima::ClassificationTrainingOptions trainingOptions(const std::string& name, cons
   o.learningRate = 1e-3;
   o.seed = 1;
   ima::AdversarialOptions& a = o.adversarial;
-  a.norm = "linf";
+  a.norm = ima::Norm::Linf;
   a.pgdSteps = s.pgdSteps;
   a.alpha = 2.5;  // PGD step 2.5 * eps / K (Madry et al.'s choice), for every method
   a.clamp = true;
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     for (const std::string norm : {"linf", "l2"}) {
       ima::ClassifierEvaluationOptions e;
       e.attacks = {"pgd", "ifgsm"};
-      e.norm = norm;
+      e.norm = ima::parseNorm(norm);
       e.budgets = budgets.at(norm);
       e.pgdSteps = 20;
       e.ifgsmSteps = 10;

@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   auto iteration = [&](ima::TrainingMethod& method, uint64_t seed) { return step(optimizer, method, seed); };
 
   ima::AdversarialOptions a;
-  a.norm = "l2";
+  a.norm = ima::Norm::L2;
   a.pgdSteps = K;
   a.bisectionSteps = B;
   a.eps = eps;      // PGD-AT's fixed budget

@@ -173,7 +173,6 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateDa
   OutputImageType *      output = this->GetOutput();
 
   ima::EvaluationOptions options;
-  options.norm = m_Norm;
   options.pgdSteps = m_Steps;
   options.ifgsmSteps = m_Steps;
   options.restarts = m_Restarts;
@@ -189,6 +188,7 @@ AdversarialAttackImageFilter<TInputImage, TLabelImage, TOutputImage>::GenerateDa
   // Both inputs' buffered regions are their (equal) largest regions, requested above and
   // checked in VerifyInputInformation().
   const ima::Volume adversarial = CallIMACore(this, [&] {
+    options.norm = ima::parseNorm(m_Norm, "AdversarialAttackImageFilter: Norm");
     ima::LabelledCase c;
     c.id = "image";
     c.image = ImageToIMAVolume(input);

@@ -47,7 +47,7 @@ ArgumentParser attackParser() {
 
 int runAttack(const ArgumentParser& args) {
   EvaluationOptions o;
-  o.norm = args.get("norm");
+  o.norm = parseNorm(args.get("norm"), "--norm");
   const double eps = args.getDouble("eps");
   if (!(eps >= 0)) throw UsageError("--eps must be >= 0");
   const int64_t steps = args.getInt("steps"), restarts = args.getInt("restarts"), batch = args.getInt("batch"),
@@ -84,7 +84,7 @@ int runAttack(const ArgumentParser& args) {
   stopIfInterrupted();
   io::writeVolume(adversarial, output, args.flagSet("force"));
   if (!quiet)
-    std::cout << "wrote " << output << " (" << args.get("attack") << ", " << o.norm << " eps " << eps
+    std::cout << "wrote " << output << " (" << args.get("attack") << ", " << normName(o.norm) << " eps " << eps
               << " per patch, " << attackedName(o.attacked) << " attacked)\n";
   return 0;
 }

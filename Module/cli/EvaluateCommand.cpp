@@ -102,7 +102,7 @@ int runEvaluate(const ArgumentParser& args) {
       throw UsageError(std::string("--attack: ") + e.what());
     }
   }
-  o.norm = args.get("norm");
+  o.norm = parseNorm(args.get("norm"), "--norm");
   o.budgets.clear();
   for (const std::string& e : args.getStringList("eps")) {
     try {

@@ -23,7 +23,7 @@ void evaluateModel(const ModuleArguments& args, FilterProgress& progress, Return
                     plot = args.path("plot", false);
   EvaluationOptions o;
   o.attacks = {args.string("attack")};
-  o.norm = args.string("norm");
+  o.norm = parseNorm(args.string("norm"), "--norm");
   o.attacked = ima::parseAttacked(args.string("attacked"));
   o.budgets = args.numbers("budgets");
   for (double b : o.budgets)

@@ -3,6 +3,8 @@
 #pragma once
 #include <string>
 
+#include "ima/Norm.h"
+
 namespace ima {
 
 struct AdversarialOptions {
@@ -16,7 +18,7 @@ struct AdversarialOptions {
   int bisectionSteps = 10;   // B
   double bisectionTolerance = 0;  // stop a bisection at a bracket of this fraction of eps_i (0: B steps)
   std::string bisection = "midpoint";  // midpoint | inside | outside
-  std::string norm = "l2";   // l2 | linf
+  Norm norm = Norm::L2;
   std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy
   double tau = 0.6;
   // Which samples enter IMA's adversarial loss: "all" (segmentation default) or "crossed" (those

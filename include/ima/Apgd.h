@@ -16,6 +16,7 @@
 
 #include "ima/AttackLoss.h"
 #include "ima/Network.h"
+#include "ima/Norm.h"
 
 namespace ima {
 
@@ -31,7 +32,7 @@ struct ApgdIterate {
 };
 
 struct ApgdOptions {
-  std::string norm = "linf";  // "l2" | "linf"
+  Norm norm = Norm::Linf;
   int steps = 100;            // gradient iterations after the start point
   AttackLoss loss = AttackLoss::Auto;  // what is maximised (ima/AttackLoss.h; not kl)
   bool randomStart = false;   // start uniformly inside the ball (as ima::attack's PGD) instead of at x

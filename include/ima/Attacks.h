@@ -22,6 +22,7 @@
 
 #include "ima/AttackLoss.h"
 #include "ima/Network.h"
+#include "ima/Norm.h"
 
 namespace ima {
 
@@ -38,9 +39,15 @@ struct AttackIterate {
 };
 using AttackIterateCallback = std::function<void(const AttackIterate&)>;
 
+// The attacks of docs/attacks.md, and white noise of the same budget (a masking check's baseline).
+enum class AttackMethod { Fgsm, Ifgsm, Pgd, Noise };
+// "fgsm" | "ifgsm" | "pgd" | "noise"; anything else is an ima::Error naming the value.
+AttackMethod attackMethodNamed(const std::string& name);
+const char* attackMethodName(AttackMethod method);
+
 struct AttackOptions {
-  std::string method = "pgd";  // "fgsm" | "ifgsm" | "pgd" | "noise"
-  std::string norm = "l2";     // "l2" | "linf"
+  AttackMethod method = AttackMethod::Pgd;
+  Norm norm = Norm::L2;
   // Iterations for ifgsm and pgd (fgsm always takes one step, noise none).
   int steps = 20;
   // Step size as a fraction of each sample's eps; 0 = the method's default: fgsm 1,
@@ -106,7 +113,7 @@ std::string describeAttack(const AttackOptions& options);
 // The attack of the robustness evaluations (docs/architecture.md §6), shared by the segmentation and the
 // classification evaluator: `method` with the steps of its kind (ifgsm: ifgsmSteps, else
 // pgdSteps) and restarts for PGD only; seed, clamp and the rest keep their defaults.
-AttackOptions evaluationAttack(const std::string& method, const std::string& norm, int pgdSteps, int ifgsmSteps,
+AttackOptions evaluationAttack(const std::string& method, Norm norm, int pgdSteps, int ifgsmSteps,
                                int restarts);
 
 }  // namespace ima

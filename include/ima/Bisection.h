@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include "ima/Norm.h"
+
 namespace ima {
 
 enum class BisectionReturn { Midpoint, Inside, Outside };
@@ -29,6 +31,6 @@ torch::Tensor bisectToBoundary(const std::function<torch::Tensor(const torch::Te
 // x[m] (the sample rows[m] of the batch, int64 on the device) is still correctly classified.
 torch::Tensor bisectToBoundary(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& correctRows,
                                torch::Tensor inside, torch::Tensor outside, int steps, BisectionReturn result,
-                               const torch::Tensor& tolerance, const std::string& norm);
+                               const torch::Tensor& tolerance, Norm norm);
 
 }  // namespace ima

@@ -21,7 +21,7 @@ struct EvaluationOptions {
   // balanced-ce, js, margin, dicece) | strong (the ensemble, docs/evaluation.md "The strong
   // ensemble").
   std::vector<std::string> attacks{"pgd", "ifgsm"};
-  std::string norm = "l2";
+  Norm norm = Norm::L2;
   std::vector<double> budgets{0, 0.5, 1, 2};  // normalised units; 0 (clean) is added if missing
   int pgdSteps = 20;
   int ifgsmSteps = 10;
@@ -50,7 +50,7 @@ std::string attackedName(EvaluationOptions::Attacked attacked);
 EvaluationOptions::Attacked parseAttacked(const std::string& name);
 
 // The whole-volume budget of a per-patch budget eps (EvaluationOptions::Attacked::Volume).
-double volumeBudget(double eps, const std::string& norm, int64_t volumeVoxels, int64_t patchVoxels);
+double volumeBudget(double eps, Norm norm, int64_t volumeVoxels, int64_t patchVoxels);
 
 // The attack names EvaluationOptions::attacks accepts; the ensemble "strong" runs APGD with each
 // loss (masked-ce, balanced-ce, js and margin with radius annealing, dicece without) and PGD with

@@ -13,13 +13,14 @@
 #include "ima/Bisection.h"
 #include "ima/Correctness.h"
 #include "ima/Network.h"
+#include "ima/Norm.h"
 
 namespace ima {
 
 struct ImaStepOptions {
   int pgdSteps = 20;       // K
   double alpha = 4.0;      // step = alpha * eps_i / K
-  std::string norm = "l2"; // "l2" | "linf"
+  Norm norm = Norm::L2;
   bool randomStart = true; // start uniformly inside the ball
   int bisectionSteps = 10; // B
   // A sample's bisection stops once its bracket is at most this fraction of its eps_i (at most B

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ima/Metrics.h"
+#include "ima/Norm.h"
 
 namespace ima {
 
@@ -83,7 +84,7 @@ struct RobustnessReport {
   // network's forward on training-size patches) or "volume" (the full sliding-window
   // inference over each case). Classification: "image" (the whole input).
   std::string attacked = "volume";
-  std::string norm = "l2";               // "l2" | "linf"
+  Norm norm = Norm::L2;
   std::string model;                     // optional provenance: model file or name
   std::string data;                      // optional provenance: test set
   std::vector<std::string> labelNames;   // segmentation: names of labels 1..K-1; empty: "label1", ...

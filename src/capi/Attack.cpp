@@ -36,7 +36,7 @@ ima_status ima_attack(const ima_model* model, const ima_case* input, const ima_a
     const std::string method = choiceOf(o.attack, "pgd", "options.attack", {"fgsm", "ifgsm", "pgd", "noise"});
     const double eps = doubleInRange(o.eps, 0, 1e6, "options.eps");
     ima::EvaluationOptions e;
-    e.norm = choiceOf(o.norm, "l2", "options.norm", {"l2", "linf"});
+    e.norm = ima::parseNorm(choiceOf(o.norm, "l2", "options.norm", {"l2", "linf"}));
     e.pgdSteps = e.ifgsmSteps = intInRange(o.steps, 1, 10000, "options.steps");
     e.restarts = intInRange(o.restarts, 1, 1000, "options.restarts");
     e.batchSize = intInRange(o.batch_size, 1, 4096, "options.batch_size");

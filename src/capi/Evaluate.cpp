@@ -24,7 +24,7 @@ EvaluationOptions evaluationOptionsOf(const ima_evaluate_options& o) {
     e.attacks.push_back(name);
   }
   if (e.attacks.empty()) throw InvalidArgument("options.attacks is empty");
-  e.norm = choiceOf(o.norm, "l2", "options.norm", {"l2", "linf"});
+  e.norm = ima::parseNorm(choiceOf(o.norm, "l2", "options.norm", {"l2", "linf"}));
   if (o.budgets) {
     if (o.budget_count == 0 || o.budget_count > 1000)
       throw InvalidArgument("options.budget_count is " + std::to_string(o.budget_count) + " (expected 1..1000)");

@@ -21,7 +21,6 @@ RobustnessReport evaluateClassifierRobustness(Network& net, const Classification
       throw Error("unknown attack '" + a + "' (expected fgsm, ifgsm, pgd or noise)");
   if (std::set<std::string>(o.attacks.begin(), o.attacks.end()).size() != o.attacks.size())
     throw Error("an attack is listed twice");
-  if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (o.batchSize < 1) throw Error("the batch size must be >= 1");
   const std::vector<double> budgets = evaluationBudgets(o.budgets);
 

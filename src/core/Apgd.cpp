@@ -16,7 +16,6 @@ namespace {
 torch::Tensor perSample(const torch::Tensor& mask, const torch::Tensor& x) { return mask.reshape(perSampleShape(x)); }
 
 void checkOptions(const ApgdOptions& o) {
-  if (o.norm != "l2" && o.norm != "linf") throw Error("apgd: unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (o.steps < 1) throw Error("apgd: steps must be at least 1, got " + std::to_string(o.steps));
   if (!(o.momentum > 0 && o.momentum <= 1)) throw Error("apgd: momentum must lie in (0, 1]");
   if (o.clamp && !(o.clampLow <= o.clampHigh)) throw Error("apgd: the clamp range is empty");
@@ -154,7 +153,7 @@ std::vector<RadiusStage> radiusAnnealingStages(int steps) {
 
 std::string describeApgd(const ApgdOptions& o) {
   std::ostringstream s;
-  s << "APGD-" << o.steps << " (" << o.norm << "), loss " << attackLossName(o.loss) << ", momentum " << o.momentum
+  s << "APGD-" << o.steps << " (" << normName(o.norm) << "), loss " << attackLossName(o.loss) << ", momentum " << o.momentum
     << (o.randomStart ? ", random start" : "") << (o.radiusAnnealing ? ", radius annealing 2/1.5/1 eps" : "");
   return s.str();
 }

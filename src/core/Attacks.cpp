@@ -15,22 +15,12 @@
 namespace ima {
 namespace {
 
-bool oneOf(const std::string& value, std::initializer_list<const char*> allowed) {
-  for (const char* a : allowed)
-    if (value == a) return true;
-  return false;
-}
-
 void checkOptions(const AttackOptions& o) {
-  if (!oneOf(o.method, {"fgsm", "ifgsm", "pgd", "noise"}))
-    throw Error("attack: unknown method '" + o.method + "' (expected fgsm, ifgsm, pgd or noise)");
-  if (!oneOf(o.norm, {"l2", "linf"}))
-    throw Error("attack: unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (o.loss == AttackLoss::KL && !o.referenceLogits.defined())
     throw Error("attack: loss kl needs reference logits (the distribution to move away from)");
-  if ((o.method == "ifgsm" || o.method == "pgd") && o.steps < 1)
+  if ((o.method == AttackMethod::Ifgsm || o.method == AttackMethod::Pgd) && o.steps < 1)
     throw Error("attack: steps must be at least 1, got " + std::to_string(o.steps));
-  if (o.method == "pgd" && o.restarts < 1)
+  if (o.method == AttackMethod::Pgd && o.restarts < 1)
     throw Error("attack: restarts must be at least 1, got " + std::to_string(o.restarts));
   if (!std::isfinite(o.stepFraction) || o.stepFraction < 0)
     throw Error("attack: step fraction must be finite and >= 0 (0 = the method's default)");
@@ -120,36 +110,54 @@ struct ActiveSamples {
 
 }  // namespace
 
+AttackMethod attackMethodNamed(const std::string& name) {
+  if (name == "fgsm") return AttackMethod::Fgsm;
+  if (name == "ifgsm") return AttackMethod::Ifgsm;
+  if (name == "pgd") return AttackMethod::Pgd;
+  if (name == "noise") return AttackMethod::Noise;
+  throw Error("attack: unknown method '" + name + "' (expected fgsm, ifgsm, pgd or noise)");
+}
+
+const char* attackMethodName(AttackMethod method) {
+  switch (method) {
+    case AttackMethod::Fgsm: return "fgsm";
+    case AttackMethod::Ifgsm: return "ifgsm";
+    case AttackMethod::Noise: return "noise";
+    case AttackMethod::Pgd: break;
+  }
+  return "pgd";
+}
+
 int attackSteps(const AttackOptions& options) {
-  if (options.method == "noise") return 0;
-  if (options.method == "fgsm") return 1;
+  if (options.method == AttackMethod::Noise) return 0;
+  if (options.method == AttackMethod::Fgsm) return 1;
   return options.steps;
 }
 
 double attackStepFraction(const AttackOptions& options) {
-  if (options.method == "noise") return 0;
+  if (options.method == AttackMethod::Noise) return 0;
   if (options.stepFraction > 0) return options.stepFraction;
-  if (options.method == "fgsm") return 1.0;
-  if (options.method == "ifgsm") return 0.25;
+  if (options.method == AttackMethod::Fgsm) return 1.0;
+  if (options.method == AttackMethod::Ifgsm) return 0.25;
   return 4.0 / std::max(options.steps, 1);  // pgd: alpha * eps / K, alpha = 4
 }
 
 std::string describeAttack(const AttackOptions& a) {
-  if (a.method == "pgd")
+  if (a.method == AttackMethod::Pgd)
     return "PGD-" + std::to_string(a.steps) + ", random start, step 4*eps/" + std::to_string(a.steps) + ", " +
            std::to_string(a.restarts) + " restart(s)";
-  if (a.method == "ifgsm") return "IFGSM-" + std::to_string(a.steps) + ", step eps/4";
-  if (a.method == "fgsm") return "FGSM, one step of eps";
+  if (a.method == AttackMethod::Ifgsm) return "IFGSM-" + std::to_string(a.steps) + ", step eps/4";
+  if (a.method == AttackMethod::Fgsm) return "FGSM, one step of eps";
   return "white noise of norm eps";
 }
 
-AttackOptions evaluationAttack(const std::string& method, const std::string& norm, int pgdSteps, int ifgsmSteps,
+AttackOptions evaluationAttack(const std::string& method, Norm norm, int pgdSteps, int ifgsmSteps,
                                int restarts) {
   AttackOptions a;
-  a.method = method;
+  a.method = attackMethodNamed(method);
   a.norm = norm;
-  a.steps = method == "ifgsm" ? ifgsmSteps : pgdSteps;
-  a.restarts = method == "pgd" ? restarts : 1;
+  a.steps = a.method == AttackMethod::Ifgsm ? ifgsmSteps : pgdSteps;
+  a.restarts = a.method == AttackMethod::Pgd ? restarts : 1;
   return a;
 }
 
@@ -174,9 +182,9 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   SlotRandom random(o.seed, x0.size(0), o.randomBatch, o.randomOffset);
   const PerturbationBall perturber(o.norm, o.clamp, o.clampLow, o.clampHigh, x0, e);
 
-  if (o.method == "noise") {
+  if (o.method == AttackMethod::Noise) {
     const torch::Tensor delta =
-        o.norm == "linf" ? uniformInCube(x0, e, random) : uniformDirection(x0, random) * e;  // ||delta||_2 = eps
+        o.norm == Norm::Linf ? uniformInCube(x0, e, random) : uniformDirection(x0, random) * e;  // ||delta||_2 = eps
     return perturber.point(delta);
   }
 
@@ -185,7 +193,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   const int steps = attackSteps(o);
   const torch::Tensor step =
       o.stepSize.defined() ? perSampleValue(o.stepSize, x0, "step size") : e * attackStepFraction(o);
-  const bool startAtRandom = o.method == "pgd" && o.randomStart;
+  const bool startAtRandom = o.method == AttackMethod::Pgd && o.randomStart;
   const int restarts = startAtRandom ? o.restarts : 1;
   if (o.finished && restarts > 1) throw Error("attack: a per-sample early stop needs a single restart");
   const bool evaluateFinal = restarts > 1 || static_cast<bool>(o.onIterate);

@@ -52,16 +52,15 @@ torch::Tensor bisectToBoundary(const std::function<torch::Tensor(const torch::Te
 
 torch::Tensor bisectToBoundary(const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& correctRows,
                                torch::Tensor inside, torch::Tensor outside, int steps, BisectionReturn result,
-                               const torch::Tensor& tolerance, const std::string& norm) {
+                               const torch::Tensor& tolerance, Norm norm) {
   checkEnds(steps, inside, outside);
-  if (norm != "l2" && norm != "linf") throw Error("bisection: unknown norm '" + norm + "' (expected l2 or linf)");
   const int64_t n = inside.size(0);
   if (!tolerance.defined() || tolerance.dim() != 1 || tolerance.size(0) != n)
     throw Error("bisection: the tolerance must have one value per sample (" + std::to_string(n) + ")");
   torch::NoGradGuard noGrad;
   if (n == 0) return ending(inside, outside, result);
   const torch::Tensor flat = (outside - inside).reshape({n, -1}).to(torch::kDouble);
-  const torch::Tensor bracket = norm == "linf" ? flat.abs().amax(1) : flat.norm(2, 1);
+  const torch::Tensor bracket = norm == Norm::Linf ? flat.abs().amax(1) : flat.norm(2, 1);
   const torch::Tensor tol = tolerance.to(inside.device(), torch::kDouble);
   // Halvings until bracket * 2^-h <= tol; a zero tolerance (or a zero bracket above it) takes all.
   torch::Tensor halvings = torch::ceil(torch::log2(bracket / tol)).clamp(0, steps);

@@ -102,7 +102,7 @@ WholeVolumeNetwork wholeVolumeNetwork(Network& net, const Model& model, const Ev
 // Attacks the whole case through `volumeNet` at the volume's budget for per-patch eps; returns
 // the attacked input [1, C, D, H, W] (x itself when eps is 0).
 torch::Tensor attackWholeCase(const EvaluationAttack& a, WholeVolumeNetwork& volumeNet, const Model& model,
-                              const torch::Tensor& x, const torch::Tensor& y, double eps, const std::string& norm,
+                              const torch::Tensor& x, const torch::Tensor& y, double eps, Norm norm,
                               uint64_t seed) {
   if (eps == 0) return x;
   const Box patch = patchExtent(model.metadata().patchSize);
@@ -131,8 +131,8 @@ EvaluationOptions::Attacked parseAttacked(const std::string& name) {
   throw Error("unknown attacked level '" + name + "' (expected patch or volume)");
 }
 
-double volumeBudget(double eps, const std::string& norm, int64_t volumeVoxels, int64_t patchVoxels) {
-  if (norm == "linf") return eps;
+double volumeBudget(double eps, Norm norm, int64_t volumeVoxels, int64_t patchVoxels) {
+  if (norm == Norm::Linf) return eps;
   return eps * std::sqrt(static_cast<double>(volumeVoxels) / static_cast<double>(patchVoxels));
 }
 
@@ -142,7 +142,6 @@ Volume adversarialVolume(const Model& model, const LabelledCase& c, const std::s
   if (attacks.size() != 1)
     throw Error("attack '" + method + "' is an ensemble, which makes no single adversarial image; choose one attack");
   // Checked here too: with eps 0 the attack (which checks it) never runs.
-  if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   if (!(eps >= 0)) throw Error("the budget must be >= 0, got " + std::to_string(eps));
   checkTrainingCases({c}, model.metadata());
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));
@@ -197,7 +196,6 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Labell
       throw Error("the attack '" + o.attacks[i] + "' is given twice");
     plans.push_back(evaluationAttacksOf(o.attacks[i], o));
   }
-  if (o.norm != "l2" && o.norm != "linf") throw Error("unknown norm '" + o.norm + "' (expected l2 or linf)");
   const std::vector<double> budgets = evaluationBudgets(o.budgets);
 
   const torch::Device device = resolveDevice(applyRuntime(o.runtime));

@@ -7,9 +7,9 @@
 namespace ima {
 namespace {
 
-torch::Tensor perSampleNorm(const torch::Tensor& d, const std::string& norm) {
+torch::Tensor perSampleNorm(const torch::Tensor& d, Norm norm) {
   const torch::Tensor flat = d.reshape({d.size(0), -1});
-  return norm == "linf" ? flat.abs().amax(1) : flat.norm(2, 1);
+  return norm == Norm::Linf ? flat.abs().amax(1) : flat.norm(2, 1);
 }
 
 torch::Tensor broadcastMask(const torch::Tensor& mask, const torch::Tensor& like) {
@@ -41,7 +41,7 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   torch::Tensor firstWrong = input.clone();
   torch::Tensor wrongSeen = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(input.device()));
   AttackOptions a;
-  a.method = "pgd";
+  a.method = AttackMethod::Pgd;
   a.norm = o.norm;
   a.steps = o.pgdSteps;
   a.stepFraction = o.alpha / o.pgdSteps;

@@ -22,13 +22,13 @@ torch::Tensor sampleNorms(const torch::Tensor& t) {
   return t.reshape({t.size(0), -1}).pow(2).sum(1).sqrt().reshape(perSampleShape(t));
 }
 
-torch::Tensor ascentDirection(const torch::Tensor& g, const std::string& norm) {
-  if (norm == "linf") return g.sign();
+torch::Tensor ascentDirection(const torch::Tensor& g, Norm norm) {
+  if (norm == Norm::Linf) return g.sign();
   return g / sampleNorms(g).clamp_min(kTinyNorm);
 }
 
-torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& eps, const std::string& norm) {
-  if (norm == "linf") return torch::maximum(torch::minimum(delta, eps), -eps);
+torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& eps, Norm norm) {
+  if (norm == Norm::Linf) return torch::maximum(torch::minimum(delta, eps), -eps);
   // Factor 1 inside the ball, eps / ||delta|| outside; eps 0 gives 0 (also for delta 0).
   return delta * (eps / sampleNorms(delta).clamp_min(kTinyNorm)).clamp_max(1.0);
 }
@@ -68,9 +68,9 @@ torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, 
   return direction * radius * eps;
 }
 
-torch::Tensor randomStart(const torch::Tensor& x, const torch::Tensor& eps, const std::string& norm,
+torch::Tensor randomStart(const torch::Tensor& x, const torch::Tensor& eps, Norm norm,
                           SlotRandom& random) {
-  return norm == "linf" ? uniformInCube(x, eps, random) : uniformInL2Ball(x, eps, random);
+  return norm == Norm::Linf ? uniformInCube(x, eps, random) : uniformInL2Ball(x, eps, random);
 }
 
 torch::Tensor PerturbationBall::point(const torch::Tensor& delta) const {

@@ -26,7 +26,7 @@ std::string xmlEscape(const std::string& text) {
   return out;
 }
 
-std::string normLabel(const std::string& norm) { return norm == "linf" ? "Linf" : "L2"; }
+std::string normLabel(Norm norm) { return norm == Norm::Linf ? "Linf" : "L2"; }
 
 // A step of 1, 2, 2.5 or 5 times a power of ten giving about `target` intervals over [0, range].
 double niceStep(double range, int target) {

@@ -155,8 +155,6 @@ void RobustnessReport::validate() const {
                 attacked + "'");
   if (!segmentation(*this) && attacked != "image")
     throw Error("robustness report: a classification attack perturbs the 'image', got '" + attacked + "'");
-  if (norm != "l2" && norm != "linf")
-    throw Error("robustness report: norm must be 'l2' or 'linf', got '" + norm + "'");
   if (attacks.empty()) throw Error("robustness report: no attacks");
   std::set<std::string> names;
   size_t labelCount = labelNames.size();
@@ -248,8 +246,8 @@ RobustnessReport combineReports(const std::vector<RobustnessReport>& reports, co
     const std::string which = "combining reports: '" + names[i] + "'";
     r.validate();
     if (r.task != first.task || r.attacked != first.attacked || r.norm != first.norm)
-      throw Error(which + " is a " + r.task + " report (" + r.attacked + ", " + r.norm + ") but '" + names[0] +
-                  "' is " + first.task + " (" + first.attacked + ", " + first.norm + ")");
+      throw Error(which + " is a " + r.task + " report (" + r.attacked + ", " + normName(r.norm) + ") but '" + names[0] +
+                  "' is " + first.task + " (" + first.attacked + ", " + normName(first.norm) + ")");
     if (r.labels() != first.labels()) throw Error(which + " has other labels than '" + names[0] + "'");
     for (const AttackResult& a : r.attacks) {
       for (size_t k = 0; k < i; ++k)

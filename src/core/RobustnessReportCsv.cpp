@@ -56,7 +56,7 @@ std::string toCsv(const RobustnessReport& report) {
       aucCase = fixed(robustnessAUC(a.epsilons(), caseCurve), 6);
     }
     for (const auto& b : a.budgets) {
-      out << csvField(a.name) << ',' << report.norm << ',' << report.attacked << ',' << general(b.eps, 10) << ',';
+      out << csvField(a.name) << ',' << normName(report.norm) << ',' << report.attacked << ',' << general(b.eps, 10) << ',';
       if (seg) {
         out << b.caseDice.size();
         for (double d : b.classDice()) out << ',' << fixed(d, 6);

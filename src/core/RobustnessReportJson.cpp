@@ -58,7 +58,7 @@ std::string toJson(const RobustnessReport& report) {
          {"title", report.title},
          {"task", report.task},
          {"attacked", report.attacked},
-         {"norm", report.norm},
+         {"norm", normName(report.norm)},
          {"eps_units", "normalised intensity"},
          {"metric", report.metricName()},
          {"model", report.model},
@@ -84,7 +84,7 @@ RobustnessReport robustnessReportFromJson(const std::string& text) {
     report.title = j.value("title", std::string());
     report.task = j.at("task").get<std::string>();
     report.attacked = j.at("attacked").get<std::string>();
-    report.norm = j.at("norm").get<std::string>();
+    report.norm = parseNorm(j.at("norm").get<std::string>(), "robustness report");
     report.model = j.value("model", std::string());
     report.data = j.value("data", std::string());
     if (j.contains("labels")) report.labelNames = j.at("labels").get<std::vector<std::string>>();

@@ -73,7 +73,7 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
                           {"bisection_tolerance", o.adversarial.bisectionTolerance},
-                          {"norm", o.adversarial.norm}, {"criterion", o.adversarial.criterion},
+                          {"norm", normName(o.adversarial.norm)}, {"criterion", o.adversarial.criterion},
                           {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
                           {"reset_misclassified", o.adversarial.resetMisclassified},
                           {"clamp", o.adversarial.clamp ? nlohmann::json::array({o.adversarial.clampLow,

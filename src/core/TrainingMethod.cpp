@@ -15,7 +15,7 @@ torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target)
 AttackOptions TrainingMethod::fixedBallAttack(uint64_t seed) const {
   const AdversarialOptions& a = options_;
   AttackOptions o;
-  o.method = "pgd";
+  o.method = AttackMethod::Pgd;
   o.norm = a.norm;
   o.steps = a.pgdSteps;
   o.stepFraction = a.alpha / a.pgdSteps;
@@ -46,7 +46,6 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   if (method_ != "standard" && method_ != "pgd" && method_ != "trades" && method_ != "ima")
     throw Error("unknown training method '" + method_ + "' (expected standard, pgd, trades or ima)");
   if (method_ == "standard") return;
-  if (options_.norm != "l2" && options_.norm != "linf") throw Error("unknown norm '" + options_.norm + "' (expected l2 or linf)");
   if (options_.pgdSteps < 1 || options_.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
   if (!(options_.alpha > 0)) throw Error("alpha must be > 0");
   if (!(options_.bisectionTolerance >= 0)) throw Error("the bisection tolerance must be >= 0");

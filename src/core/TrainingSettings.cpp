@@ -57,7 +57,7 @@ TrainingOptions trainingOptionsOf(const TrainingSettings& s, const SettingName& 
   a.bisection = check.choice("bisection", s.bisection, {"midpoint", "inside", "outside"});
   a.bisectionTolerance = check.number("bisection_tolerance", s.bisectionTolerance,
                                       s.bisectionTolerance >= 0 && s.bisectionTolerance < 1, "a value in [0, 1)");
-  a.norm = check.choice("attack_norm", s.attackNorm, {"l2", "linf"});
+  a.norm = parseNorm(check.choice("attack_norm", s.attackNorm, {"l2", "linf"}));
   a.criterion = check.choice("criterion", s.criterion, {"max-dice", "mean-dice", "pixel-accuracy"});
   a.tau = check.number("tau", s.tau, s.tau >= 0 && s.tau <= 1, "a value in [0, 1]");
   a.adversarialSamples = check.choice("adversarial_samples", s.adversarialSamples, {"auto", "all", "crossed"});

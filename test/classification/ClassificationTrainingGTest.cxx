@@ -58,7 +58,7 @@ TEST(ClassificationTrainer, LearnsALinearlySeparableSetExactly) {
     o.epochs = 20;
     o.batchSize = 8;
     o.learningRate = 0.05;
-    o.adversarial.norm = "l2";
+    o.adversarial.norm = ima::Norm::L2;
     o.adversarial.epsMax = 0.4;  // below the gap between the classes: the set stays separable
     o.adversarial.delta = 0.05;
     o.adversarial.pgdSteps = 5;
@@ -106,7 +106,7 @@ TEST(ClassificationTrainer, ImaMarginsGrowByDeltaFarFromTheBoundaryAndStopAtIt) 
   o.optimizer = "sgd";
   o.momentum = 0;
   o.learningRate = 1e-9;  // the boundary stays where it is
-  o.adversarial.norm = "l2";
+  o.adversarial.norm = ima::Norm::L2;
   o.adversarial.delta = 0.1;
   o.adversarial.epsMax = 1.0;
   o.adversarial.pgdSteps = 10;

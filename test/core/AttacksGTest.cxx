@@ -31,8 +31,8 @@ std::shared_ptr<LinearNetwork> randomLinear(int64_t classes, int64_t inputs, uin
 
 ima::AttackOptions options(const std::string& method, const std::string& norm, int steps = 5) {
   ima::AttackOptions o;
-  o.method = method;
-  o.norm = norm;
+  o.method = ima::attackMethodNamed(method);
+  o.norm = ima::parseNorm(norm);
   o.steps = steps;
   return o;
 }
@@ -79,7 +79,7 @@ void expectBatchEqualsSingles(ima::Network& net, const torch::Tensor& x, const t
     const torch::Tensor single = ima::attack(net, x.narrow(0, i, 1), y.narrow(0, i, 1), eps.narrow(0, i, 1), o);
     // Tolerance: batched and single-sample kernels may sum in a different order (float32).
     EXPECT_TRUE(torch::allclose(batch.narrow(0, i, 1), single, 1e-5, 1e-5))
-        << o.method << " " << o.norm << " sample " << i << " max difference "
+        << ima::attackMethodName(o.method) << " " << ima::normName(o.norm) << " sample " << i << " max difference "
         << (batch.narrow(0, i, 1) - single).abs().max().item<double>();
   }
 }
@@ -346,7 +346,7 @@ TEST_F(Attack, WhiteNoiseHasNormEpsL2AndStaysWithinEpsLinf) {
   o.seed = 3;
   const torch::Tensor l2 = sampleL2(ima::attack(*net, x, y, eps, o) - x);
   for (int64_t i = 0; i < 4; ++i) EXPECT_NEAR(l2[i].item<double>(), eps[i].item<double>(), 1e-5 * (1 + eps[i].item<double>()));
-  o.norm = "linf";
+  o.norm = ima::Norm::Linf;
   const torch::Tensor adv = ima::attack(*net, x, y, eps, o);
   const torch::Tensor linf = sampleLinf(adv - x);
   for (int64_t i = 0; i < 4; ++i) {

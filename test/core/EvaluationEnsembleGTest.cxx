@@ -39,7 +39,7 @@ ima::LabelledCase makeCase(const std::string& id, uint64_t seed) {
 ima::EvaluationOptions options(const std::vector<std::string>& attacks, int restarts) {
   ima::EvaluationOptions o;
   o.attacks = attacks;
-  o.norm = "l2";
+  o.norm = ima::Norm::L2;
   o.budgets = {0, 1, 3};
   o.apgdSteps = 5;
   o.pgdSteps = 3;

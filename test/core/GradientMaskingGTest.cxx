@@ -57,7 +57,7 @@ ima::RobustnessReport evaluate(bool stepped) {
   const ima::Model model(imatest::tinyUNetMetadata(2), net);
   ima::EvaluationOptions o;
   o.attacks = {"ifgsm"};
-  o.norm = "linf";
+  o.norm = ima::Norm::Linf;
   o.budgets = {0, 0.5, 1};
   o.ifgsmSteps = 4;
   o.maskingChecks = true;

@@ -61,7 +61,7 @@ TEST(ImaStep, LinfFindsTheBoundaryAlongTheSignDirection) {
   LinearNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto x = torch::tensor({{0.1f, 0.2f}});  // w.x = 1.1 -> crossing at t = 1.1 / 7
   ima::ImaStepOptions o;
-  o.norm = "linf";
+  o.norm = ima::Norm::Linf;
   o.randomStart = false;
   const auto r = ima::imaAdversarialStep(net, x, torch::tensor({1}, torch::kLong), torch::tensor({0.5f}), o);
   ASSERT_TRUE(r.found[0].item<bool>());
@@ -103,7 +103,7 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   torch::Tensor lastCorrect = x.clone(), firstWrong = x.clone(), wrongSeen = torch::zeros({6}, torch::kBool);
   std::vector<int> crossedAt(6, -1);
   ima::AttackOptions a;
-  a.method = "pgd";
+  a.method = ima::AttackMethod::Pgd;
   a.steps = o.pgdSteps;
   a.stepFraction = o.alpha / o.pgdSteps;
   a.seed = o.seed;

@@ -171,7 +171,7 @@ TEST(Bisection, StopsEachSampleAtItsToleranceAndEvaluatesOnlyThoseStillHalving) 
   const auto tolerance = torch::tensor({0.3, 1e-3, 2.0}, torch::kDouble);
   const int steps = 10;
   const auto mid = ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Midpoint,
-                                         tolerance, "l2");
+                                         tolerance, ima::Norm::L2);
   EXPECT_EQ(evaluatedRows, 3 + 10 + 2);
   const float limits[3] = {0.3f / 2, 4.f / (1 << steps) / 2, 1.25f / 2};  // half the final bracket
   for (int64_t i = 0; i < 3; ++i) {
@@ -183,10 +183,10 @@ TEST(Bisection, StopsEachSampleAtItsToleranceAndEvaluatesOnlyThoseStillHalving) 
   auto correct = [&](const torch::Tensor& x) { return (x.matmul(w) + b) > 0; };
   const auto plain = ima::bisectToBoundary(correct, inside, outside, steps, ima::BisectionReturn::Inside);
   const auto zero = ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Inside,
-                                          torch::zeros({3}, torch::kDouble), "l2");
+                                          torch::zeros({3}, torch::kDouble), ima::Norm::L2);
   EXPECT_TRUE(torch::equal(plain, zero));
   EXPECT_THROW(ima::bisectToBoundary(correctRows, inside, outside, steps, ima::BisectionReturn::Inside,
-                                     torch::zeros({2}), "l2"),
+                                     torch::zeros({2}), ima::Norm::L2),
                ima::Error);
 }
 

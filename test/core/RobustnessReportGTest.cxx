@@ -42,7 +42,7 @@ ima::RobustnessReport segmentationReport() {
   r.title = "test report";
   r.task = "segmentation";
   r.attacked = "volume";
-  r.norm = "l2";
+  r.norm = ima::Norm::L2;
   r.labelNames = {"liver", "tumour, small"};  // a comma: the CSV header must quote it
   auto& pgd = r.attack("pgd-20");
   pgd.description = "PGD, 20 steps";
@@ -67,7 +67,7 @@ ima::RobustnessReport classificationReport() {
   ima::RobustnessReport r;
   r.task = "classification";
   r.attacked = "image";
-  r.norm = "linf";
+  r.norm = ima::Norm::Linf;
   auto& fgsm = r.attack("fgsm");
   for (int i = 0; i < 4; ++i) fgsm.budget(0).addPrediction(i < 3, i < 3);  // 3 of 4 clean
   // At 0.1: one sample flips; the clean mistake stays an error even though the attack "fixes" it.
@@ -171,6 +171,15 @@ TEST(RobustnessReport, JsonRoundTrip) {
 
   EXPECT_THROW(ima::robustnessReportFromJson("{\"format\": \"something else\"}"), ima::Error);
   EXPECT_THROW(ima::robustnessReportFromJson("not json"), ima::Error);
+  // A norm the project does not know is refused where the file is read, naming the value.
+  auto unknownNorm = nlohmann::json::parse(text);
+  unknownNorm["norm"] = "l3";
+  try {
+    ima::robustnessReportFromJson(unknownNorm.dump());
+    ADD_FAILURE() << "a report in norm l3 was read";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'l3'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(RobustnessReport, CsvHasHeaderRowsAndValues) {
@@ -223,7 +232,7 @@ TEST(RobustnessReport, WritesFilesAtomicallyAndTheSvgIsXml) {
   ima::writeReportFiles(r, "", only.string(), "");
   EXPECT_TRUE(fs::exists(only));
   auto invalid = r;
-  invalid.norm = "l3";
+  invalid.attacks.clear();
   EXPECT_THROW(ima::writeReportFiles(invalid, (dir / "x.json").string(), "", ""), ima::Error);
   EXPECT_FALSE(fs::exists(dir / "x.json"));
   EXPECT_THROW(ima::writeReportFiles(r, json.string(), json.string(), ""), ima::Error);
@@ -262,7 +271,7 @@ TEST(CombineReports, RenamesAttacksPerModelAndKeepsTheirCurves) {
   EXPECT_THROW(ima::combineReports({a, b}, {"one"}), ima::Error);
   EXPECT_THROW(ima::combineReports({}, {}), ima::Error);
   ima::RobustnessReport linf = segmentationReport();
-  linf.norm = "linf";
+  linf.norm = ima::Norm::Linf;
   EXPECT_THROW(ima::combineReports({a, linf}, {"l2", "linf"}), ima::Error);
   EXPECT_THROW(ima::combineReports({a, classificationReport()}, {"seg", "cls"}), ima::Error);
   ima::RobustnessReport otherBudgets = segmentationReport();

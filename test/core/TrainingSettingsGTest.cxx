@@ -34,7 +34,7 @@ TEST(TrainingSettings, DefaultsAreThoseOfTheDesign) {
   EXPECT_DOUBLE_EQ(a.alpha, 4.0);       // step alpha * eps_i / K, alpha 4
   EXPECT_EQ(a.bisectionSteps, 10);      // B = 10
   EXPECT_EQ(a.bisection, "midpoint");
-  EXPECT_EQ(a.norm, "l2");
+  EXPECT_EQ(a.norm, ima::Norm::L2);
   EXPECT_EQ(a.criterion, "max-dice");   // max over foreground classes of hard Dice >= tau
   EXPECT_DOUBLE_EQ(a.tau, 0.6);
   EXPECT_EQ(a.adversarialSamples, "auto");  // crossed for classification, all for segmentation
@@ -92,7 +92,7 @@ TEST(TrainingSettings, EveryValueReachesTheOptions) {
   EXPECT_EQ(a.alpha, 2.5);
   EXPECT_EQ(a.bisectionSteps, 0);
   EXPECT_EQ(a.bisection, "inside");
-  EXPECT_EQ(a.norm, "linf");
+  EXPECT_EQ(a.norm, ima::Norm::Linf);
   EXPECT_EQ(a.criterion, "pixel-accuracy");
   EXPECT_EQ(a.tau, 1);
   EXPECT_EQ(a.adversarialSamples, "crossed");

@@ -158,8 +158,8 @@ TEST(WholeVolumeAttack, EvaluationOfAOnePatchVolumeMatchesThePatchLevelReport) {
 }
 
 TEST(WholeVolumeAttack, BudgetKeepsTheEnergyPerVoxelInL2) {
-  EXPECT_DOUBLE_EQ(ima::volumeBudget(1.5, "l2", 400, 100), 3.0);  // sqrt(4) = 2
-  EXPECT_DOUBLE_EQ(ima::volumeBudget(1.5, "linf", 400, 100), 1.5);
+  EXPECT_DOUBLE_EQ(ima::volumeBudget(1.5, ima::Norm::L2, 400, 100), 3.0);  // sqrt(4) = 2
+  EXPECT_DOUBLE_EQ(ima::volumeBudget(1.5, ima::Norm::Linf, 400, 100), 1.5);
   EXPECT_EQ(ima::attackedName(ima::parseAttacked("volume")), "volume");
   EXPECT_THROW(ima::parseAttacked("slab"), ima::Error);
 }

@@ -227,7 +227,7 @@ protected:
   CoreOptionsOf(const FilterType * filter)
   {
     ima::EvaluationOptions o;
-    o.norm = filter->GetNorm();
+    o.norm = ima::parseNorm(filter->GetNorm());
     o.pgdSteps = o.ifgsmSteps = filter->GetSteps();
     o.restarts = filter->GetRestarts();
     o.batchSize = filter->GetBatchSize();

@@ -14,7 +14,7 @@ namespace ima {
 
 struct ClassifierEvaluationOptions {
   std::vector<std::string> attacks{"pgd", "ifgsm"};  // fgsm | ifgsm | pgd | noise
-  std::string norm = "l2";                           // l2 | linf
+  Norm norm = Norm::L2;
   std::vector<double> budgets{0, 0.5, 1, 2};  // same units as the images; 0 (clean) added if missing
   int pgdSteps = 20;
   int ifgsmSteps = 10;

@@ -10,6 +10,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/torch.h>
 
+#include "ima/Norm.h"
+
 namespace ima {
 
 // Guards divisions by per-sample norms: a zero gradient gives a zero direction, not NaN.
@@ -20,10 +22,10 @@ std::vector<int64_t> perSampleShape(const torch::Tensor& x);
 // Per-sample L2 norms as [N, 1, ..., 1].
 torch::Tensor sampleNorms(const torch::Tensor& t);
 // The steepest-ascent direction of unit size in the norm: L2 -> g / ||g|| per sample; Linf -> sign.
-torch::Tensor ascentDirection(const torch::Tensor& g, const std::string& norm);
+torch::Tensor ascentDirection(const torch::Tensor& g, Norm norm);
 // Projection onto each sample's ball of radius eps ([N, 1, ..., 1]) around 0: Linf clips every
 // value to [-eps, eps]; L2 rescales a perturbation whose norm exceeds eps (eps 0 gives 0).
-torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& eps, const std::string& norm);
+torch::Tensor projectOntoBall(const torch::Tensor& delta, const torch::Tensor& eps, Norm norm);
 
 // Random numbers from a private CPU generator (deterministic in the seed whatever the device),
 // drawn for the whole batch of which x holds the slots offset .. offset + N - 1, so that a sample's
@@ -44,14 +46,14 @@ torch::Tensor uniformDirection(const torch::Tensor& x, SlotRandom& random);
 // Uniform in each sample's L2 ball: uniform direction, radius eps * u^(1/d), d values per sample.
 torch::Tensor uniformInL2Ball(const torch::Tensor& x, const torch::Tensor& eps, SlotRandom& random);
 // The random start of PGD and APGD: uniform in the Linf cube or the L2 ball.
-torch::Tensor randomStart(const torch::Tensor& x, const torch::Tensor& eps, const std::string& norm,
+torch::Tensor randomStart(const torch::Tensor& x, const torch::Tensor& eps, Norm norm,
                           SlotRandom& random);
 
 // Points around x0 within each sample's ball (eps [N, 1, ..., 1]), optionally clamped to an
 // intensity range. Holds references: x0 and eps must outlive it.
 class PerturbationBall {
 public:
-  PerturbationBall(const std::string& norm, bool clamp, double clampLow, double clampHigh, const torch::Tensor& x0,
+  PerturbationBall(Norm norm, bool clamp, double clampLow, double clampHigh, const torch::Tensor& x0,
                    const torch::Tensor& eps)
       : norm_(norm), clamp_(clamp), low_(clampLow), high_(clampHigh), x0_(x0), eps_(eps) {}
   // x0 + delta, clamped to the intensity range when asked.
@@ -61,7 +63,7 @@ public:
   torch::Tensor constrain(const torch::Tensor& delta) const;
 
 private:
-  const std::string& norm_;
+  Norm norm_;
   bool clamp_;
   double low_, high_;
   const torch::Tensor& x0_;
