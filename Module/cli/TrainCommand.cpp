@@ -19,8 +19,9 @@
 #include "ima/Training.h"
 
 #include "ima/io/CasePairs.h"
-#include "Commands.h"
 #include "ima/io/ImageFiles.h"
+
+#include "Commands.h"
 #include "Progress.h"
 #include "TrainingArguments.h"
 
@@ -70,26 +71,30 @@ std::string joinSize(const std::vector<int64_t>& size) {
   return s;
 }
 
-}  // namespace
+// Where validation cases come from: --val-images/--val-labels, or a seeded share of the training
+// cases (--val-fraction).
+struct ValidationSource {
+  bool separate = false;
+  double fraction = 0;
+};
 
-int runTrain(const ArgumentParser& args) {
-  const bool quiet = args.flagSet("quiet"), json = args.flagSet("json"), force = args.flagSet("force");
-  const std::string out = args.get("out");
-  const std::string initPath = args.get("init"), resumePath = args.get("resume");
-
-  // ---- Options (usage errors before any file is touched).
-  TrainingOptions options = trainingLoopOptions(args, out);
-
-  const bool separateValidation = args.given("val-images") || args.given("val-labels");
-  if (separateValidation && !(args.given("val-images") && args.given("val-labels")))
+ValidationSource validationSource(const ArgumentParser& args) {
+  ValidationSource v;
+  v.separate = args.given("val-images") || args.given("val-labels");
+  if (v.separate && !(args.given("val-images") && args.given("val-labels")))
     throw UsageError("--val-images and --val-labels go together");
-  if (separateValidation && args.given("val-fraction"))
+  if (v.separate && args.given("val-fraction"))
     throw UsageError("use either --val-fraction or --val-images/--val-labels, not both");
-  const double valFraction = separateValidation ? 0.0 : args.getDouble("val-fraction");
-  if (valFraction < 0 || valFraction >= 1) throw UsageError("--val-fraction must be in [0, 1)");
+  v.fraction = v.separate ? 0.0 : args.getDouble("val-fraction");
+  if (v.fraction < 0 || v.fraction >= 1) throw UsageError("--val-fraction must be in [0, 1)");
+  return v;
+}
 
-  if (!initPath.empty()) {
-    if (!resumePath.empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
+// The settings of a new network (the core builds and checks its metadata); with --init the model
+// defines them and giving any is a usage error.
+NewModelSettings newModelSettings(const ArgumentParser& args) {
+  if (!args.get("init").empty()) {
+    if (!args.get("resume").empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
     for (const char* name : {"dims", "features", "stages", "norm", "normalization", "ct-window", "labels-names"})
       if (args.given(name))
         throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
@@ -105,17 +110,75 @@ int runTrain(const ArgumentParser& args) {
                            : Normalization::Kind::ZScore;
   if (args.given("ct-window") && normalization.kind != Normalization::Kind::CTWindow)
     throw UsageError("--ct-window applies to --normalization ct only");
-  {
-    const auto window = args.getDoubleList("ct-window");
-    if (window.size() != 2 || !(window[0] < window[1]))
-      throw UsageError("--ct-window needs two values LO,HI with LO < HI");
-    normalization.windowLow = static_cast<float>(window[0]);
-    normalization.windowHigh = static_cast<float>(window[1]);
-  }
+  const auto window = args.getDoubleList("ct-window");
+  if (window.size() != 2 || !(window[0] < window[1])) throw UsageError("--ct-window needs two values LO,HI with LO < HI");
+  normalization.windowLow = static_cast<float>(window[0]);
+  normalization.windowHigh = static_cast<float>(window[1]);
   if (args.given("labels-names")) {
     newModel.labelNames = args.getStringList("labels-names");
     if (newModel.labelNames.size() > 255) throw UsageError("--labels-names: at most 255 labels");
   }
+  return newModel;
+}
+
+// Moves a seeded share of `training` to `validation`: Fisher-Yates with a fully specified engine,
+// so the split is the same on every platform; both stay sorted by case id.
+void splitValidation(std::vector<io::CasePair>& training, std::vector<io::CasePair>& validation, double fraction,
+                     uint64_t seed) {
+  if (fraction <= 0 || training.size() < 2) return;
+  const size_t n = training.size();
+  size_t k = static_cast<size_t>(std::lround(fraction * static_cast<double>(n)));
+  k = std::min(std::max<size_t>(k, 1), n - 1);
+  std::mt19937_64 rng(seed);
+  for (size_t i = n - 1; i > 0; --i) std::swap(training[i], training[rng() % (i + 1)]);
+  validation.assign(training.begin(), training.begin() + static_cast<std::ptrdiff_t>(k));
+  training.erase(training.begin(), training.begin() + static_cast<std::ptrdiff_t>(k));
+  auto byId = [](const io::CasePair& a, const io::CasePair& b) { return a.id < b.id; };
+  std::sort(training.begin(), training.end(), byId);
+  std::sort(validation.begin(), validation.end(), byId);
+}
+
+// What the model file records about its making: inputs, cases, the model it started from.
+std::string provenanceJson(const ArgumentParser& args, const ValidationSource& v, const std::vector<LabelledCase>& training,
+                           const std::vector<LabelledCase>& validation) {
+  nlohmann::json provenance = {{"created", utcNow()},
+                               {"software", versionString()},
+                               {"images", args.get("images")},
+                               {"labels", args.get("labels")},
+                               {"training_cases", nlohmann::json::array()},
+                               {"validation_cases", nlohmann::json::array()}};
+  for (const auto& c : training) provenance["training_cases"].push_back(c.id);
+  for (const auto& c : validation) provenance["validation_cases"].push_back(c.id);
+  if (v.separate) {
+    provenance["validation_images"] = args.get("val-images");
+    provenance["validation_labels"] = args.get("val-labels");
+  }
+  if (!args.get("init").empty()) provenance["initialized_from"] = args.get("init");
+  if (!args.get("resume").empty()) provenance["resumed_from"] = args.get("resume");
+  return provenance.dump();
+}
+
+void printTrainingStart(const NetworkSpec& net, size_t trainingCases, size_t validationCases, const TrainingOptions& options,
+                        const std::string& device, int completedEpochs) {
+  std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
+            << " features, " << net.classes << " classes) on " << trainingCases << " case(s), validating on "
+            << validationCases << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
+            << ", " << options.optimizer << " lr " << options.learningRate << ", method " << options.method << ", device " << device << "\n";
+  if (completedEpochs > 0) std::cout << "resuming after epoch " << completedEpochs << "\n";
+  std::cout.flush();
+}
+
+}  // namespace
+
+int runTrain(const ArgumentParser& args) {
+  const bool quiet = args.flagSet("quiet"), json = args.flagSet("json"), force = args.flagSet("force");
+  const std::string out = args.get("out");
+  const std::string initPath = args.get("init"), resumePath = args.get("resume");
+
+  // ---- Options (usage errors before any file is touched).
+  TrainingOptions options = trainingLoopOptions(args, out);
+  const ValidationSource validationFrom = validationSource(args);
+  const NewModelSettings newModel = newModelSettings(args);
 
   // ---- Outputs and runtime (cheap failures first).
   checkModelOutput(out, force, resumePath);
@@ -126,11 +189,8 @@ int runTrain(const ArgumentParser& args) {
   if (!initPath.empty()) initModel = Model::load(initPath);
 
   // ---- Data.
-  const std::string imageDir = args.get("images"), labelDir = args.get("labels");
-  std::vector<io::CasePair> trainPairs = io::pairCases(imageDir, labelDir), valPairs;
-  if (separateValidation) {
-    valPairs = io::pairCases(args.get("val-images"), args.get("val-labels"));
-  }
+  std::vector<io::CasePair> trainPairs = io::pairCases(args.get("images"), args.get("labels")), valPairs;
+  if (validationFrom.separate) valPairs = io::pairCases(args.get("val-images"), args.get("val-labels"));
   {
     InputFiles inputs;
     inputs.add({initPath, resumePath});
@@ -138,20 +198,7 @@ int runTrain(const ArgumentParser& args) {
       for (const io::CasePair& p : *pairs) inputs.add({p.image, p.label});
     checkTrainingOutputsAreNotInputs(out, options, resumePath, inputs);
   }
-  if (separateValidation) {
-  } else if (valFraction > 0 && trainPairs.size() >= 2) {
-    // Seeded Fisher-Yates with a fully specified engine: the same split on every platform.
-    const size_t n = trainPairs.size();
-    size_t k = static_cast<size_t>(std::lround(valFraction * static_cast<double>(n)));
-    k = std::min(std::max<size_t>(k, 1), n - 1);
-    std::mt19937_64 rng(options.seed);
-    for (size_t i = n - 1; i > 0; --i) std::swap(trainPairs[i], trainPairs[rng() % (i + 1)]);
-    valPairs.assign(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
-    trainPairs.erase(trainPairs.begin(), trainPairs.begin() + static_cast<std::ptrdiff_t>(k));
-    auto byId = [](const io::CasePair& a, const io::CasePair& b) { return a.id < b.id; };
-    std::sort(trainPairs.begin(), trainPairs.end(), byId);
-    std::sort(valPairs.begin(), valPairs.end(), byId);
-  }
+  splitValidation(trainPairs, valPairs, validationFrom.fraction, options.seed);
   const std::vector<LabelledCase> training = loadCases(trainPairs, "loading", !talk, dicomInput(args, false));
   const std::vector<LabelledCase> validation = loadCases(valPairs, "loading validation", !talk, dicomInput(args, false));
 
@@ -170,44 +217,22 @@ int runTrain(const ArgumentParser& args) {
   }
   checkTrainingCases(validation, metadata);
   const NetworkSpec& net = metadata.network;
-
   choosePatchAndBatch(args, net, initModel ? metadata.patchSize : std::vector<int64_t>{}, training, options);
   metadata.patchSize = options.patchSize;
-
-  nlohmann::json provenance = {{"created", utcNow()},
-                               {"software", versionString()},
-                               {"images", imageDir},
-                               {"labels", labelDir},
-                               {"training_cases", nlohmann::json::array()},
-                               {"validation_cases", nlohmann::json::array()}};
-  for (const auto& c : training) provenance["training_cases"].push_back(c.id);
-  for (const auto& c : validation) provenance["validation_cases"].push_back(c.id);
-  if (separateValidation) {
-    provenance["validation_images"] = args.get("val-images");
-    provenance["validation_labels"] = args.get("val-labels");
-  }
-  if (initModel) provenance["initialized_from"] = initPath;
-  if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
-  metadata.provenanceJson = provenance.dump();
+  metadata.provenanceJson = provenanceJson(args, validationFrom, training, validation);
 
   Model model = initModel ? Model(metadata, initModel->network()) : Model::create(metadata, options.seed);
   initModel.reset();
   Trainer trainer(std::move(model), options);
   if (!resumePath.empty()) trainer.resumeFrom(resumePath);
 
-  if (talk) {
-    std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
-              << " features, " << net.classes << " classes) on " << training.size() << " case(s), validating on "
-              << validation.size() << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
-              << ", " << options.optimizer << " lr " << options.learningRate << ", method " << options.method << ", device " << device << "\n";
-    if (trainer.completedEpochs() > 0) std::cout << "resuming after epoch " << trainer.completedEpochs() << "\n";
-    std::cout.flush();
-  }
+  if (talk) printTrainingStart(net, training.size(), validation.size(), options, device, trainer.completedEpochs());
 
   Model trained = trainWithEpochLines(trainer, training, validation, options, metadata.labels, quiet, json, resumePath);
   nlohmann::json settings = {
-      {"validation", separateValidation ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
-                                        : nlohmann::json{{"fraction", valFraction}}},
+      {"validation", validationFrom.separate
+                         ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
+                         : nlohmann::json{{"fraction", validationFrom.fraction}}},
       {"device", device},
       {"threads", options.runtime.threads}};
   if (!initPath.empty()) settings["init"] = initPath;

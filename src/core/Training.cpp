@@ -16,42 +16,18 @@
 #include "ima/Network.h"
 #include "ima/SlidingWindowInferer.h"
 #include "ima/TrainingMethod.h"
-#include "internal/ChecksummedFile.h"
-#include "internal/Device.h"
 #include "ima/Files.h"
-#include "internal/Patches.h"
+#include "internal/DataParallel.h"
+#include "internal/Device.h"
+#include "internal/PatchSampler.h"
 #include "internal/Precision.h"
 #include "internal/Random.h"
+#include "internal/TrainingCheckpoint.h"
 
 namespace ima {
 namespace {
 
-constexpr int64_t kMaxForegroundSamples = 20000;  // per class and case: enough to pick centres
 constexpr double kGradientClip = 12.0;            // nnU-Net's gradient-norm clip
-
-// A training case prepared once: its normalisation and a sample of foreground positions per class.
-struct PreparedCase {
-  const LabelledCase* source = nullptr;
-  std::vector<ChannelTransform> transforms;
-  std::vector<std::vector<int64_t>> foreground;  // [class-1] -> flat voxel indices
-};
-
-PreparedCase prepare(const LabelledCase& c, const ModelMetadata& m) {
-  PreparedCase p;
-  p.source = &c;
-  p.transforms = normalizationFor(m.normalization, c.image);
-  p.foreground.resize(static_cast<size_t>(m.network.classes - 1));
-  std::vector<int64_t> counts(static_cast<size_t>(m.network.classes), 0);
-  for (uint8_t l : c.labels.data) ++counts[l];
-  for (int k = 1; k < m.network.classes; ++k) {
-    // Keep every n-th voxel so the sample stays bounded and deterministic.
-    const int64_t step = std::max<int64_t>(1, counts[static_cast<size_t>(k)] / kMaxForegroundSamples);
-    int64_t seen = 0;
-    for (size_t i = 0; i < c.labels.data.size(); ++i)
-      if (c.labels.data[i] == k && seen++ % step == 0) p.foreground[static_cast<size_t>(k - 1)].push_back(static_cast<int64_t>(i));
-  }
-  return p;
-}
 
 std::string rngState(const Random& r) {
   std::ostringstream s;
@@ -95,72 +71,44 @@ void truncateLog(const std::string& path, int epochs) {
   writeFileAtomically(path, kept);
 }
 
-// The processes of a data-parallel run (docs/distributed.md); a world of one without a communicator.
-struct World {
-  Communicator* communicator = nullptr;
-  int rank = 0, size = 1;
-  explicit World(const std::shared_ptr<Communicator>& c)
-      : communicator(c && c->worldSize() > 1 ? c.get() : nullptr), rank(communicator ? c->rank() : 0),
-        size(communicator ? c->worldSize() : 1) {}
-  bool writes() const { return rank == 0; }
-};
-
-// Every rank starts from rank 0's weights and buffers (also after --init or --resume).
-void broadcastWeights(const World& world, Network& net) {
-  if (!world.communicator) return;
-  std::ostringstream out;
-  if (world.rank == 0) net.saveWeights(out);  // the weights file's bytes: parameters and buffers
-  const std::string bytes = out.str();
-  torch::Tensor size = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
-  world.communicator->broadcast({size});
-  torch::Tensor buffer = torch::zeros({size.item<int64_t>()}, torch::kUInt8);
-  if (world.rank == 0) std::copy(bytes.begin(), bytes.end(), buffer.data_ptr<uint8_t>());
-  world.communicator->broadcast({buffer});
-  if (world.rank == 0) return;
-  std::istringstream in(std::string(reinterpret_cast<const char*>(buffer.data_ptr<uint8_t>()), static_cast<size_t>(buffer.numel())));
-  const torch::Device device = net.device();
-  net.loadWeights(in);
-  net.to(device);
-}
-
-// Gradients of each rank's mean loss weighted by its share of the global batch and summed: the
-// gradient of the global batch's mean loss (for a loss that is a mean over samples).
-void averageGradients(const World& world, Network& net, double share) {
-  if (!world.communicator) return;
-  std::vector<torch::Tensor> gradients;
-  for (auto& p : net.parameters()) {
-    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-    p.mutable_grad().mul_(share);
-    gradients.push_back(p.grad());
+// Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
+// Each rank segments every world.size-th case (sharded cases: all of its own).
+std::vector<double> validationDice(const Model& model, const std::vector<LabelledCase>& validation,
+                                   const TrainingOptions& o, const World& world, bool sharded) {
+  const int classes = model.metadata().network.classes;
+  InferenceOptions inference;
+  inference.batchSize = o.batchSize;
+  inference.runtime = o.runtime;
+  torch::Tensor counts = torch::zeros({classes - 1, 3}, torch::kLong);  // [class-1] -> tp, fp, fn
+  const size_t firstCase = sharded ? 0 : static_cast<size_t>(world.rank), step = sharded ? 1 : static_cast<size_t>(world.size);
+  for (size_t v = firstCase; v < validation.size(); v += step) {
+    const LabelledCase& c = validation[v];
+    const auto overlap = overlapCounts(segment(model, c.image, inference).labels, c.labels, classes);
+    for (size_t k = 0; k < overlap.size(); ++k) {
+      const auto row = static_cast<int64_t>(k);
+      counts[row][0] += overlap[k].tp;
+      counts[row][1] += overlap[k].fp;
+      counts[row][2] += overlap[k].fn;
+    }
   }
-  world.communicator->allReduce(gradients);
+  sumOverRanks(world, counts);
+  std::vector<double> dice;
+  for (int64_t k = 0; k < classes - 1; ++k) {
+    OverlapCounts total;
+    total.tp = counts[k][0].item<int64_t>();
+    total.fp = counts[k][1].item<int64_t>();
+    total.fn = counts[k][2].item<int64_t>();
+    dice.push_back(total.dice());
+  }
+  return dice;
 }
 
-// IMA: the epoch's visits of all ranks combined, so every rank applies the same update.
-void combineMarginVisits(const World& world, MarginState& margins) {
-  if (!world.communicator || margins.size() == 0) return;
-  const auto asTensor = [](const std::vector<double>& v) { return torch::tensor(v, torch::kDouble); };
-  const auto asVector = [](const torch::Tensor& t) { return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel()); };
-  torch::Tensor clocks = asTensor(margins.visitClocks());
-  world.communicator->allReduce({clocks}, Communicator::Reduction::Max);
-  const std::vector<double> latest = asVector(clocks);
-  torch::Tensor sums = asTensor(margins.visitSums(latest));
-  world.communicator->allReduce({sums});
-  margins.setVisits(latest, asVector(sums));
-}
-
-// Sharded cases: the first sample id of this rank (the lower ranks' samples come first) and the
-// number of samples of all ranks. Every rank needs at least one case; all fail alike otherwise.
-std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCount, int64_t sampleCount) {
-  torch::Tensor counts = torch::zeros({2, world.size}, torch::kLong);
-  counts[0][world.rank] = static_cast<int64_t>(caseCount);
-  counts[1][world.rank] = sampleCount;
-  world.communicator->allReduce({counts});
-  for (int r = 0; r < world.size; ++r)
-    if (counts[0][r].item<int64_t>() == 0)
-      throw Error("distributed training: rank " + std::to_string(r) + " of " + std::to_string(world.size) +
-                  " has no training case in its share of the data; use fewer processes (WORLD_SIZE)");
-  return {counts[1].narrow(0, 0, world.rank).sum().item<int64_t>(), counts[1].sum().item<int64_t>()};
+void appendLogLine(const std::string& path, const EpochReport& report) {
+  std::ofstream log(path, report.epoch == 1 ? std::ios::trunc : std::ios::app);  // a new run starts a new log
+  if (!log) throw Error("cannot write the training log '" + path + "'");
+  log << report.toJson() << "\n";
+  log.flush();
+  if (!log) throw Error("cannot write the training log '" + path + "' (disk full?)");
 }
 
 }  // namespace
@@ -263,41 +211,13 @@ std::string Trainer::marginsJson() const { return state_->method.stateJson(); }
 
 void Trainer::resumeFrom(const std::string& path) {
   State& s = *state_;
-  torch::serialize::InputArchive archive;
-  try {
-    std::istringstream content(checkedContent(readFileBytes(path, "checkpoint"), path, "checkpoint"));
-    archive.load_from(content, s.device);
-  } catch (const c10::Error& e) {
-    throw Error("checkpoint '" + path + "' cannot be read: " + e.what_without_backtrace());
-  }
-  try {
-    c10::IValue metadata, epoch, rng;
-    if (!archive.try_read("metadata", metadata) || !archive.try_read("epoch", epoch) || !archive.try_read("rng", rng))
-      throw Error("checkpoint '" + path + "' lacks metadata, epoch or random state");
-    const ModelMetadata stored = ModelMetadata::fromJson(metadata.toStringRef(), "checkpoint '" + path + "'");
-    const NetworkSpec& a = stored.network;
-    const NetworkSpec& b = s.model.metadata().network;
-    if (a.kind != b.kind || a.dims != b.dims || a.inChannels != b.inChannels || a.classes != b.classes ||
-        a.baseFeatures != b.baseFeatures || a.stages != b.stages || a.norm != b.norm)
-      throw Error("checkpoint '" + path + "' holds a different network than the one being trained");
-    torch::Tensor weights;
-    archive.read("weights", weights);
-    const std::string bytes(static_cast<const char*>(weights.data_ptr()), static_cast<size_t>(weights.numel()));
-    std::istringstream in(bytes);
-    s.model.network()->loadWeights(in);
-    s.model.network()->to(s.device);
-    torch::serialize::InputArchive optimizerArchive;
-    archive.read("optimizer", optimizerArchive);
-    s.optimizer->load(optimizerArchive);
-    s.epoch = static_cast<int>(epoch.toInt());
-    std::istringstream rngIn(rng.toStringRef());
-    rngIn >> s.random.engine();
-    c10::IValue margins;
-    if (archive.try_read("margins", margins)) s.method.restoreState(margins.toStringRef());
-    if (!s.options.logPath.empty() && World(s.options.communicator).writes()) truncateLog(s.options.logPath, s.epoch);
-  } catch (const c10::Error& e) {
-    throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
-  }
+  const CheckpointState state =
+      readCheckpoint(path, s.model.metadata().network, *s.model.network(), *s.optimizer, s.device);
+  s.epoch = state.epoch;
+  std::istringstream random(state.random);
+  random >> s.random.engine();
+  if (!state.methodState.empty()) s.method.restoreState(state.methodState);
+  if (!s.options.logPath.empty() && World(s.options.communicator).writes()) truncateLog(s.options.logPath, s.epoch);
 }
 
 Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<LabelledCase>& validation,
@@ -313,29 +233,17 @@ Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<
   applyRuntime(o.runtime);
 
   std::vector<PreparedCase> cases;
-  for (const LabelledCase& c : training) cases.push_back(prepare(c, meta));
+  for (const LabelledCase& c : training) cases.push_back(prepareCase(c, meta));
   const torch::ScalarType precision = resolvePrecision(o.runtime.precision, s.device);
   if (precision == torch::kHalf) throw Error("fp16 training needs loss scaling, which is not implemented; use bf16");
   MixedPrecisionNetwork net(*s.model.network(), precision);
   const NetworkSpec& spec = meta.network;
   const Box patch = patchExtent(meta.patchSize);
-  const int64_t patchVoxels = patch[0] * patch[1] * patch[2];
-  const int C = spec.inChannels;
-  const int foregroundPerBatch = static_cast<int>(std::lround(o.foregroundFraction * o.batchSize));
-
-  // IMA's samples have stable ids: a slice (2D network) or a cell of a patch-sized grid (3D).
-  std::vector<int64_t> firstId(cases.size() + 1, 0);
-  auto cellsOf = [&](const PreparedCase& pc) {
-    const Box e = volumeExtent(pc.source->image.shape);
-    if (spec.dims == 2) return e[0];
-    int64_t cells = 1;
-    for (int a = 0; a < 3; ++a) cells *= (e[a] + patch[a] - 1) / patch[a];
-    return cells;
-  };
-  for (size_t i = 0; i < cases.size(); ++i) firstId[i + 1] = firstId[i] + cellsOf(cases[i]);
+  const PatchSampler sampler(cases, spec, patch, o.batchSize,
+                             static_cast<int>(std::lround(o.foregroundFraction * o.batchSize)));
   // Sharded cases: this rank's ids follow those of the lower ranks' cases.
-  const auto [idOffset, sampleCount] = sharded ? shardedSampleIds(world, cases.size(), firstId.back())
-                                               : std::pair<int64_t, int64_t>{0, firstId.back()};
+  const auto [idOffset, sampleCount] = sharded ? shardedSampleIds(world, cases.size(), sampler.sampleCount())
+                                               : std::pair<int64_t, int64_t>{0, sampler.sampleCount()};
   s.method.setSampleCount(sampleCount);
   // Data parallel: every rank draws the whole global batch from the shared stream and keeps its
   // slots, so N processes see the patches one process would (sharded cases: its own slots only).
@@ -355,47 +263,17 @@ Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<
     Random ownStream(streamSeed(o.seed, static_cast<uint64_t>(s.epoch) * static_cast<uint64_t>(world.size) +
                                             static_cast<uint64_t>(world.rank)));
     for (int it = 0; it < o.iterationsPerEpoch; ++it) {
-      torch::Tensor images = torch::empty({localBatch, C, patch[0], patch[1], patch[2]});
+      torch::Tensor images = torch::empty({localBatch, spec.inChannels, patch[0], patch[1], patch[2]});
       torch::Tensor labels = torch::empty({localBatch, patch[0], patch[1], patch[2]}, torch::kLong);
       std::vector<int64_t> ids(static_cast<size_t>(localBatch));
       for (int b = 0; b < o.batchSize; ++b) {
         const bool mine = b >= firstSlot && b < endSlot;
         if (sharded && !mine) continue;  // drawn by its rank from that rank's cases
-        Random& random = sharded ? ownStream : s.random;
-        const size_t caseIndex = static_cast<size_t>(random.integer(static_cast<int64_t>(cases.size())));
-        const PreparedCase& pc = cases[caseIndex];
-        const Box extent = volumeExtent(pc.source->image.shape);
-        Box start{};
-        std::vector<size_t> present;
-        for (size_t k = 0; k < pc.foreground.size(); ++k)
-          if (!pc.foreground[k].empty()) present.push_back(k);
-        // nnU-Net style: the last share of each batch is centred on foreground.
-        if (b >= o.batchSize - foregroundPerBatch && !present.empty()) {
-          const auto& voxels = pc.foreground[present[static_cast<size_t>(random.integer(static_cast<int64_t>(present.size())))]];
-          const int64_t v = voxels[static_cast<size_t>(random.integer(static_cast<int64_t>(voxels.size())))];
-          const Box at{v / (extent[1] * extent[2]), (v / extent[2]) % extent[1], v % extent[2]};
-          for (int a = 0; a < 3; ++a) {
-            // Centre on the voxel, jittered, then kept inside the image where the image is larger.
-            const int64_t jitter = patch[a] > 1 ? random.integer(patch[a] / 2 + 1) - patch[a] / 4 : 0;
-            start[a] = at[a] - patch[a] / 2 + jitter;
-            if (extent[a] >= patch[a]) start[a] = std::min(std::max<int64_t>(start[a], 0), extent[a] - patch[a]);
-          }
-        } else {
-          for (int a = 0; a < 3; ++a)
-            start[a] = extent[a] >= patch[a] ? random.integer(extent[a] - patch[a] + 1) : -random.integer(patch[a] - extent[a] + 1);
-        }
-        // The sample id: the slice, or the grid cell holding the patch centre.
-        int64_t cell = 0;
-        for (int a = 0; a < (spec.dims == 2 ? 1 : 3); ++a) {
-          const int64_t cellsAlong = spec.dims == 2 ? extent[0] : (extent[a] + patch[a] - 1) / patch[a];
-          const int64_t centre = std::min(std::max<int64_t>(start[a] + patch[a] / 2, 0), extent[a] - 1);
-          cell = cell * cellsAlong + (spec.dims == 2 ? centre : centre / patch[a]);
-        }
+        const PatchSampler::Draw draw = sampler.draw(sharded ? ownStream : s.random, b);
         if (!mine) continue;  // another rank's slot
         const int slot = b - firstSlot;
-        ids[static_cast<size_t>(slot)] = idOffset + firstId[caseIndex] + cell;
-        extractPatch(pc.source->image, pc.transforms, start, patch, images[slot].data_ptr<float>());
-        extractLabels(pc.source->labels, start, patch, labels[slot].data_ptr<int64_t>());
+        ids[static_cast<size_t>(slot)] = idOffset + draw.id;
+        sampler.extract(draw, images[slot].data_ptr<float>(), labels[slot].data_ptr<int64_t>());
       }
       if (o.flips) {
         const int first = spec.dims == 3 ? 0 : 1;
@@ -428,80 +306,27 @@ Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<
 
     EpochReport report;
     report.epoch = s.epoch;
+    torch::Tensor totalLoss = torch::tensor({lossSum}, torch::kDouble);
+    sumOverRanks(world, totalLoss);
     if (world.communicator) {
-      torch::Tensor total = torch::tensor({lossSum}, torch::kDouble);
-      world.communicator->allReduce({total});
-      lossSum = total.item<double>();
       report.worldSize = world.size;
       report.backend = world.communicator->backend();
     }
-    report.loss = lossSum / o.iterationsPerEpoch;
+    report.loss = totalLoss.item<double>() / o.iterationsPerEpoch;
     report.learningRate = lr;
     combineMarginVisits(world, s.method.margins());
     report.margins = s.method.endEpoch();
     if (!validation.empty() && o.validateEvery > 0 && (s.epoch % o.validateEvery == 0 || s.epoch == o.epochs)) {
-      // Voxel Dice per class with TP/FP/FN summed over the validation set (docs/architecture.md §6).
-      std::vector<OverlapCounts> total(static_cast<size_t>(spec.classes - 1));
-      InferenceOptions inference;
-      inference.batchSize = o.batchSize;
-      inference.runtime = o.runtime;
-      // Each rank segments every world.size-th case (sharded: all of its own).
-      const size_t firstCase = sharded ? 0 : static_cast<size_t>(world.rank), step = sharded ? 1 : static_cast<size_t>(world.size);
-      for (size_t v = firstCase; v < validation.size(); v += step) {
-        const LabelledCase& c = validation[v];
-        const auto counts = overlapCounts(segment(s.model, c.image, inference).labels, c.labels, spec.classes);
-        for (size_t k = 0; k < counts.size(); ++k) {
-          total[k].tp += counts[k].tp;
-          total[k].fp += counts[k].fp;
-          total[k].fn += counts[k].fn;
-        }
-      }
-      if (world.communicator) {
-        torch::Tensor counts = torch::empty({static_cast<int64_t>(total.size()), 3}, torch::kLong);
-        for (size_t k = 0; k < total.size(); ++k)
-          for (int j = 0; j < 3; ++j)
-            counts[static_cast<int64_t>(k)][j] = j == 0 ? total[k].tp : j == 1 ? total[k].fp : total[k].fn;
-        world.communicator->allReduce({counts});
-        for (size_t k = 0; k < total.size(); ++k) {
-          total[k].tp = counts[static_cast<int64_t>(k)][0].item<int64_t>();
-          total[k].fp = counts[static_cast<int64_t>(k)][1].item<int64_t>();
-          total[k].fn = counts[static_cast<int64_t>(k)][2].item<int64_t>();
-        }
-      }
+      report.validationDice = validationDice(s.model, validation, o, world, sharded);
       double sum = 0;
-      for (const OverlapCounts& t : total) {
-        report.validationDice.push_back(t.dice());
-        sum += t.dice();
-      }
-      report.meanValidationDice = sum / static_cast<double>(total.size());
+      for (double d : report.validationDice) sum += d;
+      report.meanValidationDice = sum / static_cast<double>(report.validationDice.size());
     }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    if (!o.logPath.empty() && world.writes()) {
-      std::ofstream log(o.logPath, s.epoch == 1 ? std::ios::trunc : std::ios::app);  // a new run starts a new log
-      if (!log) throw Error("cannot write the training log '" + o.logPath + "'");
-      log << report.toJson() << "\n";
-      log.flush();
-      if (!log) throw Error("cannot write the training log '" + o.logPath + "' (disk full?)");
-    }
-    if (!o.checkpointPath.empty() && world.writes()) {
-      torch::serialize::OutputArchive archive;
-      archive.write("metadata", c10::IValue(meta.toJson(-1)));
-      std::ostringstream weights;
-      net.saveWeights(weights);
-      const std::string bytes = weights.str();
-      archive.write("weights", torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone());
-      torch::serialize::OutputArchive optimizerArchive;
-      s.optimizer->save(optimizerArchive);
-      archive.write("optimizer", optimizerArchive);
-      archive.write("epoch", c10::IValue(static_cast<int64_t>(s.epoch)));
-      archive.write("rng", c10::IValue(rngState(s.random)));
-      const std::string methodState = s.method.stateJson();
-      if (!methodState.empty()) archive.write("margins", c10::IValue(methodState));
-      std::ostringstream out;
-      archive.save_to(out);
-      writeFileAtomically(o.checkpointPath, withChecksumTrailer(out.str()));
-    }
+    if (!o.logPath.empty() && world.writes()) appendLogLine(o.logPath, report);
+    if (!o.checkpointPath.empty() && world.writes())
+      writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, {s.epoch, rngState(s.random), s.method.stateJson()});
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }
   net.setTraining(false);

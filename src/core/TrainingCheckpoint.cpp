@@ -1,0 +1,69 @@
+#include "internal/TrainingCheckpoint.h"
+
+#include <sstream>
+
+#include "ima/Error.h"
+#include "ima/Files.h"
+#include "internal/ChecksummedFile.h"
+
+namespace ima {
+
+void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Network& network,
+                     torch::optim::Optimizer& optimizer, const CheckpointState& state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("metadata", c10::IValue(metadata.toJson(-1)));
+  std::ostringstream weights;
+  network.saveWeights(weights);
+  const std::string bytes = weights.str();
+  archive.write("weights", torch::from_blob(const_cast<char*>(bytes.data()), {static_cast<int64_t>(bytes.size())}, torch::kUInt8).clone());
+  torch::serialize::OutputArchive optimizerArchive;
+  optimizer.save(optimizerArchive);
+  archive.write("optimizer", optimizerArchive);
+  archive.write("epoch", c10::IValue(static_cast<int64_t>(state.epoch)));
+  archive.write("rng", c10::IValue(state.random));
+  if (!state.methodState.empty()) archive.write("margins", c10::IValue(state.methodState));
+  std::ostringstream out;
+  archive.save_to(out);
+  writeFileAtomically(path, withChecksumTrailer(out.str()));
+}
+
+CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expected, Network& network,
+                               torch::optim::Optimizer& optimizer, torch::Device device) {
+  torch::serialize::InputArchive archive;
+  try {
+    std::istringstream content(checkedContent(readFileBytes(path, "checkpoint"), path, "checkpoint"));
+    archive.load_from(content, device);
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint '" + path + "' cannot be read: " + e.what_without_backtrace());
+  }
+  try {
+    c10::IValue metadata, epoch, rng;
+    if (!archive.try_read("metadata", metadata) || !archive.try_read("epoch", epoch) || !archive.try_read("rng", rng))
+      throw Error("checkpoint '" + path + "' lacks metadata, epoch or random state");
+    const ModelMetadata stored = ModelMetadata::fromJson(metadata.toStringRef(), "checkpoint '" + path + "'");
+    const NetworkSpec& a = stored.network;
+    const NetworkSpec& b = expected;
+    if (a.kind != b.kind || a.dims != b.dims || a.inChannels != b.inChannels || a.classes != b.classes ||
+        a.baseFeatures != b.baseFeatures || a.stages != b.stages || a.norm != b.norm)
+      throw Error("checkpoint '" + path + "' holds a different network than the one being trained");
+    torch::Tensor weights;
+    archive.read("weights", weights);
+    const std::string bytes(static_cast<const char*>(weights.data_ptr()), static_cast<size_t>(weights.numel()));
+    std::istringstream in(bytes);
+    network.loadWeights(in);
+    network.to(device);
+    torch::serialize::InputArchive optimizerArchive;
+    archive.read("optimizer", optimizerArchive);
+    optimizer.load(optimizerArchive);
+    CheckpointState state;
+    state.epoch = static_cast<int>(epoch.toInt());
+    state.random = rng.toStringRef();
+    c10::IValue margins;
+    if (archive.try_read("margins", margins)) state.methodState = margins.toStringRef();
+    return state;
+  } catch (const c10::Error& e) {
+    throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
+  }
+}
+
+}  // namespace ima

@@ -1,0 +1,29 @@
+// The trainer's checkpoint: a torch archive with the model metadata, the weights (in the model
+// file's format), the optimiser state, the completed epochs, the random stream and the training
+// method's state (IMA's margins), written atomically with a SHA-256 trailer, so that a resumed run
+// continues exactly where the checkpoint was taken and a damaged file is refused.
+#pragma once
+#include <string>
+
+#include <torch/torch.h>
+
+#include "ima/ModelMetadata.h"
+#include "ima/Network.h"
+
+namespace ima {
+
+struct CheckpointState {
+  int epoch = 0;            // completed epochs
+  std::string random;       // the trainer's random engine, serialised
+  std::string methodState;  // TrainingMethod::stateJson(); "" when the method keeps none
+};
+
+void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Network& network,
+                     torch::optim::Optimizer& optimizer, const CheckpointState& state);
+
+// Loads the weights into `network` (then moved to `device`) and the optimiser state after checking
+// that the checkpoint holds a network like `expected`; returns the rest. Errors name `path`.
+CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expected, Network& network,
+                               torch::optim::Optimizer& optimizer, torch::Device device);
+
+}  // namespace ima
