@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ima/Error.h"
+#include "internal/PredictedClasses.h"
 #include "internal/AttackLosses.h"
 #include "internal/Perturbation.h"
 
@@ -25,7 +26,7 @@ void checkOptions(const ApgdOptions& o) {
 // Per sample: beaten = the label has foreground and no foreground voxel is predicted right
 // (segmentation), or the class is wrong (classification).
 torch::Tensor beaten(const torch::Tensor& logits, const torch::Tensor& y) {
-  const torch::Tensor pred = logits.argmax(1);
+  const torch::Tensor pred = predictedClasses(logits);
   if (logits.dim() == 2) return pred != y;
   const torch::Tensor fg = (y > 0).reshape({y.size(0), -1});
   const torch::Tensor rightFg = fg & (pred == y).reshape({y.size(0), -1});

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "ima/Error.h"
+#include "internal/PredictedClasses.h"
 #include "internal/AttackLosses.h"
 #include "internal/Losses.h"
 
@@ -39,7 +40,7 @@ torch::Tensor voxelMean(const torch::Tensor& t) { return t.dim() > 1 ? t.reshape
 
 // 1 where the voxel's prediction is its label, else 0; no gradient flows through it.
 torch::Tensor stillRight(const torch::Tensor& logits, const torch::Tensor& target) {
-  return (logits.detach().argmax(1) == target).to(logits.scalar_type());
+  return (predictedClasses(logits.detach()) == target).to(logits.scalar_type());
 }
 
 torch::Tensor balancedMaskedCE(const torch::Tensor& maskedCE, const torch::Tensor& target, int64_t classes) {

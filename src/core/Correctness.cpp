@@ -1,6 +1,7 @@
 #include "ima/Correctness.h"
 
 #include "ima/Error.h"
+#include "internal/PredictedClasses.h"
 
 namespace ima {
 
@@ -36,7 +37,7 @@ torch::Tensor hardDice(const torch::Tensor& predicted, const torch::Tensor& targ
 
 torch::Tensor isCorrect(const torch::Tensor& logits, const torch::Tensor& target, Criterion criterion, double tau) {
   torch::NoGradGuard noGrad;
-  const torch::Tensor predicted = logits.argmax(1);
+  const torch::Tensor predicted = predictedClasses(logits);
   if (logits.dim() == 2) return predicted == target;
   if (criterion == Criterion::PixelAccuracy)
     return (predicted == target).reshape({predicted.size(0), -1}).to(torch::kFloat).mean(1) >= tau;

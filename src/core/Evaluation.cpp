@@ -8,6 +8,7 @@
 #include "ima/GradientMasking.h"
 #include "ima/Metrics.h"
 #include "ima/Network.h"
+#include "internal/PredictedClasses.h"
 #include "internal/Device.h"
 #include "internal/EvalModeGuard.h"
 #include "internal/EvaluationAttacks.h"
@@ -220,7 +221,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Labell
       const torch::Tensor attacked =
           attackWholeCase(a, volumeNet, model, x, y, eps, o.norm, streamSeed(o.seed, caseIndex << 32));
       torch::NoGradGuard noGrad;
-      const torch::Tensor labels = volumeNet.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte).contiguous();
+      const torch::Tensor labels = predictedClasses(volumeNet.forward(attacked)).to(torch::kCPU, torch::kByte).contiguous();
       std::copy(labels.data_ptr<uint8_t>(), labels.data_ptr<uint8_t>() + labels.numel(), predicted.data.begin());
       return overlapCounts(predicted, c.labels, spec.classes);
     }
@@ -231,7 +232,7 @@ RobustnessReport evaluateRobustness(const Model& model, const std::vector<Labell
       const torch::Tensor attacked = eps > 0 ? a.run(net, x, y, eps, seed) : x;
       torch::NoGradGuard noGrad;
       writeTiles(tiles, patch, volumeExtent(c.labels.shape),
-                 net.forward(attacked).argmax(1).to(torch::kCPU, torch::kByte), predicted.data.data());
+                 predictedClasses(net.forward(attacked)).to(torch::kCPU, torch::kByte), predicted.data.data());
     });
     return overlapCounts(predicted, c.labels, spec.classes);
   };

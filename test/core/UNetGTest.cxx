@@ -87,3 +87,37 @@ TEST(UNet, WrongChannelCountIsAClearError) {
 }
 
 }  // namespace
+
+namespace {
+
+// A single small sample (which the network runs as two copies, to keep ATen's oneDNN kernels) gives
+// the output, input gradient and weight gradients it gives inside a batch with another sample.
+TEST(UNet, ASingleSmallSampleBehavesAsInsideABatch) {
+  for (int dims : {2, 3}) {
+    ima::UNetNetwork net(spec(dims, 3, 4), 5);
+    net.setTraining(true);
+    const std::vector<int64_t> shape = dims == 3 ? std::vector<int64_t>{1, 2, 8, 8, 8} : std::vector<int64_t>{1, 2, 16, 16};
+    torch::manual_seed(3);
+    const torch::Tensor sample = torch::randn(shape), other = torch::randn(shape);
+    const torch::Tensor weights = torch::randn(net.forward(sample).sizes());
+
+    auto gradients = [&](const torch::Tensor& input, int64_t rows) {
+      for (auto& p : net.parameters()) p.mutable_grad() = torch::Tensor();
+      const torch::Tensor x = input.clone().requires_grad_(true);
+      const torch::Tensor out = net.forward(x).narrow(0, 0, 1);
+      (out * weights).sum().backward();
+      std::vector<torch::Tensor> g{out.detach(), x.grad().narrow(0, 0, 1)};
+      for (auto& p : net.parameters()) g.push_back(p.grad().clone());
+      EXPECT_EQ(x.size(0), rows);
+      return g;
+    };
+    const auto alone = gradients(sample, 1);
+    const auto inBatch = gradients(torch::cat({sample, other}), 2);
+    ASSERT_EQ(alone.size(), inBatch.size());
+    for (size_t i = 0; i < alone.size(); ++i)
+      EXPECT_TRUE(torch::allclose(alone[i], inBatch[i], 1e-4, 1e-5))
+          << dims << "D, tensor " << i << ", max difference " << (alone[i] - inBatch[i]).abs().max().item<double>();
+  }
+}
+
+}  // namespace
