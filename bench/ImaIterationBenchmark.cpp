@@ -13,7 +13,11 @@
 // the same iteration in plain PyTorch.
 //
 // Usage: imaBenchImaIteration [--repeats R] [--threads T] [--pgd-steps K] [--bisection-steps B]
-//          [--eps EPS] [--batch N] [--features F] [--save-weights FILE]
+//          [--eps EPS] [--batch N] [--features F] [--save-weights FILE] [--dims 3] [--profile 1]
+// --dims 3: a 3D U-Net on --batch (default 2) volumes of 32^3 with two spheres (labels 1 and 2).
+// --profile 1: instead of the timed repeats, the same standard and IMA iterations (R of each) under
+// the operation profiler (bench/OpProfiler.h): self time per ATen operation, and the convolutions'
+// FLOPs and GFLOP/s against this CPU's fp32 peak (printed with the clock it assumes).
 // --save-weights writes the pre-trained weights for bench/ima_iteration.py --weights: both then
 // run the same iterations from the same weights with the same seeds (random starts), so they do
 // the same work and only the implementations differ.
@@ -24,10 +28,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "OpProfiler.h"
 #include <torch/torch.h>
 
 #include "ima/ImaStep.h"
@@ -89,6 +95,61 @@ std::pair<torch::Tensor, torch::Tensor> discBatch(int64_t n, int64_t size) {
   return {image.unsqueeze(1), labels};
 }
 
+// Sample i: a sphere of label 1 (radius 8) and one of label 2 (radius 5) in a cube of `size`
+// voxels, at positions that vary with i; intensities as in discBatch.
+std::pair<torch::Tensor, torch::Tensor> sphereBatch(int64_t n, int64_t size) {
+  const torch::Tensor zz = torch::arange(size).view({size, 1, 1}).to(torch::kFloat);
+  const torch::Tensor yy = torch::arange(size).view({1, size, 1}).to(torch::kFloat);
+  const torch::Tensor xx = torch::arange(size).view({1, 1, size}).to(torch::kFloat);
+  torch::Tensor labels = torch::zeros({n, size, size, size}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) {
+    const double c1 = 11 + (i * 3) % 6, c2 = size - 9 - (i * 5) % 4;
+    const torch::Tensor d1 = (zz - c1).pow(2) + (yy - c1).pow(2) + (xx - c2).pow(2);
+    const torch::Tensor d2 = (zz - c2).pow(2) + (yy - c2).pow(2) + (xx - c1).pow(2);
+    labels[i].masked_fill_(d1 < 64, 1);
+    labels[i].masked_fill_(d2 < 25, 2);
+  }
+  torch::manual_seed(11);
+  const torch::Tensor image = labels.to(torch::kFloat) + 0.3 * torch::randn(labels.sizes()) - 0.5;
+  return {image.unsqueeze(1), labels};
+}
+
+// fp32 peak of the cores in use: AVX-512 with two 512-bit FMA pipes, 16 lanes x 2 operations x 2
+// pipes per cycle, at the clock /proc/cpuinfo reports (a virtual machine may hide turbo).
+std::pair<double, double> fp32PeakAndClock(int threads) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  double mhz = 0;
+  while (std::getline(cpuinfo, line))
+    if (line.rfind("cpu MHz", 0) == 0) {
+      mhz = std::atof(line.substr(line.find(':') + 1).c_str());
+      break;
+    }
+  return {threads * 64.0 * mhz * 1e6, mhz};
+}
+
+// `iterations` under the operation profiler: the operations with the most self time and the
+// convolutions' share and rate.
+void profileIteration(const char* title, const std::function<void()>& iterations, int threads) {
+  OpProfiler profiler;
+  const auto t0 = std::chrono::steady_clock::now();
+  iterations();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double recorded = profiler.recordedSeconds();
+  std::printf("\n%s: %.3f s (%.3f s inside ATen operations)\n", title, seconds, recorded);
+  std::printf("| operation | calls | self time (s) | share |\n|---|---|---|---|\n");
+  const auto ops = profiler.bySelfTime();
+  for (size_t i = 0; i < ops.size() && i < 12; ++i)
+    std::printf("| %s | %lld | %.3f | %.1f%% |\n", ops[i].name.c_str(), static_cast<long long>(ops[i].calls),
+                ops[i].selfSeconds, 100.0 * ops[i].selfSeconds / recorded);
+  const auto [peak, mhz] = fp32PeakAndClock(threads);
+  const double rate = profiler.convolutionFlops() / profiler.convolutionSeconds();
+  std::printf("convolutions (forward and backward): %.1f GFLOP in %.3f s (%.1f%% of the time): %.1f GFLOP/s, "
+              "%.0f%% of the fp32 peak %.1f GFLOP/s (%d thread(s) x 64 FLOP/cycle x %.0f MHz)\n",
+              profiler.convolutionFlops() / 1e9, profiler.convolutionSeconds(),
+              100.0 * profiler.convolutionSeconds() / seconds, rate / 1e9, 100.0 * rate / peak, peak / 1e9, threads, mhz);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -128,20 +189,23 @@ int main(int argc, char** argv) {
   const int K = static_cast<int>(argument(argc, argv, "--pgd-steps", 10));
   const int B = static_cast<int>(argument(argc, argv, "--bisection-steps", 10));
   const double eps = argument(argc, argv, "--eps", 12);
-  const int64_t n = static_cast<int64_t>(argument(argc, argv, "--batch", 16));
+  const int64_t n = static_cast<int64_t>(argument(argc, argv, "--batch", argument(argc, argv, "--dims", 2) == 3 ? 2 : 16));
   const int features = static_cast<int>(argument(argc, argv, "--features", 16));
   const std::string saveWeights = textArgument(argc, argv, "--save-weights");
+  const int dims = static_cast<int>(argument(argc, argv, "--dims", 2));
+  const bool profile = argument(argc, argv, "--profile", 0) != 0;
   torch::set_num_threads(threads);
 
   ima::ModelMetadata meta;
-  meta.network.dims = 2;
+  const int64_t size = dims == 3 ? 32 : 64;
+  meta.network.dims = dims;
   meta.network.classes = 3;
   meta.network.baseFeatures = features;
   meta.network.stages = 4;
-  meta.patchSize = {64, 64};
+  meta.patchSize = std::vector<int64_t>(static_cast<size_t>(dims), size);
   const ima::Model model = ima::Model::create(meta, 1);
   CountingNetwork net(model.network());
-  const auto [x, y] = discBatch(n, 64);
+  const auto [x, y] = dims == 3 ? sphereBatch(n, size) : discBatch(n, size);
   std::vector<int64_t> ids(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
 
@@ -179,11 +243,17 @@ int main(int argc, char** argv) {
     o.seed = 1;  // that of the IMA iteration counted below, which starts from these weights
     const torch::Tensor epsPerSample = torch::full({n}, eps);
     const ima::ImaStepResult r = ima::imaAdversarialStep(net, x, y, epsPerSample, o);
-    std::printf("batch %lld x 1 x 64 x 64, 2D U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",
-                static_cast<long long>(n), features, threads, K, B, eps);
+    std::printf("batch %lld x 1 x %lld^%d, %dD U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",
+                static_cast<long long>(n), static_cast<long long>(size), dims, dims, features, threads, K, B, eps);
     std::printf("after 40 standard iterations: loss %.3f, clean correct %lld / %lld, adversarial found %lld / %lld\n",
                 pretrainLoss, static_cast<long long>(r.cleanCorrect.sum().item<int64_t>()),
                 static_cast<long long>(n), static_cast<long long>(r.found.sum().item<int64_t>()), static_cast<long long>(n));
+  }
+
+  if (profile) {  // the iterations the timed repeats would run, seeds 0..repeats-1
+    profileIteration("standard iterations", [&] { for (int r = 0; r < repeats; ++r) iteration(standard, r); }, threads);
+    profileIteration("IMA iterations", [&] { for (int r = 0; r < repeats; ++r) iteration(ima, r); }, threads);
+    return 0;
   }
 
   // Passes of one IMA iteration, and where its time goes.
