@@ -275,7 +275,7 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   options.runtime.device = m_Device;
   options.runtime.threads = m_Threads;
 
-  std::unique_ptr<ima::Trainer> trainer;
+  std::unique_ptr<ima::SegmentationTrainer> trainer;
   CallIMACore(this, [&] {
     // Patch and batch as on every route: PatchSize when set, else the model's own (fine-tuning),
     // else the default for the data; BatchSize 0 = 2 in 3D, 8 in 2D.
@@ -290,7 +290,7 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
       ima::trainingPatchSize(m_PatchSize, model.metadata().network, model.metadata().patchSize, training, patchName);
     model.metadata().patchSize = options.patchSize;
     options.batchSize = m_BatchSize > 0 ? m_BatchSize : ima::defaultBatchSize(model.metadata().network.dims);
-    trainer = std::make_unique<ima::Trainer>(std::move(model), options);
+    trainer = std::make_unique<ima::SegmentationTrainer>(std::move(model), options);
     if (!m_ResumeFileName.empty())
     {
       trainer->resumeFrom(m_ResumeFileName);

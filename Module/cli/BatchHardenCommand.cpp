@@ -221,7 +221,7 @@ int runBatchHarden(const ArgumentParser& args) {
   if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
   metadata.provenanceJson = provenance.dump();
   options.casesShardedAcrossProcesses = true;  // under torchrun each process holds its shard's series
-  Trainer trainer(Model(metadata, pretrained.network()), options);
+  SegmentationTrainer trainer(Model(metadata, pretrained.network()), options);
   if (!resumePath.empty()) trainer.resumeFrom(resumePath);
   if (!quiet && !json && speaks) {
     std::cout << "hardening " << modelPath << " with " << options.method << " on " << trainingSeries.size()

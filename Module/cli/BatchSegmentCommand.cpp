@@ -195,8 +195,8 @@ int runBatchSegment(const ArgumentParser& args) {
       readOptions.warn = [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": " << w << "\n"; };
       const Volume volume = dicom::readSeries(*item.info, readOptions);
       checkFinite(volume, "series " + item.series);
-if (const std::string warning = constantImageWarning(volume, "series " + item.series); !warning.empty())
-  std::cerr << warning << "\n";
+      if (const std::string warning = constantImageWarning(volume, "series " + item.series); !warning.empty())
+        std::cerr << warning << "\n";
       Segmentation result;
       {
         // A bar on a terminal; in a log file, per-patch lines of every series would drown the rows.

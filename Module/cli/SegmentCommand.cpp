@@ -44,20 +44,16 @@ ArgumentParser segmentParser() {
   return p;
 }
 
-int runSegment(const ArgumentParser& args) {
-  const std::string modelPath = args.get("model"), input = args.get("input"), output = args.get("output");
-  const std::string probabilitiesPath = args.get("probabilities");
-  const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
+namespace {
 
-  const InferenceOptions options = inferenceOptions(args);
-
-  // Cheap checks first, so a mistake costs no inference time. No output may be an input.
-  const bool segOutput = isSegOutput(output);
-  InputFiles inputs;
-  inputs.add(modelPath);
-  if (!io::isDicomInput(input) || !fs::is_directory(input)) inputs.add(input);  // a directory: its series' files, below
+// The outputs, checked before any inference time is spent: none may be an input (the model, the
+// image; a DICOM directory's files are added once read), the label map and the probabilities
+// differ, each is writable in its format.
+void checkSegmentOutputs(InputFiles& inputs, const std::string& input, const std::string& output,
+                         const std::string& probabilitiesPath, bool force) {
+  if (!io::isDicomInput(input) || !fs::is_directory(input)) inputs.add(input);  // a directory: its series' files, later
   inputs.checkNotAnInput(output, "output");
-  if (segOutput)
+  if (isSegOutput(output))
     checkSegOutput(output, input, force);
   else
     io::checkOutputPath(output, force, "output");
@@ -67,14 +63,9 @@ int runSegment(const ArgumentParser& args) {
     inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
     io::checkOutputPath(probabilitiesPath, force, "probabilities output");
   }
-  applyRuntime(options.runtime);
+}
 
-  const Model model = Model::load(modelPath);
-  dicom::SeriesInfo series;  // the files read, and the series a SEG output references
-  const Volume volume = io::readVolume(input, dicomInput(args, true), io::isDicomInput(input) ? &series : nullptr);
-  inputs.add(series.files());
-  inputs.checkNotAnInput(output, "output");
-  inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
+void checkImageFitsModel(const Volume& volume, const std::string& input, const Model& model, const std::string& modelPath) {
   checkFinite(volume, "image '" + input + "'");
   if (const std::string warning = constantImageWarning(volume, "image '" + input + "'"); !warning.empty())
     std::cerr << warning << "\n";
@@ -85,6 +76,63 @@ int runSegment(const ArgumentParser& args) {
   if (volume.shape.dims() < spec.dims)
     throw Error("image '" + input + "' is " + std::to_string(volume.shape.dims()) + "D (" + volume.shape.str() +
                 ") but model '" + modelPath + "' is a 3D model");
+}
+
+// The label map (image file or DICOM SEG), then the probabilities; when the second fails, the
+// first is removed again unless it replaced a file that existed before.
+void writeSegmentOutputs(const Segmentation& result, const std::string& output, const std::string& probabilitiesPath,
+                         const dicom::SeriesInfo& series, const Model& model, const std::string& modelPath, bool force) {
+  const bool outputExisted = fs::exists(output);
+  std::vector<std::string> written{output};
+  stopIfInterrupted();
+  if (isSegOutput(output))
+    writeSegOutput(result.labels, output, series, model.metadata(), fs::path(modelPath).filename().string(), force,
+                   [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
+  else
+    written = io::writeLabelMap(result.labels, output, force);
+  if (probabilitiesPath.empty()) return;
+  try {
+    io::writeVolume(result.probabilities, probabilitiesPath, force);
+  } catch (...) {
+    if (!outputExisted) {
+      std::error_code ignored;
+      for (const std::string& file : written) fs::remove(file, ignored);
+    }
+    throw;
+  }
+}
+
+void printSummary(const Segmentation& result, const std::string& output, const Shape& shape, const Model& model) {
+  std::vector<int64_t> counts(256, 0);
+  for (uint8_t v : result.labels.data) ++counts[v];
+  std::ostringstream summary;
+  summary << "wrote " << output << " (" << shape.str() << "):";
+  for (int c = 1; c < model.metadata().network.classes && c < 256; ++c)
+    summary << (c > 1 ? "," : "") << " " << model.metadata().labelName(c) << " " << counts[c] << " voxels";
+  std::cout << summary.str() << "\n";
+}
+
+}  // namespace
+
+int runSegment(const ArgumentParser& args) {
+  const std::string modelPath = args.get("model"), input = args.get("input"), output = args.get("output");
+  const std::string probabilitiesPath = args.get("probabilities");
+  const bool force = args.flagSet("force"), quiet = args.flagSet("quiet");
+  const InferenceOptions options = inferenceOptions(args);
+
+  // Cheap checks first, so a mistake costs no inference time.
+  InputFiles inputs;
+  inputs.add(modelPath);
+  checkSegmentOutputs(inputs, input, output, probabilitiesPath, force);
+  applyRuntime(options.runtime);
+
+  const Model model = Model::load(modelPath);
+  dicom::SeriesInfo series;  // the files read, and the series a SEG output references
+  const Volume volume = io::readVolume(input, dicomInput(args, true), io::isDicomInput(input) ? &series : nullptr);
+  inputs.add(series.files());
+  inputs.checkNotAnInput(output, "output");
+  inputs.checkNotAnInput(probabilitiesPath, "probabilities output");
+  checkImageFitsModel(volume, input, model, modelPath);
 
   Segmentation result;
   {
@@ -95,36 +143,8 @@ int runSegment(const ArgumentParser& args) {
   result.labels.geometry = volume.geometry;  // the input's grid, whatever the core did
   result.probabilities.geometry = volume.geometry;
 
-  const bool outputExisted = fs::exists(output);
-  std::vector<std::string> written{output};
-  stopIfInterrupted();
-  if (segOutput)
-    writeSegOutput(result.labels, output, series, model.metadata(), fs::path(modelPath).filename().string(), force,
-                   [](const std::string& message) { std::cerr << "warning: " << message << "\n"; });
-  else
-    written = io::writeLabelMap(result.labels, output, force);
-  if (!probabilitiesPath.empty()) {
-    try {
-      io::writeVolume(result.probabilities, probabilitiesPath, force);
-    } catch (...) {
-      // Leave no half-finished result set behind (but never delete a file we did not create).
-      if (!outputExisted) {
-        std::error_code ignored;
-        for (const std::string& file : written) fs::remove(file, ignored);
-      }
-      throw;
-    }
-  }
-
-  if (!quiet) {
-    std::vector<int64_t> counts(256, 0);
-    for (uint8_t v : result.labels.data) ++counts[v];
-    std::ostringstream summary;
-    summary << "wrote " << output << " (" << volume.shape.str() << "):";
-    for (int c = 1; c < spec.classes && c < 256; ++c)
-      summary << (c > 1 ? "," : "") << " " << model.metadata().labelName(c) << " " << counts[c] << " voxels";
-    std::cout << summary.str() << "\n";
-  }
+  writeSegmentOutputs(result, output, probabilitiesPath, series, model, modelPath, force);
+  if (!quiet) printSummary(result, output, volume.shape, model);
   return 0;
 }
 

@@ -223,7 +223,7 @@ int runTrain(const ArgumentParser& args) {
 
   Model model = initModel ? Model(metadata, initModel->network()) : Model::create(metadata, options.seed);
   initModel.reset();
-  Trainer trainer(std::move(model), options);
+  SegmentationTrainer trainer(std::move(model), options);
   if (!resumePath.empty()) trainer.resumeFrom(resumePath);
 
   if (talk) printTrainingStart(net, training.size(), validation.size(), options, device, trainer.completedEpochs());

@@ -167,7 +167,7 @@ void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOpti
     inputs.checkNotAnInput(options.checkpointPath, "checkpoint");
 }
 
-Model trainWithEpochLines(Trainer& trainer, const std::vector<LabelledCase>& training,
+Model trainWithEpochLines(SegmentationTrainer& trainer, const std::vector<LabelledCase>& training,
                           const std::vector<LabelledCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom) {

@@ -1,6 +1,6 @@
 // What `ima train` and `ima batch harden` share: the options of the training loop (epochs, method
 // and its adversarial settings, optimiser, patches, runtime), the patch-size rules, and running a
-// Trainer with epoch lines and saving its model with the command line's settings.
+// SegmentationTrainer with epoch lines and saving its model with the command line's settings.
 #pragma once
 #include <string>
 #include <vector>
@@ -51,7 +51,7 @@ void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOpti
 // Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
 // Ctrl-C stops after the current iteration with a hint to resume from the checkpoint that holds the
 // last finished epoch (this run's, else `resumedFrom`), or saying that none was written.
-Model trainWithEpochLines(Trainer& trainer, const std::vector<LabelledCase>& training,
+Model trainWithEpochLines(SegmentationTrainer& trainer, const std::vector<LabelledCase>& training,
                           const std::vector<LabelledCase>& validation, const TrainingOptions& options,
                           const std::vector<LabelInfo>& labels, bool quiet, bool json,
                           const std::string& resumedFrom);

@@ -73,7 +73,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
 
   progress.stage(0.98);
   ModelMetadata metadata = init.metadata();
-  Trainer trainer(std::move(init), options);
+  SegmentationTrainer trainer(std::move(init), options);
   double finalLoss = 0, meanMargin = 0;
   const auto start = std::chrono::steady_clock::now();
   Model trained = trainer.run(training, {},

@@ -68,13 +68,13 @@ struct EpochReport {
 // checkpoint of the last finished epoch stays valid).
 using EpochCallback = std::function<bool(const EpochReport&)>;
 
-class Trainer {
+class SegmentationTrainer {
 public:
   // `model` is trained in place (start from Model::create or a pretrained model for --init).
-  Trainer(Model model, TrainingOptions options);
-  ~Trainer();
-  Trainer(const Trainer&) = delete;
-  Trainer& operator=(const Trainer&) = delete;
+  SegmentationTrainer(Model model, TrainingOptions options);
+  ~SegmentationTrainer();
+  SegmentationTrainer(const SegmentationTrainer&) = delete;
+  SegmentationTrainer& operator=(const SegmentationTrainer&) = delete;
 
   // Continue from a checkpoint written by a trainer with the same model and options:
   // restores weights, optimiser, epoch counter and random state, so the run continues exactly.

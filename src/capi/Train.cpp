@@ -107,7 +107,7 @@ void train(std::vector<LabelledCase> cases, const ima_train_options& o, const st
   }()
                              : Model::create(metadata, t.seed);
   model.metadata() = metadata;
-  Trainer trainer(std::move(model), t);
+  SegmentationTrainer trainer(std::move(model), t);
   const Model trained = trainer.run(cases, {}, {}, progressOf(o.progress, o.progress_user, "train"));
   trained.save(output);
 }

@@ -147,7 +147,7 @@ void checkTrainingCases(const std::vector<LabelledCase>& cases, const ModelMetad
   }
 }
 
-struct Trainer::State {
+struct SegmentationTrainer::State {
   Model model;
   TrainingOptions options;
   torch::Device device{torch::kCPU};
@@ -160,7 +160,7 @@ struct Trainer::State {
       : model(std::move(m)), options(std::move(o)), random(options.seed), method(options.method, options.adversarial) {}
 };
 
-Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique<State>(std::move(model), std::move(options))) {
+SegmentationTrainer::SegmentationTrainer(Model model, TrainingOptions options) : state_(std::make_unique<State>(std::move(model), std::move(options))) {
   State& s = *state_;
   const TrainingOptions& o = s.options;
   if (o.epochs < 1 || o.iterationsPerEpoch < 1 || o.batchSize < 1)
@@ -204,12 +204,12 @@ Trainer::Trainer(Model model, TrainingOptions options) : state_(std::make_unique
   }
 }
 
-Trainer::~Trainer() = default;
-int Trainer::completedEpochs() const { return state_->epoch; }
-const Model& Trainer::model() const { return state_->model; }
-std::string Trainer::marginsJson() const { return state_->method.stateJson(); }
+SegmentationTrainer::~SegmentationTrainer() = default;
+int SegmentationTrainer::completedEpochs() const { return state_->epoch; }
+const Model& SegmentationTrainer::model() const { return state_->model; }
+std::string SegmentationTrainer::marginsJson() const { return state_->method.stateJson(); }
 
-void Trainer::resumeFrom(const std::string& path) {
+void SegmentationTrainer::resumeFrom(const std::string& path) {
   State& s = *state_;
   const CheckpointState state =
       readCheckpoint(path, s.model.metadata().network, *s.model.network(), *s.optimizer, s.device);
@@ -220,7 +220,7 @@ void Trainer::resumeFrom(const std::string& path) {
   if (!s.options.logPath.empty() && World(s.options.communicator).writes()) truncateLog(s.options.logPath, s.epoch);
 }
 
-Model Trainer::run(const std::vector<LabelledCase>& training, const std::vector<LabelledCase>& validation,
+Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const std::vector<LabelledCase>& validation,
                    const EpochCallback& onEpoch, const ProgressCallback& progress) {
   State& s = *state_;
   const TrainingOptions& o = s.options;

@@ -100,7 +100,7 @@ TEST_F(CheckedWrites, TrainingStopsWhenItsCheckpointCannotBeWritten) {
   phantom.size = 16;
   auto [image, labels] = ima::makePhantom(phantom, 0);
   const std::vector<ima::LabelledCase> cases{{"case0", std::move(image), std::move(labels)}};
-  ima::Trainer trainer(ima::Model::create(imatest::tinyUNetMetadata(2), 1), o);
+  ima::SegmentationTrainer trainer(ima::Model::create(imatest::tinyUNetMetadata(2), 1), o);
   std::string message;
   int epochsReported = 0;
   {

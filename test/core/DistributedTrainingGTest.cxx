@@ -125,7 +125,7 @@ protected:
                          const std::vector<ima::LabelledCase>& training = phantoms(2, 16)) {
     ima::TrainingOptions o = base;
     if (world > 1) o.communicator = ima::Communicator::connect(loopback(rank, world, port), "cpu", 20s);
-    ima::Trainer trainer(ima::Model::create(metadata(), 5), o);
+    ima::SegmentationTrainer trainer(ima::Model::create(metadata(), 5), o);
     if (!resume.empty()) trainer.resumeFrom(resume);
     RunResult r;
     const auto model = trainer.run(training, phantoms(3, 16), [&](const ima::EpochReport& e) {

@@ -117,7 +117,7 @@ TEST(Precision, Bf16ImaTrainingMatchesFp32ValidationDice) {
     o.runtime.device = "cpu";
     o.runtime.threads = 1;
     o.runtime.precision = run == 0 ? "fp32" : "bf16";
-    ima::Trainer trainer(ima::Model::create(metadata, 1), o);
+    ima::SegmentationTrainer trainer(ima::Model::create(metadata, 1), o);
     trainer.run(train, validation, [&](const ima::EpochReport& r) {
       if (run == 0 && r.epoch == 1) firstEpochDice = r.meanValidationDice;
       dice[run] = r.meanValidationDice;

@@ -78,7 +78,7 @@ TEST_F(Training, LowersTheLossAndBeatsATrivialPredictor) {
   options.iterationsPerEpoch = 12;
   options.runtime.threads = 0;
   options.logPath = path("log.jsonl");
-  ima::Trainer trainer(ima::Model::create(slice2DMetadata(32), 1), options);
+  ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(32), 1), options);
   std::vector<ima::EpochReport> reports;
   const auto model = trainer.run(train, validation, [&](const ima::EpochReport& r) {
     reports.push_back(r);
@@ -114,15 +114,15 @@ TEST_F(Training, ResumeAfterCheckpointContinuesWithTheSameState) {
   const auto meta = slice2DMetadata(16);
 
   // Uninterrupted run.
-  ima::Trainer straight(ima::Model::create(meta, 5), options);
+  ima::SegmentationTrainer straight(ima::Model::create(meta, 5), options);
   const auto expected = straight.run(train, {});
 
   // Interrupted after epoch 1 (the callback cancels), then resumed by a fresh trainer.
   options.checkpointPath = path("run.ckpt");
   options.logPath = path("run.log");
-  ima::Trainer first(ima::Model::create(meta, 5), options);
+  ima::SegmentationTrainer first(ima::Model::create(meta, 5), options);
   EXPECT_THROW(first.run(train, {}, [](const ima::EpochReport& r) { return r.epoch < 1; }), ima::Cancelled);
-  ima::Trainer second(ima::Model::create(meta, 99), options);  // different init: must be overwritten
+  ima::SegmentationTrainer second(ima::Model::create(meta, 99), options);  // different init: must be overwritten
   second.resumeFrom(options.checkpointPath);
   EXPECT_EQ(second.completedEpochs(), 1);
   const auto resumed = second.run(train, {});
@@ -139,7 +139,7 @@ TEST_F(Training, ResumeAfterCheckpointContinuesWithTheSameState) {
 TEST_F(Training, ResumeFromAForeignOrDifferentCheckpointIsAClearError) {
   auto options = quickOptions();
   std::ofstream(path("junk.ckpt")) << "junk";
-  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   EXPECT_THROW(trainer.resumeFrom(path("junk.ckpt")), ima::Error);
   EXPECT_THROW(trainer.resumeFrom(path("missing.ckpt")), ima::Error);
   // A checkpoint of a network with other features.
@@ -148,7 +148,7 @@ TEST_F(Training, ResumeFromAForeignOrDifferentCheckpointIsAClearError) {
   options.iterationsPerEpoch = 1;
   auto other = slice2DMetadata(16);
   other.network.baseFeatures = 4;
-  ima::Trainer(ima::Model::create(other, 1), options).run(phantoms(1, 0, 16), {});
+  ima::SegmentationTrainer(ima::Model::create(other, 1), options).run(phantoms(1, 0, 16), {});
   try {
     trainer.resumeFrom(path("other.ckpt"));
     FAIL();
@@ -166,7 +166,7 @@ TEST_F(Training, ACorruptedCheckpointIsRefused) {
   options.batchSize = 2;
   options.checkpointPath = path("run.ckpt");
   const auto meta = slice2DMetadata(16);
-  ima::Trainer(ima::Model::create(meta, 5), options).run(phantoms(1, 0, 16), {});
+  ima::SegmentationTrainer(ima::Model::create(meta, 5), options).run(phantoms(1, 0, 16), {});
   std::string bytes;
   {
     std::ifstream in(options.checkpointPath, std::ios::binary);
@@ -175,7 +175,7 @@ TEST_F(Training, ACorruptedCheckpointIsRefused) {
   ASSERT_GT(bytes.size(), 1000u);
   auto refusal = [&](const std::string& content) -> std::string {
     std::ofstream(path("bad.ckpt"), std::ios::binary) << content;
-    ima::Trainer trainer(ima::Model::create(meta, 5), options);
+    ima::SegmentationTrainer trainer(ima::Model::create(meta, 5), options);
     try {
       trainer.resumeFrom(path("bad.ckpt"));
       return "";
@@ -197,7 +197,7 @@ TEST_F(Training, ACorruptedCheckpointIsRefused) {
 
 TEST_F(Training, BadTrainingSetsAreClearErrors) {
   auto options = quickOptions();
-  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   auto expectError = [&](std::vector<ima::LabelledCase> cases, const std::string& fragment) {
     try {
       trainer.run(cases, {});
@@ -240,7 +240,7 @@ TEST_F(Training, ImaUpdatesMarginsEachEpochAndLogsTheirStatistics) {
   auto options = imaOptions();
   options.logPath = path("ima.log");
   std::vector<ima::EpochReport> reports;
-  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   const auto model = trainer.run(phantoms(2, 0, 16), {}, [&](const ima::EpochReport& r) {
     reports.push_back(r);
     return true;
@@ -268,13 +268,13 @@ TEST_F(Training, ImaResumeRestoresTheMarginsExactly) {
   const auto train = phantoms(2, 0, 16);
   auto options = imaOptions();
   const auto meta = slice2DMetadata(16);
-  ima::Trainer straight(ima::Model::create(meta, 5), options);
+  ima::SegmentationTrainer straight(ima::Model::create(meta, 5), options);
   const auto expected = straight.run(train, {});
 
   options.checkpointPath = path("ima.ckpt");
-  ima::Trainer first(ima::Model::create(meta, 5), options);
+  ima::SegmentationTrainer first(ima::Model::create(meta, 5), options);
   EXPECT_THROW(first.run(train, {}, [](const ima::EpochReport& r) { return r.epoch < 1; }), ima::Cancelled);
-  ima::Trainer second(ima::Model::create(meta, 5), options);
+  ima::SegmentationTrainer second(ima::Model::create(meta, 5), options);
   second.resumeFrom(options.checkpointPath);
   const auto resumed = second.run(train, {});
   // Epoch 2's attacks use the margins of epoch 1: identical weights need identical margins.
@@ -287,11 +287,11 @@ TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
   options.method = "pgd";
   options.adversarial.eps = 0.3;
   options.epochs = 1;
-  ima::Trainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
+  ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   EXPECT_EQ(trainer.run(phantoms(1, 0, 16), {}).metadata().trainingMethod, "pgd");
   options.method = "trades";
   std::vector<double> losses;
-  ima::Trainer trades(ima::Model::create(slice2DMetadata(16), 5), options);
+  ima::SegmentationTrainer trades(ima::Model::create(slice2DMetadata(16), 5), options);
   const auto tradesModel = trades.run(phantoms(1, 0, 16), {}, [&](const ima::EpochReport& r) {
     losses.push_back(r.loss);
     return true;
@@ -302,13 +302,13 @@ TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
   EXPECT_NE(tradesModel.metadata().trainingSettingsJson.find("\"trades_beta\":6"), std::string::npos);
   auto bad = imaOptions();
   bad.method = "fgsm-at";
-  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
+  EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
   bad = imaOptions();
   bad.adversarial.epsMax = 0.01;  // below delta
-  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
+  EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
   bad = imaOptions();
   bad.adversarial.criterion = "iou";
-  EXPECT_THROW(ima::Trainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
+  EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// libFuzzer target: the checkpoint reader, ima::Trainer::resumeFrom (docs/reliability.md): the
+// libFuzzer target: the checkpoint reader, ima::SegmentationTrainer::resumeFrom (docs/reliability.md): the
 // SHA-256 trailer, the torch archive, the stored metadata, weights, optimiser, epoch, random state
 // and IMA margins. An input without a valid trailer is resumed a second time with the trailer
 // appended, so that mutations also reach the readers behind the checksum. The trainer is the one
@@ -34,7 +34,7 @@ void resume(const std::string& bytes) {
   options.runtime.device = "cpu";
   options.runtime.threads = 1;
   try {
-    ima::Trainer trainer(ima::Model::create(seedNetwork(), 1), options);
+    ima::SegmentationTrainer trainer(ima::Model::create(seedNetwork(), 1), options);
     trainer.resumeFrom(path);
   } catch (const ima::Error&) {
   }

@@ -39,7 +39,7 @@ struct ClassificationEpochReport {
 };
 
 // Return false to stop after the current epoch: run() then throws ima::Cancelled, as the
-// segmentation Trainer does (one cancellation contract; completedEpochs() says how far it got).
+// SegmentationTrainer does (one cancellation contract; completedEpochs() says how far it got).
 using ClassificationEpochCallback = std::function<bool(const ClassificationEpochReport&)>;
 
 class ClassificationTrainer {
