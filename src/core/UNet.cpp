@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <ATen/autocast_mode.h>
+
 #include "ima/Error.h"
 #include "internal/WeightArchive.h"
 
@@ -19,7 +21,8 @@ public:
   using Conv::Conv;
   torch::Tensor forward(const torch::Tensor& x) {
     constexpr int64_t kReferenceKernelLimit = 20480;
-    if (x.size(0) == 1 && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+    // Under CPU autocast (bf16) ATen casts the input and takes oneDNN anyway: no copy needed.
+    if (x.size(0) == 1 && x.is_cpu() && x.scalar_type() == torch::kFloat && !at::autocast::is_cpu_enabled() &&
         x.size(1) * x.size(2) * x.size(3) <= kReferenceKernelLimit)
       return Conv::forward(torch::cat({x, x})).narrow(0, 0, 1);
     return Conv::forward(x);
