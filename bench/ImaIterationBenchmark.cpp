@@ -14,6 +14,10 @@
 //
 // Usage: imaBenchImaIteration [--repeats R] [--threads T] [--pgd-steps K] [--bisection-steps B]
 //          [--eps EPS] [--batch N] [--features F] [--save-weights FILE] [--dims 3] [--profile 1]
+//          [--warm-start 1]
+// IMA runs without warm starts (every repeat starts at random, as bench/ima_iteration.py does) unless
+// --warm-start 1: then every repeat after the first starts from the previous one's adversarial points,
+// the steady state of a sample visited again.
 // --dims 3: a 3D U-Net on --batch (default 2) volumes of 32^3 with two spheres (labels 1 and 2).
 // --profile 1: instead of the timed repeats, the same standard and IMA iterations (R of each) under
 // the operation profiler (bench/OpProfiler.h): self time per ATen operation, and the convolutions'
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
   a.eps = eps;      // PGD-AT's fixed budget
   a.epsMax = eps;   // IMA: every margin at eps (delta = eps), as in an epoch where all grew to it
   a.delta = eps;
+  a.warmStart = argument(argc, argv, "--warm-start", 0) != 0;
   ima::TrainingMethod standard("standard", a), pgd("pgd", a), ima("ima", a);
   ima.setSampleCount(n);
 

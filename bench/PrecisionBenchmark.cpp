@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
   a.pgdSteps = K;
   a.bisectionSteps = B;
   a.epsMax = a.delta = eps;
+  a.warmStart = false;  // every repeat is a first visit: the precisions do the same work
   ima::AdversarialOptions t = a;
   t.bisectionTolerance = tolerance;
   ima::TrainingMethod standard("standard", a), imaFull("ima", a), imaTolerance("ima", t);

@@ -45,7 +45,7 @@ tune=(--images "$OUT/train/images" --labels "$OUT/train/labels" --init "$OUT/pre
       --seed 2 --threads "$THREADS")
 "$ima" train "${tune[@]}" --out "$OUT/standard.imamodel" --method standard
 "$ima" train "${tune[@]}" --out "$OUT/ima.imamodel" --method ima --eps-max "$EPS_MAX" --delta "$DELTA" \
-  --pgd-steps 5 --bisection-steps 6
+  --pgd-steps 5 --bisection-steps 6 --warm-start off
 t4=$(date +%s)
 
 for model in standard ima; do

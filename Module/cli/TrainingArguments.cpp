@@ -41,6 +41,9 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .choices("bisection", {"midpoint", "inside", "outside"})
       .option("bisection-tolerance", "F",
               "ima: stop a sample's bisection at a bracket of F * its margin (0 = always B steps)", "0")
+      .option("warm-start", "on|off",
+              "ima: start each sample's attack from its previous visit's adversarial point, so that few PGD steps suffice", "on")
+      .choices("warm-start", {"on", "off"})
       .option("attack-norm", "NORM", "pgd, trades, ima: norm of the noise budget", "l2")
       .option("attack-clamp", "LOW,HIGH",
               "pgd, trades, ima: keep the training attacks' points in [LOW, HIGH] (normalised units; "
@@ -101,6 +104,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   s.bisectionSteps = args.getInt("bisection-steps");
   s.bisection = args.get("bisection");
   s.bisectionTolerance = args.getDouble("bisection-tolerance");
+  s.warmStart = args.get("warm-start") == "on";
   s.attackNorm = args.get("attack-norm");
   s.criterion = args.get("criterion");
   s.tau = args.getDouble("tau");

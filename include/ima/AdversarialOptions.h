@@ -17,6 +17,8 @@ struct AdversarialOptions {
   double alpha = 4.0;        // PGD step = alpha * eps / K
   int bisectionSteps = 10;   // B
   double bisectionTolerance = 0;  // stop a bisection at a bracket of this fraction of eps_i (0: B steps)
+  // Start each sample's search from its previous visit's adversarial point (ima/WarmStarts.h).
+  bool warmStart = true;
   std::string bisection = "midpoint";  // midpoint | inside | outside
   Norm norm = Norm::L2;
   std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy

@@ -60,6 +60,11 @@ struct AttackOptions {
   // kept. Restarts need a random start (without one they would all be the same run).
   int restarts = 1;
   bool randomStart = true;  // PGD only: start uniformly inside the ball (see docs/attacks.md)
+  // PGD with one restart only: a warm start. Where the bool [N] `startMask` is true the sample starts
+  // at `startDelta` [N, C, ...] (a perturbation, projected onto its ball) instead of its random or
+  // zero start. The random starts are drawn for every sample whatever the mask, so that the others'
+  // do not depend on it.
+  torch::Tensor startDelta, startMask;
   // What the attack maximises (ima/AttackLoss.h); kl needs referenceLogits.
   AttackLoss loss = AttackLoss::Auto;
   // Loss "kl" only: logits with the network output's shape whose distribution the attack moves

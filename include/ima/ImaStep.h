@@ -54,8 +54,11 @@ struct ImaStepResult {
 // clean forward (step 1), reused for correctness so that no pass is repeated; when undefined the
 // clean forward is run here. The network is put in eval mode for the attack and restored
 // afterwards (BatchNorm statistics stay untouched); parameter gradients are not touched.
+// startDelta [N, C, ...] and startMask bool [N], when defined: the warm start (ima/WarmStarts.h)
+// of the samples in the mask, whose PGD starts there (projected onto the ball) instead of at random.
 ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
                                  const torch::Tensor& eps, const ImaStepOptions& options,
-                                 const torch::Tensor& cleanLogits = {});
+                                 const torch::Tensor& cleanLogits = {}, const torch::Tensor& startDelta = {},
+                                 const torch::Tensor& startMask = {});
 
 }  // namespace ima

@@ -20,6 +20,7 @@
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 #include "ima/Network.h"
+#include "ima/WarmStarts.h"
 
 namespace ima {
 
@@ -53,9 +54,11 @@ public:
 
   // The loss of one minibatch, to be back-propagated by the caller. net in training mode (the
   // attacks run in eval mode and restore it); x [N, C, ...] normalised, y the labels, ids [N] the
-  // samples' stable ids (used by IMA only), seed for the attacks' random numbers.
+  // samples' stable ids (used by IMA only), seed for the attacks' random numbers, placements where
+  // each sample lies in its case (IMA's warm starts; empty: whole fixed samples, as in
+  // classification).
   torch::Tensor loss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
-                     uint64_t seed);
+                     uint64_t seed, const std::vector<PatchPlacement>& placements = {});
 
   // Data-parallel training: the partition of every following minibatch (default: one process).
   void setBatchPartition(const BatchPartition& partition) { partition_ = partition; }
@@ -69,10 +72,16 @@ public:
   void restoreState(const std::string& json);
   const MarginState& margins() const { return margins_; }
   MarginState& margins() { return margins_; }  // distributed training combines the epoch's visits
+  // IMA's warm starts (kept in checkpoints; checked against the sample count by setSampleCount).
+  const WarmStarts& warmStarts() const { return warm_; }
+  void restoreWarmStarts(WarmStarts warm) { warm_ = std::move(warm); }
 
 private:
   torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
-                        uint64_t seed);
+                        uint64_t seed, const std::vector<PatchPlacement>& placements);
+  // Keeps this minibatch's adversarial perturbations; data parallel: the whole global batch's.
+  void keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
+                      const torch::Tensor& delta);
   torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);
   // taskLoss of this process's part of the global batch (BatchPartition).
   torch::Tensor batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const;
@@ -82,6 +91,7 @@ private:
   AdversarialOptions options_;
   ImaStepOptions imaStep_;
   MarginState margins_;
+  WarmStarts warm_;
   std::string pendingMargins_;  // restored before the sample count is known
   BatchPartition partition_;
 };

@@ -31,6 +31,7 @@ struct TrainingSettings {
   int64_t bisectionSteps = 10;  // 0..60
   std::string bisection = "midpoint";   // midpoint | inside | outside
   double bisectionTolerance = 0;        // [0, 1): bracket as a fraction of eps_i; 0 = B halvings
+  bool warmStart = true;                // ima: start from the previous visit's adversarial point
   std::string attackNorm = "l2";        // l2 | linf
   std::string criterion = "max-dice";   // max-dice | mean-dice | pixel-accuracy
   double tau = 0.6;                     // [0, 1]
@@ -56,7 +57,7 @@ private:
 // How a host spells a setting's key in messages, e.g. "eps_max" -> "--eps-max". The keys are
 // method, epochs, iterations_per_epoch, optimizer, learning_rate, seed, eps, eps_max, delta, beta,
 // trades_beta, pgd_steps, alpha, bisection_steps, bisection, attack_norm, criterion, tau,
-// adversarial_samples, reset_misclassified, attack_clamp, bisection_tolerance.
+// adversarial_samples, reset_misclassified, attack_clamp, bisection_tolerance, warm_start.
 using SettingName = std::function<std::string(const std::string& key)>;
 
 // The usual spellings of a key: "eps_max" -> "eps-max", "epsMax", "EpsMax".

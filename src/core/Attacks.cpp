@@ -196,6 +196,11 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
   const bool startAtRandom = o.method == AttackMethod::Pgd && o.randomStart;
   const int restarts = startAtRandom ? o.restarts : 1;
   if (o.finished && restarts > 1) throw Error("attack: a per-sample early stop needs a single restart");
+  if (o.startMask.defined()) {
+    if (o.method != AttackMethod::Pgd || restarts > 1) throw Error("attack: a warm start needs PGD with one restart");
+    if (o.startMask.sizes() != c10::IntArrayRef{x0.size(0)} || !o.startDelta.defined() || o.startDelta.sizes() != x0.sizes())
+      throw Error("attack: a warm start needs a [N] mask and a start of the input's shape");
+  }
   const bool evaluateFinal = restarts > 1 || static_cast<bool>(o.onIterate);
 
   bool checked = false;
@@ -204,6 +209,9 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     torch::Tensor delta = torch::zeros_like(x0);
     if (startAtRandom)
       delta = perturber.constrain(randomStart(x0, e, o.norm, random));
+    if (o.startMask.defined())
+      delta = torch::where(o.startMask.to(x0.device()).reshape(perSampleShape(x0)),
+                           perturber.constrain(o.startDelta.to(x0.device(), x0.scalar_type())), delta);
     ActiveSamples a{torch::arange(x0.size(0), torch::TensorOptions().dtype(torch::kLong).device(x0.device())),
                     x0, e, step, y, reference, delta, delta};
     a.byMask = o.retirement == AttackOptions::Retirement::Mask ||

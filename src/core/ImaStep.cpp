@@ -21,7 +21,8 @@ torch::Tensor broadcastMask(const torch::Tensor& mask, const torch::Tensor& like
 }  // namespace
 
 ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
-                                 const torch::Tensor& eps, const ImaStepOptions& o, const torch::Tensor& cleanLogits) {
+                                 const torch::Tensor& eps, const ImaStepOptions& o, const torch::Tensor& cleanLogits,
+                                 const torch::Tensor& startDelta, const torch::Tensor& startMask) {
   if (o.pgdSteps < 1) throw Error("IMA needs at least one PGD step");
   if (!(o.bisectionTolerance >= 0)) throw Error("IMA's bisection tolerance must be >= 0");
   EvalModeGuard evalMode(net);
@@ -55,6 +56,8 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   a.retirement = o.retirement;
   a.randomBatch = o.randomBatch;
   a.randomOffset = o.randomOffset;
+  a.startDelta = startDelta;
+  a.startMask = startMask;
   a.onIterate = [&](const AttackIterate& it) {
     // The iterate holds the samples still attacked; the rows of the others stay as they are.
     const bool all = it.samples.size(0) == n;

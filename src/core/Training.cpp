@@ -49,6 +49,7 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
                           {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
                           {"bisection_tolerance", o.adversarial.bisectionTolerance},
+                          {"warm_start", o.adversarial.warmStart},
                           {"norm", normName(o.adversarial.norm)}, {"criterion", o.adversarial.criterion},
                           {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
                           {"reset_misclassified", o.adversarial.resetMisclassified},
@@ -217,6 +218,7 @@ void SegmentationTrainer::resumeFrom(const std::string& path) {
   std::istringstream random(state.random);
   random >> s.random.engine();
   if (!state.methodState.empty()) s.method.restoreState(state.methodState);
+  s.method.restoreWarmStarts(WarmStarts::fromTensors(state.warmStarts, "checkpoint '" + path + "'"));
   if (!s.options.logPath.empty() && World(s.options.communicator).writes()) truncateLog(s.options.logPath, s.epoch);
 }
 
@@ -266,6 +268,7 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
       torch::Tensor images = torch::empty({localBatch, spec.inChannels, patch[0], patch[1], patch[2]});
       torch::Tensor labels = torch::empty({localBatch, patch[0], patch[1], patch[2]}, torch::kLong);
       std::vector<int64_t> ids(static_cast<size_t>(localBatch));
+      std::vector<PatchPlacement> placements(static_cast<size_t>(localBatch));
       for (int b = 0; b < o.batchSize; ++b) {
         const bool mine = b >= firstSlot && b < endSlot;
         if (sharded && !mine) continue;  // drawn by its rank from that rank's cases
@@ -273,6 +276,7 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
         if (!mine) continue;  // another rank's slot
         const int slot = b - firstSlot;
         ids[static_cast<size_t>(slot)] = idOffset + draw.id;
+        placements[static_cast<size_t>(slot)].start = draw.start;
         sampler.extract(draw, images[slot].data_ptr<float>(), labels[slot].data_ptr<int64_t>());
       }
       if (o.flips) {
@@ -281,6 +285,7 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
           if (s.random.coin()) {
             images = images.flip({a + 2});
             labels = labels.flip({a + 1});
+            for (PatchPlacement& p : placements) p.flipped[static_cast<size_t>(a)] = true;
           }
       }
       torch::Tensor x = images.to(s.device), y = labels.to(s.device);
@@ -293,7 +298,7 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
       // numbers and keeps its slots (BatchPartition).
       const uint64_t attackSeed = s.random.engine()();
       s.method.margins().setVisitClock((static_cast<int64_t>(s.epoch) * o.iterationsPerEpoch + it) * o.batchSize + firstSlot);
-      const torch::Tensor loss = s.method.loss(net, x, y, ids, attackSeed);
+      const torch::Tensor loss = s.method.loss(net, x, y, ids, attackSeed, placements);
       loss.backward();
       averageGradients(world, net, share);
       torch::nn::utils::clip_grad_norm_(net.parameters(), kGradientClip);
@@ -326,7 +331,8 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
 
     if (!o.logPath.empty() && world.writes()) appendLogLine(o.logPath, report);
     if (!o.checkpointPath.empty() && world.writes())
-      writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, {s.epoch, rngState(s.random), s.method.stateJson()});
+      writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, 
+                      {s.epoch, rngState(s.random), s.method.stateJson(), s.method.warmStarts().tensors()});
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }
   net.setTraining(false);

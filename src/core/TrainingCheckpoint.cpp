@@ -22,6 +22,11 @@ void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Net
   archive.write("epoch", c10::IValue(static_cast<int64_t>(state.epoch)));
   archive.write("rng", c10::IValue(state.random));
   if (!state.methodState.empty()) archive.write("margins", c10::IValue(state.methodState));
+  if (!state.warmStarts.empty()) {
+    torch::serialize::OutputArchive warm;
+    for (const auto& [name, tensor] : state.warmStarts) warm.write(name, tensor);
+    archive.write("warm-starts", warm);
+  }
   std::ostringstream out;
   archive.save_to(out);
   writeFileAtomically(path, withChecksumTrailer(out.str()));
@@ -60,6 +65,12 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
     state.random = rng.toStringRef();
     c10::IValue margins;
     if (archive.try_read("margins", margins)) state.methodState = margins.toStringRef();
+    torch::serialize::InputArchive warm;
+    if (archive.try_read("warm-starts", warm))
+      for (const char* name : {"ids", "placements", "deltas"}) {
+        torch::Tensor t;
+        if (warm.try_read(name, t)) state.warmStarts.emplace_back(name, t);
+      }
     return state;
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());

@@ -75,6 +75,7 @@ void TrainingMethod::setSampleCount(int64_t samples) {
     margins_ = MarginState::fromJson(pendingMargins_);
     pendingMargins_.clear();
   }
+  warm_.checkIds(samples);
   if (margins_.size() == samples) return;
   if (margins_.size() > 0)
     throw Error("the checkpoint's margins cover " + std::to_string(margins_.size()) + " samples but this training set has " +
@@ -83,9 +84,10 @@ void TrainingMethod::setSampleCount(int64_t samples) {
 }
 
 torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
-                                   const std::vector<int64_t>& ids, uint64_t seed) {
+                                   const std::vector<int64_t>& ids, uint64_t seed,
+                                   const std::vector<PatchPlacement>& placements) {
   if (method_ == "standard") return batchTaskLoss(net.forward(x), y);
-  if (method_ == "ima") return imaLoss(net, x, y, ids, seed);
+  if (method_ == "ima") return imaLoss(net, x, y, ids, seed, placements);
   if (method_ == "trades") return tradesLoss(net, x, y, seed);
   // Madry et al.: the worst case inside a fixed ball, attacked in eval mode.
   torch::Tensor xAdv;
@@ -119,8 +121,10 @@ torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, c
 }
 
 torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
-                                      const std::vector<int64_t>& ids, uint64_t seed) {
+                                      const std::vector<int64_t>& ids, uint64_t seed,
+                                      const std::vector<PatchPlacement>& placements) {
   if (static_cast<int64_t>(ids.size()) != x.size(0)) throw Error("IMA needs one sample id per sample of the minibatch");
+  if (!placements.empty() && placements.size() != ids.size()) throw Error("IMA needs one placement per sample of the minibatch");
   std::vector<float> epsValues;
   for (int64_t id : ids) epsValues.push_back(static_cast<float>(margins_.eps(id)));
   const torch::Tensor eps = torch::tensor(epsValues).to(x.device());
@@ -132,7 +136,10 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   imaStep_.randomBatch = partition_.communicator ? partition_.globalBatch : 0;
   imaStep_.randomOffset = partition_.communicator ? partition_.firstSlot : 0;
   imaStep_.attackMisclassified = all;
-  const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach());
+  WarmStarts::Recalled start;
+  if (options_.warmStart) start = warm_.recall(ids, placements, x);
+  const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach(), start.delta, start.found);
+  if (options_.warmStart) keepWarmStarts(ids, placements, r.adversarial - x.detach());
   const torch::Tensor clean = batchTaskLoss(logits, y);
   torch::Tensor adversarial = torch::zeros({}, clean.options());
   if (all) {
@@ -147,6 +154,40 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const auto* d = distance.data_ptr<double>();
   for (size_t b = 0; b < ids.size(); ++b) margins_.recordVisit(ids[b], c[b], f[b], d[b]);
   return (1 - options_.beta) * clean + options_.beta * adversarial;
+}
+
+void TrainingMethod::keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
+                                    const torch::Tensor& delta) {
+  if (!partition_.communicator) return warm_.store(ids, placements, delta);
+  // Every rank keeps the whole global batch's perturbations, so that a sample drawn by another rank
+  // at its next visit starts warm as in one process, and rank 0's checkpoint holds them all. The
+  // ranks' slots are disjoint: a sum gathers them.
+  std::vector<int64_t> shape = delta.sizes().vec();
+  shape[0] = partition_.globalBatch;
+  torch::Tensor all = torch::zeros(shape, torch::kFloat);
+  torch::Tensor where = torch::zeros({partition_.globalBatch, 7}, torch::kDouble);  // id, start, flipped
+  const int64_t n = delta.size(0), first = partition_.firstSlot;
+  all.narrow(0, first, n).copy_(delta.detach().to(torch::kCPU, torch::kFloat));
+  for (int64_t i = 0; i < n; ++i) {
+    const PatchPlacement p = placements.empty() ? PatchPlacement{} : placements[static_cast<size_t>(i)];
+    where[first + i][0] = static_cast<double>(ids[static_cast<size_t>(i)]);
+    for (int a = 0; a < 3; ++a) {
+      where[first + i][1 + a] = static_cast<double>(p.start[static_cast<size_t>(a)]);
+      where[first + i][4 + a] = p.flipped[static_cast<size_t>(a)] ? 1.0 : 0.0;
+    }
+  }
+  partition_.communicator->allReduce({all, where});
+  std::vector<int64_t> allIds(static_cast<size_t>(partition_.globalBatch));
+  std::vector<PatchPlacement> allPlacements(allIds.size());
+  const auto* w = where.data_ptr<double>();
+  for (size_t i = 0; i < allIds.size(); ++i) {
+    allIds[i] = static_cast<int64_t>(w[i * 7]);
+    for (size_t a = 0; a < 3; ++a) {
+      allPlacements[i].start[a] = static_cast<int64_t>(w[i * 7 + 1 + a]);
+      allPlacements[i].flipped[a] = w[i * 7 + 4 + a] != 0;
+    }
+  }
+  warm_.store(allIds, allPlacements, all);
 }
 
 std::optional<MarginStatistics> TrainingMethod::endEpoch() {

@@ -62,6 +62,7 @@ TrainingOptions trainingOptionsOf(const TrainingSettings& s, const SettingName& 
   a.tau = check.number("tau", s.tau, s.tau >= 0 && s.tau <= 1, "a value in [0, 1]");
   a.adversarialSamples = check.choice("adversarial_samples", s.adversarialSamples, {"auto", "all", "crossed"});
   a.resetMisclassified = s.resetMisclassified;
+  a.warmStart = s.warmStart;
   if (s.attackClamp) {
     const auto [low, high] = *s.attackClamp;
     if (!(std::isfinite(low) && std::isfinite(high) && low < high))

@@ -550,6 +550,40 @@ TEST_F(Attack, BadEarlyStopsAreErrors) {
   expectError([&] { ima::attack(*m.net, m.x, m.y, 0.5, o); }, "single restart");
 }
 
+// A warm start: the masked samples' iterate 0 is their start projected onto the ball (oracle: the
+// L2 projection by hand, eps / ||start|| * start for a start outside); the others start at the same
+// random points as without a warm start, and follow the same path.
+TEST_F(Attack, AWarmStartReplacesTheRandomStartOfTheMaskedSamplesOnly) {
+  auto m = trainedLinear(3, 6, 34);
+  auto o = options("pgd", "l2", 3);
+  o.seed = 9;
+  std::vector<torch::Tensor> cold, warm;
+  o.onIterate = [&](const ima::AttackIterate& it) { cold.push_back(it.xadv); };
+  const torch::Tensor coldResult = ima::attack(*m.net, m.x, m.y, 1.0, o);
+  auto w = o;
+  w.onIterate = [&](const ima::AttackIterate& it) { warm.push_back(it.xadv); };
+  w.startDelta = torch::zeros_like(m.x);
+  w.startDelta[1] = torch::full({1, 4, 4}, 3.0);  // norm 3 sqrt(D), outside the ball: projected
+  w.startDelta[4] = torch::full({1, 4, 4}, 0.1);  // inside: kept
+  w.startMask = torch::zeros({6}, torch::kBool);
+  w.startMask[1] = true;
+  w.startMask[4] = true;
+  const torch::Tensor warmResult = ima::attack(*m.net, m.x, m.y, 1.0, w);
+  ASSERT_EQ(warm.size(), cold.size());
+  const double d = 16;  // values per sample
+  EXPECT_TRUE(torch::allclose(warm[0][1] - m.x[1], torch::full({1, 4, 4}, 1.0 / std::sqrt(d)), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(warm[0][4] - m.x[4], torch::full({1, 4, 4}, 0.1), 1e-5, 1e-6));
+  for (int64_t i : {0, 2, 3, 5}) {
+    EXPECT_TRUE(torch::equal(warm[0][i], cold[0][i])) << "sample " << i;
+    EXPECT_TRUE(torch::allclose(warmResult[i], coldResult[i], 1e-5, 1e-6)) << "sample " << i;
+  }
+  w.restarts = 2;
+  expectError([&] { ima::attack(*m.net, m.x, m.y, 1.0, w); }, "one restart");
+  w.restarts = 1;
+  w.startMask = torch::zeros({5}, torch::kBool);
+  expectError([&] { ima::attack(*m.net, m.x, m.y, 1.0, w); }, "[N] mask");
+}
+
 TEST_F(Attack, StepDefaultsFollowTheEvaluationProtocol) {
   EXPECT_EQ(ima::attackSteps(options("fgsm", "l2", 20)), 1);
   EXPECT_DOUBLE_EQ(ima::attackStepFraction(options("fgsm", "l2", 20)), 1.0);

@@ -13,6 +13,8 @@
 #include "ima/Phantoms.h"
 #include "ima/SlidingWindowInferer.h"
 #include "ima/Training.h"
+#include "ima/WarmStarts.h"
+#include "internal/TrainingCheckpoint.h"
 
 namespace fs = std::filesystem;
 
@@ -277,9 +279,47 @@ TEST_F(Training, ImaResumeRestoresTheMarginsExactly) {
   ima::SegmentationTrainer second(ima::Model::create(meta, 5), options);
   second.resumeFrom(options.checkpointPath);
   const auto resumed = second.run(train, {});
-  // Epoch 2's attacks use the margins of epoch 1: identical weights need identical margins.
+  // Epoch 2's attacks use the margins and warm starts of epoch 1: identical weights need both.
   const auto a = expected.network()->parameters(), b = resumed.network()->parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
+}
+
+// Warm starts: the checkpoint keeps one perturbation per visited sample id (fewer than the draws, so
+// some samples were visited twice and started warm), each inside the largest ball; and they change
+// the run (the weights differ from a run without them). ImaResumeRestoresTheMarginsExactly shows
+// that a resumed run continues with them exactly.
+TEST_F(Training, ImaWarmStartsAreKeptInTheCheckpointAndChangeTheRun) {
+  const auto train = phantoms(2, 0, 16);
+  const auto meta = slice2DMetadata(16);
+  auto options = imaOptions();
+  options.checkpointPath = path("warm.ckpt");
+  ima::SegmentationTrainer warm(ima::Model::create(meta, 5), options);
+  const auto warmModel = warm.run(train, {});
+
+  auto reader = ima::Model::create(meta, 5);
+  torch::optim::SGD optimizer(reader.network()->parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  const ima::CheckpointState state =
+      ima::readCheckpoint(options.checkpointPath, meta.network, *reader.network(), optimizer, torch::kCPU);
+  const ima::WarmStarts kept = ima::WarmStarts::fromTensors(state.warmStarts, "checkpoint");
+  const int64_t draws = static_cast<int64_t>(options.epochs) * options.iterationsPerEpoch * options.batchSize;
+  EXPECT_GT(kept.size(), 0);
+  EXPECT_LT(kept.size(), draws);
+  for (const auto& [name, tensor] : state.warmStarts)
+    if (name == "deltas") {
+      ASSERT_EQ(tensor.sizes(), (std::vector<int64_t>{kept.size(), 1, 1, 16, 16}));
+      const torch::Tensor norms = tensor.reshape({kept.size(), -1}).norm(2, 1);
+      EXPECT_LE(norms.max().item<double>(), options.adversarial.epsMax * (1 + 1e-5));
+      EXPECT_GT(norms.max().item<double>(), 0);
+    }
+
+  options.adversarial.warmStart = false;
+  options.checkpointPath = path("cold.ckpt");
+  ima::SegmentationTrainer cold(ima::Model::create(meta, 5), options);
+  const auto coldModel = cold.run(train, {});
+  const auto a = warmModel.network()->parameters(), b = coldModel.network()->parameters();
+  bool differ = false;
+  for (size_t i = 0; i < a.size(); ++i) differ |= !torch::equal(a[i], b[i]);
+  EXPECT_TRUE(differ);
 }
 
 TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {

@@ -1,9 +1,11 @@
 // The trainer's checkpoint: a torch archive with the model metadata, the weights (in the model
 // file's format), the optimiser state, the completed epochs, the random stream and the training
-// method's state (IMA's margins), written atomically with a SHA-256 trailer, so that a resumed run
+// method's state (IMA's margins and warm starts), written atomically with a SHA-256 trailer, so that a resumed run
 // continues exactly where the checkpoint was taken and a damaged file is refused.
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -16,6 +18,7 @@ struct CheckpointState {
   int epoch = 0;            // completed epochs
   std::string random;       // the trainer's random engine, serialised
   std::string methodState;  // TrainingMethod::stateJson(); "" when the method keeps none
+  std::vector<std::pair<std::string, torch::Tensor>> warmStarts;  // WarmStarts::tensors(); empty: none
 };
 
 void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Network& network,
