@@ -173,6 +173,11 @@ typedef struct ima_train_options {
                                 attack_clamp_range; 0 (no clamp, as for z-scored input) */
   double attack_clamp_range[2]; /* [low, high], normalised units, low < high; 0, 1 (inputs
                                    scaled to [0, 1]) */
+  /* Added in IMA_1.4. */
+  int warm_start;            /* ima: non-zero = each sample's PGD starts from its previous visit's
+                                adversarial point (kept in the checkpoint); 0 = at random; 1 */
+  double bisection_tolerance; /* ima: a sample's bisection stops once its bracket is at most this
+                                 fraction of its margin, in [0, 1); 0 = always bisection_steps */
 } ima_train_options;
 
 IMA_EXPORT void ima_train_options_init(ima_train_options* options);

@@ -110,6 +110,15 @@ public:
   itkGetConstMacro(Alpha, double);
   itkSetMacro(BisectionSteps, int);
   itkGetConstMacro(BisectionSteps, int);
+  /** "ima": stop a sample's bisection once its bracket is at most this fraction of its margin, in
+   * [0, 1); 0 = always BisectionSteps halvings. */
+  itkSetMacro(BisectionTolerance, double);
+  itkGetConstMacro(BisectionTolerance, double);
+  /** "ima": start each sample's attack from its previous visit's adversarial point (On, the
+   * default) or at random (Off). */
+  itkSetMacro(WarmStart, bool);
+  itkGetConstMacro(WarmStart, bool);
+  itkBooleanMacro(WarmStart);
   itkSetMacro(AttackNorm, std::string);
   itkGetConstReferenceMacro(AttackNorm, std::string);
   itkSetMacro(Criterion, std::string);
@@ -307,6 +316,8 @@ private:
   int         m_PgdSteps{ 20 };
   double      m_Alpha{ 4.0 };
   int         m_BisectionSteps{ 10 };
+  double      m_BisectionTolerance{ 0.0 };
+  bool        m_WarmStart{ true };
   std::string m_AttackNorm{ "l2" };
   std::string m_Criterion{ "max-dice" };
   double      m_Tau{ 0.6 };

@@ -223,6 +223,8 @@ UNetTrainer<TImage, TLabelImage>::CheckedTrainingOptions() const
   settings.pgdSteps = m_PgdSteps;
   settings.alpha = m_Alpha;
   settings.bisectionSteps = m_BisectionSteps;
+  settings.bisectionTolerance = m_BisectionTolerance;
+  settings.warmStart = m_WarmStart;
   settings.bisection = m_Bisection;
   settings.attackNorm = m_AttackNorm;
   settings.criterion = m_Criterion;
@@ -363,6 +365,8 @@ UNetTrainer<TImage, TLabelImage>::PrintSelf(std::ostream & os, Indent indent) co
      << ", AttackNorm: " << m_AttackNorm << ", Criterion: " << m_Criterion << ", Tau: " << m_Tau << std::endl;
   os << indent << "TradesBeta: " << m_TradesBeta << ", Bisection: " << m_Bisection
      << ", AdversarialSamples: " << m_AdversarialSamples << ", ResetMisclassified: " << m_ResetMisclassified << std::endl;
+  os << indent << "BisectionTolerance: " << m_BisectionTolerance << ", WarmStart: " << (m_WarmStart ? "On" : "Off")
+     << std::endl;
   os << indent << "AttackClamp: " << (m_AttackClamp ? "On" : "Off") << " [" << m_AttackClampLow << ", "
      << m_AttackClampHigh << "]" << std::endl;
   os << indent << "Epochs: " << m_Epochs << std::endl;

@@ -39,6 +39,8 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   s.attackNorm = args.string("attackNorm");
   s.pgdSteps = args.integer("pgdSteps");
   s.bisectionSteps = args.integer("bisectionSteps");
+  s.bisectionTolerance = args.number("bisectionTolerance");
+  s.warmStart = args.string("warmStart") == "on";
   s.beta = args.number("beta");
   // Empty (Slicer's default): no clamp.
   if (const std::vector<double> range = args.numbers("attackClamp"); !range.empty()) {

@@ -41,6 +41,8 @@ TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
   s.bisectionSteps = o.bisection_steps;
   s.attackNorm = o.attack_norm ? o.attack_norm : "l2";
   if (o.attack_clamp) s.attackClamp = {o.attack_clamp_range[0], o.attack_clamp_range[1]};
+  s.warmStart = o.warm_start != 0;
+  s.bisectionTolerance = o.bisection_tolerance;
   TrainingOptions t;
   try {
     t = ima::trainingOptionsOf(s, [](const std::string& key) {
@@ -184,23 +186,38 @@ void ima_train_options_init(ima_train_options* options) {
   options->device = "auto";
   options->attack_clamp_range[0] = 0;
   options->attack_clamp_range[1] = 1;
+  options->warm_start = training.warmStart ? 1 : 0;
+  options->bisection_tolerance = training.bisectionTolerance;
 }
 
-// ima_train_options_init of the first interface (version node IMA_1), for programs linked against
-// it: their struct ends at progress_user, so only that much is written and struct_size says so.
-// Programs linked now bind to the current ima_train_options_init (libima.map, IMA_1.1). The
-// assembler directive, not GCC's symver attribute, which clang 14 ignores (the sanitizer build's
-// imaCAPI.C found the IMA_1 symbol missing).
+// The ima_train_options_init of older interfaces, for programs linked against them: their struct
+// is shorter, so only that much is written and struct_size says so. Programs linked now bind to
+// the current ima_train_options_init (libima.map, IMA_1.4). The assembler directive, not GCC's
+// symver attribute, which clang 14 ignores (the sanitizer build's imaCAPI.C found the IMA_1 symbol
+// missing).
+namespace {
+void initialisePrefix(ima_train_options* options, size_t size) {
+  if (!options) return;
+  ima_train_options defaults;
+  ima_train_options_init(&defaults);
+  defaults.struct_size = size;
+  std::memcpy(static_cast<void*>(options), &defaults, size);
+}
+}  // namespace
+
+// IMA_1: the struct ended at progress_user.
 __asm__(".symver imaTrainOptionsInitV1, ima_train_options_init@IMA_1");
 __attribute__((visibility("default"))) void imaTrainOptionsInitV1(ima_train_options* options) {
   constexpr size_t sizeV1 = offsetof(ima_train_options, attack_clamp);
   static_assert(sizeV1 == offsetof(ima_train_options, progress_user) + sizeof(void*),
                 "the first ima_train_options ended at progress_user");
-  if (!options) return;
-  ima_train_options defaults;
-  ima_train_options_init(&defaults);
-  defaults.struct_size = sizeV1;
-  std::memcpy(static_cast<void*>(options), &defaults, sizeV1);
+  initialisePrefix(options, sizeV1);
+}
+
+// IMA_1.1: the struct ended at attack_clamp_range.
+__asm__(".symver imaTrainOptionsInitV11, ima_train_options_init@IMA_1.1");
+__attribute__((visibility("default"))) void imaTrainOptionsInitV11(ima_train_options* options) {
+  initialisePrefix(options, offsetof(ima_train_options, attack_clamp_range) + 2 * sizeof(double));
 }
 
 ima_status ima_train_files(const char* const* image_paths, const char* const* label_paths, size_t count,

@@ -154,14 +154,13 @@ static int write_metaimage(const char* directory, const ima_image* image) {
   return 1;
 }
 
-/* A program linked against the first interface (version node IMA_1) keeps working: its
- * ima_train_options ends at progress_user, and the ima_train_options_init it binds to
- * (ima_train_options_init@IMA_1, looked up with dlvsym as the dynamic linker binds such a program)
- * must write no byte past that and give that size as struct_size; the library then reads no more
- * than that. */
-static void check_first_interface_train_options(void) {
-  const size_t size_v1 = offsetof(ima_train_options, progress_user) + sizeof(void*);
-  CHECK(size_v1 < sizeof(ima_train_options));
+/* A program linked against an older interface keeps working: its ima_train_options is shorter
+ * (IMA_1: it ends at progress_user; IMA_1.1 to 1.3: at attack_clamp_range), and the
+ * ima_train_options_init it binds to (looked up with dlvsym as the dynamic linker binds such a
+ * program) must write no byte past that and give that size as struct_size; the library then reads
+ * no more than that. */
+static void check_older_interface_train_options(const char* version, size_t size) {
+  CHECK(size < sizeof(ima_train_options));
   /* The library's own handle: under AddressSanitizer, RTLD_DEFAULT lookups go through its runtime. */
   Dl_info library;
   const char* (*in_library)(void) = ima_version;
@@ -170,36 +169,40 @@ static void check_first_interface_train_options(void) {
   CHECK(dladdr(address, &library) != 0);
   void* handle = dlopen(library.dli_fname, RTLD_NOW | RTLD_NOLOAD);
   CHECK(handle != NULL);
-  void* symbol = handle ? dlvsym(handle, "ima_train_options_init", "IMA_1") : NULL;
+  void* symbol = handle ? dlvsym(handle, "ima_train_options_init", version) : NULL;
   if (handle) dlclose(handle); /* the program links the library: it stays loaded */
   CHECK(symbol != NULL);
   if (!symbol) return;
-  void (*init_v1)(ima_train_options*);
-  memcpy(&init_v1, &symbol, sizeof init_v1); /* ISO C has no cast from object to function pointer */
+  void (*init_old)(ima_train_options*);
+  memcpy(&init_old, &symbol, sizeof init_old); /* ISO C has no cast from object to function pointer */
   union {
     ima_train_options options;
     unsigned char bytes[sizeof(ima_train_options)];
   } old;
   memset(&old, 0xAB, sizeof old);
-  init_v1(&old.options);
-  CHECK(old.options.struct_size == size_v1);
+  init_old(&old.options);
+  CHECK(old.options.struct_size == size);
   CHECK(old.options.epochs == 20 && old.options.pgd_steps == 20 && strcmp(old.options.method, "standard") == 0);
   int untouched = 1;
-  for (size_t i = size_v1; i < sizeof old.bytes; ++i) untouched &= old.bytes[i] == 0xAB;
+  for (size_t i = size; i < sizeof old.bytes; ++i) untouched &= old.bytes[i] == 0xAB;
   CHECK(untouched);
-  /* The 0xAB bytes past struct_size would be an invalid clamp if they were read: the call gets as
-   * far as the output path instead, whose directory does not exist. */
+  /* The 0xAB bytes past struct_size would be an invalid clamp or bisection tolerance if they were
+   * read: the call gets as far as the output path instead, whose directory does not exist. */
   CHECK_FAILS(ima_train_buffers(NULL, 0, &old.options, "/nonexistent/dir/m.imamodel"), IMA_ERROR_INPUT);
   CHECK(strstr(ima_last_error(), "'/nonexistent/dir' does not exist") != NULL);
+}
+
+static void check_older_interfaces_train_options(void) {
+  check_older_interface_train_options("IMA_1", offsetof(ima_train_options, progress_user) + sizeof(void*));
+  check_older_interface_train_options("IMA_1.1", offsetof(ima_train_options, attack_clamp_range) + 2 * sizeof(double));
   /* Programs linked now get the whole struct. */
   ima_train_options current;
   memset(&current, 0xAB, sizeof current);
   ima_train_options_init(&current);
   CHECK(current.struct_size == sizeof(ima_train_options));
+  CHECK(current.warm_start == 1 && current.bisection_tolerance == 0);
 }
 
-/* The training attacks' clamp recorded in a model's metadata JSON ("clamp": [low, high] or null):
- * 1 with the range, 0 for null, -1 when missing. */
 static int clamp_in_metadata(const char* metadata, double* low, double* high) {
   const char* at = metadata ? strstr(metadata, "\"clamp\": ") : NULL;
   if (!at) return -1;
@@ -264,7 +267,7 @@ int main(int argc, char** argv) {
   CHECK(ima_api_version() == IMA_API_VERSION);
   CHECK(strlen(ima_version()) >= 5);
   CHECK(strcmp(ima_status_name(IMA_CANCELLED), "IMA_CANCELLED") == 0);
-  check_first_interface_train_options();
+  check_older_interfaces_train_options();
 
   /* ---- training from buffers (2 cases, a tiny 2D U-Net) */
   static float images[2][N];
@@ -350,6 +353,30 @@ int main(int argc, char** argv) {
   clamped.attack_clamp_range[1] = 1;
   CHECK_FAILS(ima_train_buffers(cases, 2, &clamped, clamped_path), IMA_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(ima_last_error(), "options.attack_clamp_range is [2, 1]") != NULL);
+  CHECK(!file_exists(clamped_path));
+
+  /* ---- IMA's warm start and bisection tolerance (IMA_1.4): recorded in the model's training
+   * settings as `ima train --warm-start off --bisection-tolerance 0.25` records them; a tolerance
+   * outside [0, 1) is rejected naming the field, and nothing is written */
+  ima_train_options cheap = train;
+  cheap.progress = NULL;
+  cheap.method = "ima";
+  cheap.pgd_steps = 2;
+  cheap.bisection_steps = 3;
+  cheap.iterations_per_epoch = 1;
+  cheap.warm_start = 0;
+  cheap.bisection_tolerance = 0.25;
+  CHECK_OK(ima_train_buffers(cases, 2, &cheap, clamped_path));
+  CHECK_OK(ima_model_load(clamped_path, &clamped_model));
+  CHECK_OK(ima_model_metadata(clamped_model, &metadata));
+  CHECK(strstr(metadata, "\"warm_start\": false") != NULL);
+  CHECK(strstr(metadata, "\"bisection_tolerance\": 0.25") != NULL);
+  ima_free_string(metadata);
+  ima_model_free(clamped_model);
+  remove(clamped_path);
+  cheap.bisection_tolerance = 1;
+  CHECK_FAILS(ima_train_buffers(cases, 2, &cheap, clamped_path), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.bisection_tolerance") != NULL);
   CHECK(!file_exists(clamped_path));
 
   /* ---- segmentation, against `ima segment` on the same image */

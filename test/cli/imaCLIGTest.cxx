@@ -361,6 +361,23 @@ TEST_F(ImaCLI, HardensAModelWithIma) {
     EXPECT_NE(r.err.find("--attack-clamp"), std::string::npos) << r.err;
   }
 
+  // --warm-start and --bisection-tolerance are recorded with the model (the hard model above: their
+  // defaults); a bad value is a usage error naming the option.
+  EXPECT_EQ(settings.at("adversarial").at("warm_start"), true);
+  EXPECT_EQ(settings.at("adversarial").at("bisection_tolerance"), 0.0);
+  r = run("train --images data/images --labels data/labels --out cold.imamodel --init base.imamodel "
+          "--method ima --pgd-steps 2 --bisection-steps 3 --warm-start off --bisection-tolerance 0.25 --epochs 1 "
+          "--iterations 1 --batch 2 --device cpu --threads 1 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto cold = nlohmann::json::parse(ima::readModelMetadata((work_ / "cold.imamodel").string()).trainingSettingsJson);
+  EXPECT_EQ(cold.at("adversarial").at("warm_start"), false);
+  EXPECT_EQ(cold.at("adversarial").at("bisection_tolerance"), 0.25);
+  for (const char* bad : {"--warm-start maybe", "--bisection-tolerance 1"}) {
+    r = run(std::string("train --images data/images --labels data/labels --out bad.imamodel --method ima ") + bad);
+    EXPECT_EQ(r.code, 2) << bad;
+    EXPECT_NE(r.err.find(std::string(bad).substr(0, std::string(bad).find(' '))), std::string::npos) << r.err;
+  }
+
   r = run("train --images data/images --labels data/labels --out bad.imamodel --method ima --eps-max 0.1 --delta 0.5");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--delta"), std::string::npos) << r.err;

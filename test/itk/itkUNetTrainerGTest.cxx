@@ -364,6 +364,29 @@ TEST_F(UNetTrainerTest, AttackClampIsRecordedAndAnEmptyRangeRejected)
   EXPECT_FALSE(bad->GetModel());
 }
 
+// IMA's warm start (on by default) and bisection tolerance reach the model's training settings as
+// on the command line, and are printed.
+TEST_F(UNetTrainerTest, WarmStartAndBisectionToleranceAreRecorded)
+{
+  auto trainer = MakeTrainer();
+  trainer->SetMethod("ima");
+  trainer->SetPgdSteps(2);
+  trainer->SetBisectionSteps(3);
+  trainer->SetEpochs(1);
+  trainer->SetIterationsPerEpoch(1);
+  EXPECT_TRUE(trainer->GetWarmStart());
+  EXPECT_EQ(trainer->GetBisectionTolerance(), 0.0);
+  trainer->WarmStartOff();
+  trainer->SetBisectionTolerance(0.25);
+  ASSERT_NO_THROW(trainer->Update());
+  const auto adversarial = nlohmann::json::parse(trainer->GetModel()->metadata().trainingSettingsJson).at("adversarial");
+  EXPECT_EQ(adversarial.at("warm_start"), false);
+  EXPECT_EQ(adversarial.at("bisection_tolerance"), 0.25);
+  std::ostringstream out;
+  trainer->Print(out);
+  EXPECT_NE(out.str().find("BisectionTolerance: 0.25, WarmStart: Off"), std::string::npos) << out.str();
+}
+
 // Every parameter is checked by the core's builder and named as its Set method names it.
 TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
 {
@@ -372,6 +395,7 @@ TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
     { [](TrainerType * t) { t->SetDelta(2); }, "Delta is 2" },
     { [](TrainerType * t) { t->SetTau(1.5); }, "Tau is 1.5" },
     { [](TrainerType * t) { t->SetBisectionSteps(61); }, "BisectionSteps is 61" },
+    { [](TrainerType * t) { t->SetBisectionTolerance(1); }, "BisectionTolerance is 1" },
     { [](TrainerType * t) { t->SetIterationsPerEpoch(0); }, "IterationsPerEpoch is 0" },
   };
   for (const auto & [spoil, expected] : cases)

@@ -221,6 +221,21 @@ class ImasegTest(unittest.TestCase):
         self.assertIn("attack_clamp_range is [2, 1]", e.exception.message)
         self.assertFalse((self.dir / "empty.imamodel").exists())
 
+    def test_warm_start_and_bisection_tolerance_are_recorded_and_a_bad_tolerance_rejected(self):
+        # Recorded as `ima train --warm-start off --bisection-tolerance 0.25` records them.
+        adversarial = self.model.metadata["training"]["settings"]["adversarial"]
+        self.assertEqual((adversarial["warm_start"], adversarial["bisection_tolerance"]), (True, 0))
+        cheap = imaseg.train(self.images, self.labels, self.dir / "cold.imamodel", init=self.model, method="ima",
+                             epochs=1, iterations=1, pgd_steps=2, bisection_steps=3, warm_start=False,
+                             bisection_tolerance=0.25, device="cpu", threads=1)
+        adversarial = cheap.metadata["training"]["settings"]["adversarial"]
+        self.assertEqual((adversarial["warm_start"], adversarial["bisection_tolerance"]), (False, 0.25))
+        with self.assertRaises(imaseg.Error) as e:
+            imaseg.train(self.images, self.labels, self.dir / "bad.imamodel", method="ima", bisection_tolerance=1.5)
+        self.assertEqual(e.exception.status, "IMA_ERROR_INVALID_ARGUMENT")
+        self.assertIn("options.bisection_tolerance", e.exception.message)
+        self.assertFalse((self.dir / "bad.imamodel").exists())
+
     # ---------------------------------------------------------------- files
     def test_files_and_buffers_give_the_same_results(self):
         # The same cases as NIfTI files (read by ITK in libima) and as arrays: training with the same

@@ -316,7 +316,8 @@ def segment(model, array, spacing=None, origin=None, direction=None, *, probabil
 def train(images, labels, output, *, spacing=None, origin=None, direction=None, channels=1, method="standard",
           epochs=20, iterations=50, batch_size=0, patch_size=None, optimizer="sgd", learning_rate=0.0, seed=1,
           eps=0.5, eps_max=1.0, delta=0.0, beta=0.5, trades_beta=6.0, pgd_steps=20, alpha=4.0,
-          bisection_steps=10, attack_norm="l2", attack_clamp=None, init=None, dims=0, features=32, stages=4,
+          bisection_steps=10, bisection_tolerance=0.0, warm_start=True, attack_norm="l2", attack_clamp=None,
+          init=None, dims=0, features=32, stages=4,
           classes=0, normalization="zscore", ct_window=(-1000.0, 1000.0), checkpoint=None, device="auto", threads=0,
           progress=None):
     """Trains a model and writes it to `output` (atomically); returns it loaded as a Model.
@@ -325,14 +326,16 @@ def train(images, labels, output, *, spacing=None, origin=None, direction=None, 
     for all) or lists of file paths (NIfTI, NRRD, MetaImage; DICOM series directories for images).
     init: a Model (or path) to start from, e.g. to harden it with method="ima"; without it a new U-Net
     (dims, features, stages, classes: 0 = from the data). attack_clamp=(low, high) keeps the training
-    attacks' points in [low, high] (normalised units, low < high); None = no clamp. Options as in
+    attacks' points in [low, high] (normalised units, low < high); None = no clamp. warm_start=False
+    starts every IMA attack at random instead of at the sample's previous adversarial point. Options as in
     `ima train` (docs/cli.md); zeros mean the defaults documented in ima.h."""
     init_model = _model(init) if init is not None else None
     options = _init(_capi.TrainOptions, lib.ima_train_options_init)
     for name, value in dict(epochs=epochs, iterations_per_epoch=iterations, batch_size=batch_size,
                             learning_rate=learning_rate, seed=seed, eps=eps, eps_max=eps_max, delta=delta,
                             beta=beta, trades_beta=trades_beta, pgd_steps=pgd_steps, alpha=alpha,
-                            bisection_steps=bisection_steps, dims=dims, features=features, stages=stages,
+                            bisection_steps=bisection_steps, bisection_tolerance=bisection_tolerance,
+                            warm_start=1 if warm_start else 0, dims=dims, features=features, stages=stages,
                             classes=classes, threads=threads).items():
         setattr(options, name, value)
     for name, value in dict(method=method, optimizer=optimizer, attack_norm=attack_norm,

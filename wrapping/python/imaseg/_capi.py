@@ -88,7 +88,8 @@ class TrainOptions(CheckedStructure):
                 ("ct_window", ctypes.c_double * 2), ("checkpoint_path", ctypes.c_char_p),
                 ("device", ctypes.c_char_p), ("threads", ctypes.c_int), ("progress", PROGRESS),
                 ("progress_user", ctypes.c_void_p), ("attack_clamp", ctypes.c_int),
-                ("attack_clamp_range", ctypes.c_double * 2)]
+                ("attack_clamp_range", ctypes.c_double * 2), ("warm_start", ctypes.c_int),
+                ("bisection_tolerance", ctypes.c_double)]
 
 
 class EvaluateOptions(CheckedStructure):
