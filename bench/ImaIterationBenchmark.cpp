@@ -243,9 +243,9 @@ int main(int argc, char** argv) {
   if (!saveWeights.empty()) writeParameters(net.parameters(), saveWeights);
   {
     ima::ImaStepOptions o;
-    o.pgdSteps = K;
+    o.pgd.steps = K;
     o.bisectionSteps = B;
-    o.seed = 1;  // that of the IMA iteration counted below, which starts from these weights
+    o.pgd.seed = 1;  // that of the IMA iteration counted below, which starts from these weights
     const torch::Tensor epsPerSample = torch::full({n}, eps);
     const ima::ImaStepResult r = ima::imaAdversarialStep(net, x, y, epsPerSample, o);
     std::printf("batch %lld x 1 x %lld^%d, %dD U-Net %d features 4 stages, %d thread(s), K %d, B %d, L2 eps %.2f\n",

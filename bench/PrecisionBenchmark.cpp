@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
     // What the savings do to the margins: boundary distances of one IMA step from the same weights
     // and seed, with the tolerance and in bf16, against fp32 with all B halvings.
     ima::ImaStepOptions o;
-    o.pgdSteps = K;
+    o.pgd.steps = K;
     o.bisectionSteps = B;
-    o.seed = 1;
+    o.pgd.seed = 1;
     const torch::Tensor e = torch::full({n}, eps);
     const ima::ImaStepResult full = ima::imaAdversarialStep(fp32, x, y, e, o);
     const ima::ImaStepResult low = ima::imaAdversarialStep(bf16, x, y, e, o);

@@ -18,10 +18,12 @@
 namespace ima {
 
 struct ImaStepOptions {
-  int pgdSteps = 20;       // K
-  double alpha = 4.0;      // step = alpha * eps_i / K
-  Norm norm = Norm::L2;
-  bool randomStart = true; // start uniformly inside the ball
+  // The PGD search: K = pgd.steps, step alpha * eps_i / K (pgd.stepFraction; 0 = alpha 4), norm,
+  // random start, loss (Auto: ce for classification, dicece for segmentation), clamp, seed and
+  // random slots (x as slots of a larger batch), and how samples that crossed leave the loop
+  // (pgd.retirement: Auto compacts on the CPU and masks on CUDA, where the loop then never waits
+  // for the device). The step sets the rest: PGD, one restart, its callbacks and the warm start.
+  AttackOptions pgd;
   int bisectionSteps = 10; // B
   // A sample's bisection stops once its bracket is at most this fraction of its eps_i (at most B
   // halvings in any case); 0 = always B halvings.
@@ -29,18 +31,10 @@ struct ImaStepOptions {
   BisectionReturn bisection = BisectionReturn::Midpoint;
   Criterion criterion = Criterion::MaxDice;  // segmentation only
   double tau = 0.6;
-  AttackLoss loss = AttackLoss::Auto;  // ce (classification) / dicece (segmentation)
-  bool clamp = false;         // clamp to a valid intensity range (off for z-scored inputs)
-  double clampLow = 0, clampHigh = 1;
-  uint64_t seed = 0;
-  int64_t randomBatch = 0, randomOffset = 0;  // as AttackOptions': x as slots of a larger batch
   // Whether the caller uses the adversarial points of samples whose clean prediction is wrong
   // (segmentation's adversarial loss over all samples does). If not (classification's loss over the
   // crossed samples only), they are not attacked at all and come back at their PGD start point.
   bool attackMisclassified = true;
-  // How samples that crossed leave the PGD loop (AttackOptions::retirement): Auto compacts on the
-  // CPU and masks on CUDA, where the loop then never waits for the device.
-  AttackOptions::Retirement retirement = AttackOptions::Retirement::Auto;
 };
 
 struct ImaStepResult {

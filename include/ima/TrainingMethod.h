@@ -85,7 +85,7 @@ private:
   torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);
   // taskLoss of this process's part of the global batch (BatchPartition).
   torch::Tensor batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const;
-  AttackOptions fixedBallAttack(uint64_t seed) const;
+  AttackOptions trainingAttack(uint64_t seed) const;
 
   std::string method_;
   AdversarialOptions options_;

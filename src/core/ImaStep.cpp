@@ -23,7 +23,7 @@ torch::Tensor broadcastMask(const torch::Tensor& mask, const torch::Tensor& like
 ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const torch::Tensor& target,
                                  const torch::Tensor& eps, const ImaStepOptions& o, const torch::Tensor& cleanLogits,
                                  const torch::Tensor& startDelta, const torch::Tensor& startMask) {
-  if (o.pgdSteps < 1) throw Error("IMA needs at least one PGD step");
+  if (o.pgd.steps < 1) throw Error("IMA needs at least one PGD step");
   if (!(o.bisectionTolerance >= 0)) throw Error("IMA's bisection tolerance must be >= 0");
   EvalModeGuard evalMode(net);
   const torch::Tensor input = x.detach();
@@ -41,21 +41,9 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
   torch::Tensor lastCorrect = input.clone();
   torch::Tensor firstWrong = input.clone();
   torch::Tensor wrongSeen = torch::zeros({n}, torch::TensorOptions().dtype(torch::kBool).device(input.device()));
-  AttackOptions a;
+  AttackOptions a = o.pgd;
   a.method = AttackMethod::Pgd;
-  a.norm = o.norm;
-  a.steps = o.pgdSteps;
-  a.stepFraction = o.alpha / o.pgdSteps;
-  a.randomStart = o.randomStart;
   a.restarts = 1;
-  a.loss = o.loss;
-  a.clamp = o.clamp;
-  a.clampLow = o.clampLow;
-  a.clampHigh = o.clampHigh;
-  a.seed = o.seed;
-  a.retirement = o.retirement;
-  a.randomBatch = o.randomBatch;
-  a.randomOffset = o.randomOffset;
   a.startDelta = startDelta;
   a.startMask = startMask;
   a.onIterate = [&](const AttackIterate& it) {
@@ -96,13 +84,13 @@ ImaStepResult imaAdversarialStep(Network& net, const torch::Tensor& x, const tor
                   inside, outside, o.bisectionSteps, o.bisection,
                   eps.detach().to(input.device(), torch::kDouble).reshape({-1}).expand({n}).index_select(0, crossed) *
                       o.bisectionTolerance,
-                  o.norm)
+                  o.pgd.norm)
             : bisectToBoundary([&](const torch::Tensor& z) { return correct(net.forward(z), crossedTarget); }, inside,
                                outside, o.bisectionSteps, o.bisection);
     adversarial = pgd.index_copy(0, crossed, boundary);
   }
   r.adversarial = adversarial.detach();
-  r.distance = torch::where(r.found, perSampleNorm(r.adversarial - input, o.norm), torch::zeros({n}, eps.options().dtype(torch::kFloat)));
+  r.distance = torch::where(r.found, perSampleNorm(r.adversarial - input, o.pgd.norm), torch::zeros({n}, eps.options().dtype(torch::kFloat)));
   return r;
 }
 

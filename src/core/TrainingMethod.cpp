@@ -12,7 +12,9 @@ torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target)
   return diceCrossEntropy(logits, target);
 }
 
-AttackOptions TrainingMethod::fixedBallAttack(uint64_t seed) const {
+// The training attacks' PGD from the method's options: PGD-AT's and TRADES' in a fixed ball, and
+// IMA's search in each sample's own.
+AttackOptions TrainingMethod::trainingAttack(uint64_t seed) const {
   const AdversarialOptions& a = options_;
   AttackOptions o;
   o.method = AttackMethod::Pgd;
@@ -54,17 +56,11 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   const std::string& samples = options_.adversarialSamples;
   if (samples != "all" && samples != "crossed" && samples != "auto")
     throw Error("adversarial samples must be all, crossed or auto, got '" + samples + "'");
-  imaStep_.pgdSteps = options_.pgdSteps;
-  imaStep_.alpha = options_.alpha;
-  imaStep_.norm = options_.norm;
   imaStep_.bisectionSteps = options_.bisectionSteps;
   imaStep_.bisectionTolerance = options_.bisectionTolerance;
   imaStep_.bisection = parseBisectionReturn(options_.bisection);
   imaStep_.criterion = parseCriterion(options_.criterion);
   imaStep_.tau = options_.tau;
-  imaStep_.clamp = options_.clamp;
-  imaStep_.clampLow = options_.clampLow;
-  imaStep_.clampHigh = options_.clampHigh;
   if ((method_ == "pgd" || method_ == "trades") && !(options_.eps > 0)) throw Error(method_ + " training needs eps > 0");
   if (method_ == "ima") MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
 }
@@ -93,13 +89,13 @@ torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const t
   torch::Tensor xAdv;
   {
     EvalModeGuard evalMode(net);
-    xAdv = attack(net, x, y, options_.eps, fixedBallAttack(seed));
+    xAdv = attack(net, x, y, options_.eps, trainingAttack(seed));
   }
   return batchTaskLoss(net.forward(xAdv), y);
 }
 
 torch::Tensor TrainingMethod::tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed) {
-  AttackOptions o = fixedBallAttack(seed);
+  AttackOptions o = trainingAttack(seed);
   o.loss = AttackLoss::KL;
   torch::Tensor xAdv;
   {
@@ -132,9 +128,7 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const bool classification = logits.dim() == 2;
   const std::string& samples = options_.adversarialSamples;
   const bool all = samples == "all" || (samples == "auto" && !classification);
-  imaStep_.seed = seed;
-  imaStep_.randomBatch = partition_.communicator ? partition_.globalBatch : 0;
-  imaStep_.randomOffset = partition_.communicator ? partition_.firstSlot : 0;
+  imaStep_.pgd = trainingAttack(seed);  // the budget is each sample's eps_i
   imaStep_.attackMisclassified = all;
   WarmStarts::Recalled start;
   if (options_.warmStart) start = warm_.recall(ids, placements, x);

@@ -25,7 +25,7 @@ TEST(ImaStep, BoundaryPointsLieAtTheAnalyticDistanceAndMarginsFollow) {
   const auto y = torch::tensor({1, 1, 0}, torch::kLong);
   const auto eps = torch::tensor({0.5f, 0.5f, 0.5f});
   ima::ImaStepOptions o;
-  o.randomStart = false;  // deterministic path along the boundary normal
+  o.pgd.randomStart = false;  // deterministic path along the boundary normal
   o.bisectionSteps = 10;
   const auto r = ima::imaAdversarialStep(net, x, y, eps, o);
   EXPECT_TRUE(r.cleanCorrect[0].item<bool>());
@@ -61,8 +61,8 @@ TEST(ImaStep, LinfFindsTheBoundaryAlongTheSignDirection) {
   LinearNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto x = torch::tensor({{0.1f, 0.2f}});  // w.x = 1.1 -> crossing at t = 1.1 / 7
   ima::ImaStepOptions o;
-  o.norm = ima::Norm::Linf;
-  o.randomStart = false;
+  o.pgd.norm = ima::Norm::Linf;
+  o.pgd.randomStart = false;
   const auto r = ima::imaAdversarialStep(net, x, torch::tensor({1}, torch::kLong), torch::tensor({0.5f}), o);
   ASSERT_TRUE(r.found[0].item<bool>());
   EXPECT_NEAR(r.distance[0].item<float>(), 1.1 / 7, 0.1 / 1024 + 1e-6);
@@ -90,8 +90,8 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   const auto y = torch::tensor({1, 1, 1, 1, 1, 1}, torch::kLong);
   const auto eps = torch::tensor({0.5f, 0.5f, 0.6f, 0.7f, 0.5f, 0.5f});
   ima::ImaStepOptions o;
-  o.pgdSteps = 10;
-  o.seed = 4;
+  o.pgd.steps = 10;
+  o.pgd.seed = 4;
   SampleCountingNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto r = ima::imaAdversarialStep(net, x, y, eps, o);
 
@@ -104,9 +104,9 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   std::vector<int> crossedAt(6, -1);
   ima::AttackOptions a;
   a.method = ima::AttackMethod::Pgd;
-  a.steps = o.pgdSteps;
-  a.stepFraction = o.alpha / o.pgdSteps;
-  a.seed = o.seed;
+  a.steps = o.pgd.steps;
+  a.stepFraction = 4.0 / o.pgd.steps;  // IMA's alpha = 4
+  a.seed = o.pgd.seed;
   a.onIterate = [&](const ima::AttackIterate& it) {
     for (int64_t i = 0; i < 6; ++i) {
       if (wrongSeen[i].item<bool>()) continue;
@@ -137,19 +137,19 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   for (int64_t i = 0; i < 6; ++i) {
     const int c = crossedAt[static_cast<size_t>(i)];
     const bool stops = found[i].item<bool>();
-    forwards += stops ? c + 1 : o.pgdSteps + 1;
-    backwards += stops ? std::min(c + 1, o.pgdSteps) : o.pgdSteps;
+    forwards += stops ? c + 1 : o.pgd.steps + 1;
+    backwards += stops ? std::min(c + 1, o.pgd.steps) : o.pgd.steps;
   }
   EXPECT_EQ(net.forwards, forwards);
   EXPECT_EQ(net.backwards, backwards);
-  EXPECT_LT(net.forwards, 6 + 6 * (o.pgdSteps + 1) + o.bisectionSteps * 4);  // fewer than the full PGD's
+  EXPECT_LT(net.forwards, 6 + 6 * (o.pgd.steps + 1) + o.bisectionSteps * 4);  // fewer than the full PGD's
 
   // A caller without use for the misclassified sample's attack (sample 5) saves its whole PGD.
   o.attackMisclassified = false;
   SampleCountingNetwork net2(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto r2 = ima::imaAdversarialStep(net2, x, y, eps, o);
-  EXPECT_EQ(net2.forwards, forwards - (o.pgdSteps + 1));
-  EXPECT_EQ(net2.backwards, backwards - o.pgdSteps);
+  EXPECT_EQ(net2.forwards, forwards - (o.pgd.steps + 1));
+  EXPECT_EQ(net2.backwards, backwards - o.pgd.steps);
   EXPECT_TRUE(torch::equal(r2.found, found));
   EXPECT_TRUE(torch::allclose(r2.adversarial.slice(0, 0, 5), expected.slice(0, 0, 5), 1e-5, 1e-6));
   EXPECT_LE((r2.adversarial[5] - x[5]).norm().item<float>(), 0.5f + 1e-6f);  // its start point
@@ -157,13 +157,13 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   // Retirement by mask (CUDA's default, no host read of the mask in the loop): the same result,
   // but every sample takes the full K + 1 forwards and K backwards of the PGD.
   o.attackMisclassified = true;
-  o.retirement = ima::AttackOptions::Retirement::Mask;
+  o.pgd.retirement = ima::AttackOptions::Retirement::Mask;
   SampleCountingNetwork net3(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), torch::tensor({0.f, 0.f}));
   const auto r3 = ima::imaAdversarialStep(net3, x, y, eps, o);
   EXPECT_TRUE(torch::equal(r3.found, found));
   EXPECT_TRUE(torch::allclose(r3.adversarial, expected, 1e-5, 1e-6));
-  EXPECT_EQ(net3.forwards, 6 + 6 * (o.pgdSteps + 1) + o.bisectionSteps * 4);
-  EXPECT_EQ(net3.backwards, 6 * o.pgdSteps);
+  EXPECT_EQ(net3.forwards, 6 + 6 * (o.pgd.steps + 1) + o.bisectionSteps * 4);
+  EXPECT_EQ(net3.backwards, 6 * o.pgd.steps);
 }
 
 TEST(ImaStep, LeavesModeAndParameterGradientsAlone) {
