@@ -29,6 +29,11 @@ torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target)
 
 class Communicator;
 
+enum class TrainingMethodKind { Standard, Pgd, Trades, Ima };
+// "standard" | "pgd" | "trades" | "ima"; anything else is an ima::Error naming the value.
+TrainingMethodKind trainingMethodNamed(const std::string& name);
+const char* trainingMethodName(TrainingMethodKind kind);
+
 // One process's part of a data-parallel global batch (docs/distributed.md): its minibatches are the
 // slots [firstSlot, firstSlot + N) of batches of globalBatch samples. The batch Dice's sums are
 // combined across processes and the attacks draw the global batch's random numbers and keep these
@@ -45,7 +50,8 @@ public:
   // Throws ima::Error for an unknown method or out-of-range options.
   TrainingMethod(std::string method, AdversarialOptions options);
 
-  const std::string& name() const { return method_; }
+  std::string name() const { return trainingMethodName(kind_); }
+  TrainingMethodKind kind() const { return kind_; }
   const AdversarialOptions& options() const { return options_; }
 
   // IMA: the number of samples with stable ids 0..samples-1. Margins restored from a checkpoint
@@ -87,7 +93,7 @@ private:
   torch::Tensor batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const;
   AttackOptions trainingAttack(uint64_t seed) const;
 
-  std::string method_;
+  TrainingMethodKind kind_;
   AdversarialOptions options_;
   ImaStepOptions imaStep_;
   MarginState margins_;

@@ -44,10 +44,26 @@ torch::Tensor TrainingMethod::batchTaskLoss(const torch::Tensor& logits, const t
   });
 }
 
-TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : method_(std::move(method)), options_(std::move(a)) {
-  if (method_ != "standard" && method_ != "pgd" && method_ != "trades" && method_ != "ima")
-    throw Error("unknown training method '" + method_ + "' (expected standard, pgd, trades or ima)");
-  if (method_ == "standard") return;
+TrainingMethodKind trainingMethodNamed(const std::string& name) {
+  for (TrainingMethodKind k : {TrainingMethodKind::Standard, TrainingMethodKind::Pgd, TrainingMethodKind::Trades,
+                               TrainingMethodKind::Ima})
+    if (name == trainingMethodName(k)) return k;
+  throw Error("unknown training method '" + name + "' (expected standard, pgd, trades or ima)");
+}
+
+const char* trainingMethodName(TrainingMethodKind kind) {
+  switch (kind) {
+    case TrainingMethodKind::Standard: return "standard";
+    case TrainingMethodKind::Pgd: return "pgd";
+    case TrainingMethodKind::Trades: return "trades";
+    case TrainingMethodKind::Ima: return "ima";
+  }
+  return "standard";
+}
+
+TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a)
+    : kind_(trainingMethodNamed(method)), options_(std::move(a)) {
+  if (kind_ == TrainingMethodKind::Standard) return;
   if (options_.pgdSteps < 1 || options_.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
   if (!(options_.alpha > 0)) throw Error("alpha must be > 0");
   if (!(options_.bisectionTolerance >= 0)) throw Error("the bisection tolerance must be >= 0");
@@ -61,12 +77,13 @@ TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a) : metho
   imaStep_.bisection = parseBisectionReturn(options_.bisection);
   imaStep_.criterion = parseCriterion(options_.criterion);
   imaStep_.tau = options_.tau;
-  if ((method_ == "pgd" || method_ == "trades") && !(options_.eps > 0)) throw Error(method_ + " training needs eps > 0");
-  if (method_ == "ima") MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
+  if ((kind_ == TrainingMethodKind::Pgd || kind_ == TrainingMethodKind::Trades) && !(options_.eps > 0))
+    throw Error(method + " training needs eps > 0");
+  if (kind_ == TrainingMethodKind::Ima) MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
 }
 
 void TrainingMethod::setSampleCount(int64_t samples) {
-  if (method_ != "ima") return;
+  if (kind_ != TrainingMethodKind::Ima) return;
   if (!pendingMargins_.empty()) {
     margins_ = MarginState::fromJson(pendingMargins_);
     pendingMargins_.clear();
@@ -82,9 +99,12 @@ void TrainingMethod::setSampleCount(int64_t samples) {
 torch::Tensor TrainingMethod::loss(Network& net, const torch::Tensor& x, const torch::Tensor& y,
                                    const std::vector<int64_t>& ids, uint64_t seed,
                                    const std::vector<PatchPlacement>& placements) {
-  if (method_ == "standard") return batchTaskLoss(net.forward(x), y);
-  if (method_ == "ima") return imaLoss(net, x, y, ids, seed, placements);
-  if (method_ == "trades") return tradesLoss(net, x, y, seed);
+  switch (kind_) {
+    case TrainingMethodKind::Standard: return batchTaskLoss(net.forward(x), y);
+    case TrainingMethodKind::Ima: return imaLoss(net, x, y, ids, seed, placements);
+    case TrainingMethodKind::Trades: return tradesLoss(net, x, y, seed);
+    case TrainingMethodKind::Pgd: break;
+  }
   // Madry et al.: the worst case inside a fixed ball, attacked in eval mode.
   torch::Tensor xAdv;
   {
@@ -185,14 +205,14 @@ void TrainingMethod::keepWarmStarts(const std::vector<int64_t>& ids, const std::
 }
 
 std::optional<MarginStatistics> TrainingMethod::endEpoch() {
-  if (method_ != "ima") return std::nullopt;
+  if (kind_ != TrainingMethodKind::Ima) return std::nullopt;
   return margins_.endEpoch();
 }
 
-std::string TrainingMethod::stateJson() const { return method_ == "ima" ? margins_.toJson() : std::string(); }
+std::string TrainingMethod::stateJson() const { return kind_ == TrainingMethodKind::Ima ? margins_.toJson() : std::string(); }
 
 void TrainingMethod::restoreState(const std::string& json) {
-  if (method_ == "ima" && !json.empty()) {
+  if (kind_ == TrainingMethodKind::Ima && !json.empty()) {
     pendingMargins_ = json;
     margins_ = MarginState();
   }

@@ -205,4 +205,19 @@ TEST(TrainingMethod, BadOptionsAreErrors) {
   EXPECT_THROW(ima::TrainingMethod("ima", a), ima::Error);
 }
 
+// The method names are parsed once, where the method is made; its name round-trips.
+TEST(TrainingMethod, NamesParseToKindsAndBack) {
+  for (const char* name : {"standard", "pgd", "trades", "ima"}) {
+    EXPECT_STREQ(ima::trainingMethodName(ima::trainingMethodNamed(name)), name);
+    EXPECT_EQ(ima::TrainingMethod(name, {}).name(), name);
+  }
+  EXPECT_EQ(ima::TrainingMethod("ima", {}).kind(), ima::TrainingMethodKind::Ima);
+  try {
+    ima::trainingMethodNamed("IMA");
+    FAIL() << "a name in capitals was accepted";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown training method 'IMA'"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
