@@ -14,7 +14,7 @@
 #include "ima/Model.h"
 #include "ima/NewModel.h"
 #include "ima/Normalization.h"
-#include "ima/PatchSize.h"
+#include "ima/TrainSegmentation.h"
 #include "ima/Training.h"
 #include "ima/TrainingSettings.h"
 
@@ -289,10 +289,10 @@ protected:
   void
   GenerateData() override;
 
-  /** Metadata of a new model for these cases (channels from the images, classes from the label
-   * names or the largest label). */
-  ima::ModelMetadata
-  NewModelMetadata(const std::vector<ima::LabelledCase> & cases) const;
+  /** The settings of a new model (the core builds its metadata for the cases: channels from the
+   * images, classes from the label names or the largest label). */
+  ima::NewModelSettings
+  MakeNewModelSettings() const;
 
   /** The training options of the parameters, checked by the core (ima::trainingOptionsOf);
    * batch, patch, optimiser details, files and runtime are left to GenerateData(). */

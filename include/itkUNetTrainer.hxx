@@ -4,6 +4,7 @@
 #include "itkUNetTrainer.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "itkIMACoreCall.h"
 #include "itkIMAImageConversion.h"
@@ -177,8 +178,8 @@ UNetTrainer<TImage, TLabelImage>::ConvertPairs(bool training) const
 }
 
 template <typename TImage, typename TLabelImage>
-ima::ModelMetadata
-UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::LabelledCase> & cases) const
+ima::NewModelSettings
+UNetTrainer<TImage, TLabelImage>::MakeNewModelSettings() const
 {
   if (m_NetworkDimension != 2 && m_NetworkDimension != 3)
   {
@@ -200,7 +201,7 @@ UNetTrainer<TImage, TLabelImage>::NewModelMetadata(const std::vector<ima::Labell
   settings.norm = m_Norm;
   settings.labelNames = m_LabelNames;
   settings.normalization = m_Normalization;
-  return ima::newModelMetadata(settings, cases, [](const std::string & key) { return ima::pascalCase(key); });
+  return settings;
 }
 
 template <typename TImage, typename TLabelImage>
@@ -277,48 +278,49 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   options.runtime.device = m_Device;
   options.runtime.threads = m_Threads;
 
-  std::unique_ptr<ima::SegmentationTrainer> trainer;
-  CallIMACore(this, [&] {
-    // Patch and batch as on every route: PatchSize when set, else the model's own (fine-tuning),
-    // else the default for the data; BatchSize 0 = 2 in 3D, 8 in 2D.
-    const auto patchName = [](const std::string &) { return std::string("PatchSize"); };
-    const auto newModel = [&] {
-      ima::ModelMetadata metadata = this->NewModelMetadata(training);
-      metadata.patchSize = ima::trainingPatchSize(m_PatchSize, metadata.network, {}, training, patchName);
-      return ima::Model::create(metadata, m_Seed);
-    };
-    ima::Model model = m_InitialModelFileName.empty() ? newModel() : ima::Model::load(m_InitialModelFileName);
-    options.patchSize =
-      ima::trainingPatchSize(m_PatchSize, model.metadata().network, model.metadata().patchSize, training, patchName);
-    model.metadata().patchSize = options.patchSize;
-    options.batchSize = m_BatchSize > 0 ? m_BatchSize : ima::defaultBatchSize(model.metadata().network.dims);
-    trainer = std::make_unique<ima::SegmentationTrainer>(std::move(model), options);
-    if (!m_ResumeFileName.empty())
-    {
-      trainer->resumeFrom(m_ResumeFileName);
-    }
-  });
-
+  ima::SegmentationTrainingRequest request;
+  request.training = &training;
+  request.validation = &validation;
+  request.options = options;
+  if (m_InitialModelFileName.empty())
+  {
+    request.newModel = this->MakeNewModelSettings();
+  }
+  else
+  {
+    request.startFrom = CallIMACore(this, [&] { return ima::Model::load(m_InitialModelFileName); });
+    request.startedFrom = m_InitialModelFileName;
+  }
+  request.resumeFrom = m_ResumeFileName;
+  request.patchSize = m_PatchSize;
+  request.batchSize = m_BatchSize;
+  request.host = "itk::UNetTrainer";
+  request.settingName = [](const std::string & key) { return ima::pascalCase(key); }; // PatchSize, BatchSize
+  // The model being trained, kept on an abort: its network holds the weights reached so far.
+  std::optional<ima::Model> started;
+  request.onStart = [&started](const ima::SegmentationTrainingStart & start) { started = start.model; };
   // Observers see the report through GetLastEpochReport() and may set AbortGenerateData.
-  const ima::EpochCallback onEpoch = [this](const ima::EpochReport & report) {
+  request.onEpoch = [this](const ima::EpochReport & report) {
     m_LastEpochReport = report;
     m_EpochReports.push_back(report);
     this->InvokeEvent(IterationEvent());
     return !this->GetAbortGenerateData();
   };
-  const ima::ProgressCallback progress = [this](double fraction) {
+  request.progress = [this](double fraction) {
     this->UpdateProgress(static_cast<float>(fraction));
     return !this->GetAbortGenerateData();
   };
 
   try
   {
-    m_Model = std::make_shared<ima::Model>(
-      CallIMACore(this, [&] { return trainer->run(training, validation, onEpoch, progress); }));
+    m_Model = std::make_shared<ima::Model>(CallIMACore(this, [&] { return ima::trainSegmentation(request); }));
   }
   catch (const ProcessAborted &)
   {
-    m_Model = std::make_shared<ima::Model>(trainer->model()); // the weights reached so far
+    if (started)
+    {
+      m_Model = std::make_shared<ima::Model>(*started);
+    }
     throw;
   }
   this->GetModelOutput()->SetModel(m_Model);

@@ -16,7 +16,7 @@
 #include "ima/DicomSeries.h"
 #include "ima/Error.h"
 #include "ima/Model.h"
-#include "ima/Training.h"
+#include "ima/SegmentationTrainingRequest.h"
 
 #include "Commands.h"
 #include "ima/io/ImageFiles.h"
@@ -130,15 +130,58 @@ std::vector<std::string> seriesReadByAllProcesses(const std::vector<LabelledCase
   return all;
 }
 
-// The default patch comes from the smallest series a process read: under torchrun the processes
-// must agree on it.
-void checkSamePatchOnEveryProcess(const TrainingOptions& options) {
-  if (!options.communicator) return;
-  const auto patches = options.communicator->allGather(nlohmann::json(options.patchSize).dump());
-  for (const auto& p : patches)
-    if (p != patches.front())
-      throw Error("distributed batch harden: the processes' shards give different default patch sizes (" + patches.front() +
-                  " on rank 0, " + p + " elsewhere); give --patch");
+// The image series under `root`, less those with a damaged file (they would train on a partial
+// volume), which are reported by UID when this process `speaks`.
+std::vector<dicom::SeriesInfo> undamagedSeries(const std::string& root, bool speaks) {
+  std::vector<dicom::ScanFailure> failures;
+  std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
+  std::set<std::string> damaged;
+  for (const auto& f : failures) {
+    if (speaks) std::cerr << "ima: batch harden: damaged file: " << f.reason << "\n";
+    if (!f.seriesInstanceUid.empty()) damaged.insert(f.seriesInstanceUid);
+  }
+  if (speaks)
+    for (const auto& uid : damaged) std::cerr << "ima: batch harden: series " << uid << " skipped (damaged file)\n";
+  series.erase(std::remove_if(series.begin(), series.end(),
+                              [&](const dicom::SeriesInfo& s) { return damaged.count(s.seriesInstanceUid) > 0; }),
+               series.end());
+  return series;
+}
+
+// The cases of the labelled series in `shard`; a pair that cannot be read is named and skipped.
+struct ShardCases {
+  std::vector<LabelledCase> cases;
+  size_t inShard = 0;  // labelled series in the shard, read or not
+};
+
+ShardCases readShard(const std::vector<LabelledSeries>& pairs, const Shard& shard, bool allowUneven) {
+  dicom::ReadOptions readOptions;
+  readOptions.allowUneven = allowUneven;
+  ShardCases read;
+  for (const auto& pair : pairs) {
+    if (!shard.contains(pair.series->id)) continue;  // another shard's (another process's) series
+    ++read.inShard;
+    try {
+      LabelledCase c{pair.series->id, dicom::readSeries(*pair.series, readOptions),
+                     dicom::readSegmentation(pair.segFile, *pair.series)};
+      checkFinite(c.image, "series " + pair.series->id);
+      read.cases.push_back(std::move(c));
+    } catch (const Error& e) {
+      std::cerr << "ima: batch harden: series " << pair.series->id << " skipped: " << e.what() << "\n";
+    }
+  }
+  return read;
+}
+
+void checkSomeSeriesRead(const std::vector<std::string>& trainingSeries, const ShardCases& read, size_t labelled,
+                         const std::string& root, const Shard& shard) {
+  if (!trainingSeries.empty()) return;
+  const std::string shardName = std::to_string(shard.index + 1) + "/" + std::to_string(shard.count);
+  if (read.inShard == 0)
+    throw Error("none of the " + std::to_string(labelled) + " labelled series under '" + root + "' is in shard " +
+                shardName + " (--shard)");
+  throw Error("none of the " + std::to_string(read.inShard) + " labelled series under '" + root + "'" +
+              (shard.count > 1 ? " in shard " + shardName : "") + " could be read (see the messages above)");
 }
 
 }  // namespace
@@ -159,71 +202,35 @@ int runBatchHarden(const ArgumentParser& args) {
   const Model pretrained = Model::load(modelPath);
   dicom::silenceDcmtkLogging();
 
-  // ---- Data: series paired with their SEGs; a pair that cannot be read is named and skipped.
-  std::vector<dicom::ScanFailure> failures, segFailures;
-  std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
-  // The SEG scan meets the same damaged files as the series scan: reported once, below.
+  // ---- Data: series paired with their SEGs.
+  const std::vector<dicom::SeriesInfo> series = undamagedSeries(root, speaks);
+  std::vector<dicom::ScanFailure> segFailures;  // the damaged files again: reported above
   const std::vector<dicom::SegInfo> segs = dicom::scanSegmentations(root, &segFailures);
-  // A series with a damaged file would train on a partial volume: skipped (by UID).
-  std::set<std::string> damaged;
-  for (const auto& f : failures) {
-    if (speaks) std::cerr << "ima: batch harden: damaged file: " << f.reason << "\n";
-    if (!f.seriesInstanceUid.empty()) damaged.insert(f.seriesInstanceUid);
-  }
-  if (speaks)
-    for (const auto& uid : damaged) std::cerr << "ima: batch harden: series " << uid << " skipped (damaged file)\n";
-  series.erase(std::remove_if(series.begin(), series.end(),
-                              [&](const dicom::SeriesInfo& s) { return damaged.count(s.seriesInstanceUid) > 0; }),
-               series.end());
   const std::vector<LabelledSeries> pairs = pairWithSegmentations(series, segs, quiet || json || !speaks);
   if (pairs.empty())
     throw Error("no image series under '" + root + "' is labelled by a DICOM SEG under it (" +
                 std::to_string(series.size()) + " image series, " + std::to_string(segs.size()) +
                 " SEG objects found); batch harden needs SEG labels that reference their series");
-  dicom::ReadOptions readOptions;
-  readOptions.allowUneven = dicomInput(args, false).allowUneven;
-  std::vector<LabelledCase> cases;
-  size_t inShard = 0;
-  for (const auto& pair : pairs) {
-    if (!shard.contains(pair.series->id)) continue;  // another shard's (another process's) series
-    ++inShard;
-    try {
-      LabelledCase c{pair.series->id, dicom::readSeries(*pair.series, readOptions),
-                     dicom::readSegmentation(pair.segFile, *pair.series)};
-      checkFinite(c.image, "series " + pair.series->id);
-      cases.push_back(std::move(c));
-    } catch (const Error& e) {
-      std::cerr << "ima: batch harden: series " << pair.series->id << " skipped: " << e.what() << "\n";
-    }
-  }
+  const ShardCases read = readShard(pairs, shard, dicomInput(args, false).allowUneven);
+  const std::vector<LabelledCase>& cases = read.cases;
   // The series every process read (under torchrun each reads its own shard), in rank order.
   const std::vector<std::string> trainingSeries = seriesReadByAllProcesses(cases, options, pairs.size(), shard);
-  const std::string shardName = std::to_string(shard.index + 1) + "/" + std::to_string(shard.count);
-  if (trainingSeries.empty() && inShard == 0)
-    throw Error("none of the " + std::to_string(pairs.size()) + " labelled series under '" + root + "' is in shard " +
-                shardName + " (--shard)");
-  if (trainingSeries.empty())
-    throw Error("none of the " + std::to_string(inShard) + " labelled series under '" + root + "'" +
-                (shard.count > 1 ? " in shard " + shardName : "") + " could be read (see the messages above)");
+  checkSomeSeriesRead(trainingSeries, read, pairs.size(), root, shard);
 
   // ---- Model and training: `ima train --init` on these cases.
-  ModelMetadata metadata = pretrained.metadata();
-  choosePatchAndBatch(args, metadata.network, metadata.patchSize, cases, options);
-  checkSamePatchOnEveryProcess(options);
-  metadata.patchSize = options.patchSize;
-  nlohmann::json provenance = {{"created", utcNow()},
-                               {"software", versionString()},
-                               {"archive", root},
-                               {"training_series", nlohmann::json::array()},
-                               {"initialized_from", modelPath}};
-  for (const auto& id : trainingSeries) provenance["training_series"].push_back(id);
-  if (shard.count > 1 && !options.communicator) provenance["shard"] = shardName;
-  if (!resumePath.empty()) provenance["resumed_from"] = resumePath;
-  metadata.provenanceJson = provenance.dump();
-  options.casesShardedAcrossProcesses = true;  // under torchrun each process holds its shard's series
-  SegmentationTrainer trainer(Model(metadata, pretrained.network()), options);
-  if (!resumePath.empty()) trainer.resumeFrom(resumePath);
-  if (!quiet && !json && speaks) {
+  SegmentationTrainingRequest request = trainingRequest(args, options);
+  request.options.casesShardedAcrossProcesses = true;  // under torchrun each process holds its shard's series
+  request.training = &cases;
+  request.startFrom = pretrained;
+  request.startedFrom = modelPath;
+  request.resumeFrom = resumePath;
+  request.host = "ima batch harden";
+  nlohmann::json provenance = {{"archive", root}, {"training_series", trainingSeries}};
+  if (shard.count > 1 && !options.communicator)
+    provenance["shard"] = std::to_string(shard.index + 1) + "/" + std::to_string(shard.count);
+  request.provenanceJson = provenance.dump();
+  const auto announce = [&](const SegmentationTrainingStart&) {
+    if (quiet || json || !speaks) return;
     std::cout << "hardening " << modelPath << " with " << options.method << " on " << trainingSeries.size()
               << " labelled series";
     if (options.communicator)
@@ -231,12 +238,11 @@ int runBatchHarden(const ArgumentParser& args) {
     else if (shard.count > 1)
       std::cout << " of shard " << shard.index + 1 << "/" << shard.count;
     std::cout << ", device " << device << "\n" << std::flush;
-  }
-
-  Model trained = trainWithEpochLines(trainer, cases, {}, options, metadata.labels, quiet, json, resumePath);
+  };
+  Model trained = trainWithEpochLines(std::move(request), quiet, json, announce);
   const nlohmann::json settings = {{"device", device}, {"threads", options.runtime.threads}, {"init", modelPath},
                                    {"archive", root}};
-  saveTrainedModel(trained, out, options, trainer.completedEpochs(), settings, quiet, json);
+  saveTrainedModel(trained, out, options, options.epochs, settings, quiet, json);
   return 0;
 }
 

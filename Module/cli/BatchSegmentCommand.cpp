@@ -97,42 +97,26 @@ void removeStaleTemporaries(const fs::path& outRoot) {
   }
 }
 
-}  // namespace
-
-int runBatchSegment(const ArgumentParser& args) {
-  const std::string modelPath = args.get("model"), root = args.get("input"), outRoot = args.get("output");
-  const std::string format = args.get("format");
-  const bool quiet = args.flagSet("quiet");
-  const Shard shard = args.given("shard") ? parseShard(args.get("shard")) : Shard{};
-  const InferenceOptions options = inferenceOptions(args);
-  const io::DicomInput dicomOptions = dicomInput(args, false);
-
+// The output root, created if need be, and the manifest's path in it (one per shard).
+std::string prepareOutputRoot(const std::string& root, const std::string& outRoot, const Shard& shard) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("input archive '" + root + "' is not a directory");
   if (fs::exists(outRoot, ec) && !fs::is_directory(outRoot, ec))
     throw Error("output '" + outRoot + "' exists and is not a directory");
   fs::create_directories(outRoot, ec);
   if (ec) throw Error("cannot create output directory '" + outRoot + "': " + ec.message());
-  const std::string manifestPath =
-      (fs::path(outRoot) / (shard.count == 1 ? std::string("manifest.csv")
-                                             : "manifest-shard-" + std::to_string(shard.index + 1) + "-of-" +
-                                                   std::to_string(shard.count) + ".csv"))
-          .string();
-  InputFiles inputs;
-  inputs.add({modelPath, root});
-  inputs.checkNotAnInput(manifestPath, "manifest");
-  Manifest manifest(manifestPath);
-  applyRuntime(options.runtime);
-  const Model model = Model::load(modelPath);
-  // Rows record the model by content: a rerun with another model (or a retrained file of the same
-  // name) redoes every series.
-  const std::string modelSha256 = sha256OfFile(modelPath, "model file");
-  const std::string modelName = fs::path(modelPath).filename().string();  // as ima segment names it
-  dicom::silenceDcmtkLogging();  // our messages carry DCMTK's reasons, per series
+  return (fs::path(outRoot) / (shard.count == 1 ? std::string("manifest.csv")
+                                                : "manifest-shard-" + std::to_string(shard.index + 1) + "-of-" +
+                                                      std::to_string(shard.count) + ".csv"))
+      .string();
+}
 
-  // ---- The work: every series, and every damaged file, of this shard, in a fixed order.
-  std::vector<dicom::ScanFailure> failures;
-  const std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
+// The work of this shard: every series and every damaged file of the scan, in a fixed order.
+// Items point into `series`.
+std::vector<WorkItem> workOfShard(const std::vector<dicom::SeriesInfo>& series,
+                                  const std::vector<dicom::ScanFailure>& failures, const std::string& root,
+                                  const std::string& outRoot, const std::string& format, const Shard& shard) {
+  std::error_code ec;
   std::map<std::string, std::string> damagedByUid;  // UID -> reasons
   std::vector<WorkItem> work;
   for (const auto& f : failures) {
@@ -157,77 +141,123 @@ int runBatchSegment(const ArgumentParser& args) {
   std::vector<WorkItem> mine;
   for (auto& item : work)
     if (shard.contains(item.shardKey)) mine.push_back(std::move(item));
+  return mine;
+}
+
+// What every series of a run is segmented with, and where the rows go.
+struct SegmentationRun {
+  const Model& model;
+  std::string modelSha256;  // rows record the model by content
+  std::string modelName;    // as ima segment names it
+  const InferenceOptions& options;
+  io::DicomInput dicom;
+  std::string format;
+  bool quiet = false;
+  Manifest& manifest;
+};
+
+// Done: recorded as done by this model with this output name (OUTROOT may be spelled differently
+// this time), and the output is there (outputs are checked complete before they are renamed into
+// place, so one that exists is complete).
+bool alreadyDone(const ManifestRow* previous, const WorkItem& item, const std::string& modelSha256) {
+  std::error_code ec;
+  return previous && (previous->status == "ok" || previous->status == "skipped") && previous->model == modelSha256 &&
+         fs::path(previous->output).filename() == fs::path(item.output).filename() && fs::exists(item.output, ec);
+}
+
+// Reads, segments and writes one series (atomically: a kill leaves no partial output).
+void segmentSeries(const WorkItem& item, const std::string& name, const SegmentationRun& run) {
+  dicom::ReadOptions readOptions;
+  readOptions.allowUneven = run.dicom.allowUneven;
+  readOptions.warn = [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": " << w << "\n"; };
+  const Volume volume = dicom::readSeries(*item.info, readOptions);
+  checkFinite(volume, "series " + item.series);
+  if (const std::string warning = constantImageWarning(volume, "series " + item.series); !warning.empty())
+    std::cerr << warning << "\n";
+  Segmentation result;
+  {
+    // A bar on a terminal; in a log file, per-patch lines of every series would drown the rows.
+    Progress progress(name, run.quiet || !::isatty(2));
+    result = segment(run.model, volume, run.options, progress.callback());
+    progress.finish();
+  }
+  result.labels.geometry = volume.geometry;
+  stopIfInterrupted();
+  if (run.format == "seg")
+    writeSegOutput(result.labels, item.output, *item.info, run.model.metadata(), run.modelName, true,
+                   [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": warning: " << w << "\n"; });
+  else
+    io::writeLabelMap(result.labels, item.output, true);
+}
+
+enum class Outcome { Ok, Skipped, Failed };
+
+// One work item, recorded in the manifest and reported; a failure of the series is its row, not
+// the run's end (Ctrl-C is: the rows so far are in the manifest, a rerun resumes).
+Outcome processItem(const WorkItem& item, const std::string& counter, const SegmentationRun& run) {
+  const std::string name = item.series.empty() ? std::string("(unknown series)") : item.series;
+  auto fail = [&](const std::string& reason) {
+    run.manifest.append({item.series, "", "failed", reason, run.modelSha256});
+    std::cerr << "ima: batch: " << name << " failed: " << reason << "\n";
+    return Outcome::Failed;
+  };
+  if (alreadyDone(item.series.empty() ? nullptr : run.manifest.latest(item.series), item, run.modelSha256)) {
+    run.manifest.append({item.series, item.output, "skipped", "already done", run.modelSha256});
+    if (!run.quiet) std::cout << counter << name << " skipped (already done): " << item.output << "\n";
+    return Outcome::Skipped;
+  }
+  if (!item.failure.empty()) return fail(item.failure);
+  try {
+    segmentSeries(item, name, run);
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  run.manifest.append({item.series, item.output, "ok", "", run.modelSha256});
+  if (!run.quiet) std::cout << counter << name << " ok: " << item.output << "\n";
+  return Outcome::Ok;
+}
+
+}  // namespace
+
+int runBatchSegment(const ArgumentParser& args) {
+  const std::string modelPath = args.get("model"), root = args.get("input"), outRoot = args.get("output");
+  const Shard shard = args.given("shard") ? parseShard(args.get("shard")) : Shard{};
+  const InferenceOptions options = inferenceOptions(args);
+  const std::string manifestPath = prepareOutputRoot(root, outRoot, shard);
+  InputFiles inputs;
+  inputs.add({modelPath, root});
+  inputs.checkNotAnInput(manifestPath, "manifest");
+  Manifest manifest(manifestPath);
+  applyRuntime(options.runtime);
+  const Model model = Model::load(modelPath);
+  // A rerun with another model (or a retrained file of the same name) redoes every series.
+  const SegmentationRun run{model,   sha256OfFile(modelPath, "model file"), fs::path(modelPath).filename().string(),
+                            options, dicomInput(args, false), args.get("format"), args.flagSet("quiet"), manifest};
+  dicom::silenceDcmtkLogging();  // our messages carry DCMTK's reasons, per series
+
+  std::vector<dicom::ScanFailure> failures;
+  const std::vector<dicom::SeriesInfo> series = dicom::scanDirectory(root, &failures);
+  const std::vector<WorkItem> mine = workOfShard(series, failures, root, outRoot, run.format, shard);
   for (const WorkItem& item : mine) inputs.checkNotAnInput(item.output, "output");
 
   // Resume: drop a torn last row and stale temporaries (only unsharded: shards share OUTROOT).
   manifest.compact();
   if (shard.count == 1) removeStaleTemporaries(outRoot);
 
-  int ok = 0, skipped = 0, failed = 0;
+  int counts[3] = {0, 0, 0};  // by Outcome
   const size_t total = mine.size();
-  for (size_t i = 0; i < total; ++i) {
-    const WorkItem& item = mine[i];
-    const std::string counter = "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] ";
-    const std::string name = item.series.empty() ? std::string("(unknown series)") : item.series;
-    auto fail = [&](const std::string& reason) {
-      manifest.append({item.series, "", "failed", reason, modelSha256});
-      std::cerr << "ima: batch: " << name << " failed: " << reason << "\n";
-      ++failed;
-    };
-    const ManifestRow* previous = item.series.empty() ? nullptr : manifest.latest(item.series);
-    // Done: recorded as done by this model with this output name (OUTROOT may be spelled
-    // differently this time), and the output is there (outputs are checked complete before they are
-    // renamed into place, so one that exists is complete).
-    if (previous && (previous->status == "ok" || previous->status == "skipped") && previous->model == modelSha256 &&
-        fs::path(previous->output).filename() == fs::path(item.output).filename() && fs::exists(item.output, ec)) {
-      manifest.append({item.series, item.output, "skipped", "already done", modelSha256});
-      if (!quiet) std::cout << counter << name << " skipped (already done): " << item.output << "\n";
-      ++skipped;
-      continue;
-    }
-    if (!item.failure.empty()) {
-      fail(item.failure);
-      continue;
-    }
-    try {
-      dicom::ReadOptions readOptions;
-      readOptions.allowUneven = dicomOptions.allowUneven;
-      readOptions.warn = [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": " << w << "\n"; };
-      const Volume volume = dicom::readSeries(*item.info, readOptions);
-      checkFinite(volume, "series " + item.series);
-      if (const std::string warning = constantImageWarning(volume, "series " + item.series); !warning.empty())
-        std::cerr << warning << "\n";
-      Segmentation result;
-      {
-        // A bar on a terminal; in a log file, per-patch lines of every series would drown the rows.
-        Progress progress(name, quiet || !::isatty(2));
-        result = segment(model, volume, options, progress.callback());
-        progress.finish();
-      }
-      result.labels.geometry = volume.geometry;
-      // Both writers are atomic (temporary name, then rename): a kill leaves no partial output.
-      stopIfInterrupted();
-      if (format == "seg")
-        writeSegOutput(result.labels, item.output, *item.info, model.metadata(), modelName, true,
-                       [&](const std::string& w) { std::cerr << "ima: batch: " << name << ": warning: " << w << "\n"; });
-      else
-        io::writeLabelMap(result.labels, item.output, true);
-      manifest.append({item.series, item.output, "ok", "", modelSha256});
-      if (!quiet) std::cout << counter << name << " ok: " << item.output << "\n";
-      ++ok;
-    } catch (const Cancelled&) {
-      throw;  // Ctrl-C: the rows so far are in the manifest; a rerun resumes
-    } catch (const std::exception& e) {
-      fail(e.what());
-    }
-  }
+  for (size_t i = 0; i < total; ++i)
+    ++counts[static_cast<int>(
+        processItem(mine[i], "[" + std::to_string(i + 1) + "/" + std::to_string(total) + "] ", run))];
   manifest.compact();
-  std::cout << "batch segment: " << ok << " ok, " << skipped << " skipped, " << failed << " failed of " << total
-            << " series" << (shard.count > 1 ? " in shard " + std::to_string(shard.index + 1) + "/" +
-                                                   std::to_string(shard.count)
-                                             : std::string())
+  std::cout << "batch segment: " << counts[0] << " ok, " << counts[1] << " skipped, " << counts[2] << " failed of "
+            << total << " series"
+            << (shard.count > 1 ? " in shard " + std::to_string(shard.index + 1) + "/" + std::to_string(shard.count)
+                                : std::string())
             << "; manifest " << manifestPath << "\n";
-  return failed > 0 ? 1 : 0;
+  return counts[2] > 0 ? 1 : 0;
 }
 
 }  // namespace ima::cli

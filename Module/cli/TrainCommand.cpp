@@ -16,7 +16,7 @@
 #include "ima/Error.h"
 #include "ima/Model.h"
 #include "ima/NewModel.h"
-#include "ima/Training.h"
+#include "ima/SegmentationTrainingRequest.h"
 
 #include "ima/io/CasePairs.h"
 #include "ima/io/ImageFiles.h"
@@ -90,15 +90,17 @@ ValidationSource validationSource(const ArgumentParser& args) {
   return v;
 }
 
-// The settings of a new network (the core builds and checks its metadata); with --init the model
-// defines them and giving any is a usage error.
+// --init takes the network from a model: the options that describe a new one do not apply, and
+// --resume, whose checkpoint holds the run's weights, cannot start from another model.
+void checkModelSource(const ArgumentParser& args) {
+  if (args.get("init").empty()) return;
+  if (!args.get("resume").empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
+  for (const char* name : {"dims", "features", "stages", "norm", "normalization", "ct-window", "labels-names"})
+    if (args.given(name)) throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
+}
+
+// The settings of a new network (the core builds and checks its metadata).
 NewModelSettings newModelSettings(const ArgumentParser& args) {
-  if (!args.get("init").empty()) {
-    if (!args.get("resume").empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
-    for (const char* name : {"dims", "features", "stages", "norm", "normalization", "ct-window", "labels-names"})
-      if (args.given(name))
-        throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
-  }
   NewModelSettings newModel;
   if (args.given("dims")) newModel.dims = std::stoi(args.get("dims"));
   newModel.baseFeatures = args.getIntInRange("features", 1, 1024);
@@ -138,33 +140,26 @@ void splitValidation(std::vector<io::CasePair>& training, std::vector<io::CasePa
   std::sort(validation.begin(), validation.end(), byId);
 }
 
-// What the model file records about its making: inputs, cases, the model it started from.
-std::string provenanceJson(const ArgumentParser& args, const ValidationSource& v, const std::vector<LabelledCase>& training,
-                           const std::vector<LabelledCase>& validation) {
-  nlohmann::json provenance = {{"created", utcNow()},
-                               {"software", versionString()},
-                               {"images", args.get("images")},
-                               {"labels", args.get("labels")},
-                               {"training_cases", nlohmann::json::array()},
-                               {"validation_cases", nlohmann::json::array()}};
-  for (const auto& c : training) provenance["training_cases"].push_back(c.id);
-  for (const auto& c : validation) provenance["validation_cases"].push_back(c.id);
+// What the model file records about its making beyond what the core records (cases, the model
+// it started from, the checkpoint it resumed): where the data came from.
+std::string provenanceJson(const ArgumentParser& args, const ValidationSource& v) {
+  nlohmann::json provenance = {{"images", args.get("images")}, {"labels", args.get("labels")}};
   if (v.separate) {
     provenance["validation_images"] = args.get("val-images");
     provenance["validation_labels"] = args.get("val-labels");
   }
-  if (!args.get("init").empty()) provenance["initialized_from"] = args.get("init");
-  if (!args.get("resume").empty()) provenance["resumed_from"] = args.get("resume");
   return provenance.dump();
 }
 
-void printTrainingStart(const NetworkSpec& net, size_t trainingCases, size_t validationCases, const TrainingOptions& options,
-                        const std::string& device, int completedEpochs) {
+void printTrainingStart(const SegmentationTrainingStart& start, size_t trainingCases, size_t validationCases,
+                        const std::string& device) {
+  const NetworkSpec& net = start.model.metadata().network;
+  const TrainingOptions& options = start.options;
   std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
             << " features, " << net.classes << " classes) on " << trainingCases << " case(s), validating on "
             << validationCases << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
             << ", " << options.optimizer << " lr " << options.learningRate << ", method " << options.method << ", device " << device << "\n";
-  if (completedEpochs > 0) std::cout << "resuming after epoch " << completedEpochs << "\n";
+  if (start.completedEpochs > 0) std::cout << "resuming after epoch " << start.completedEpochs << "\n";
   std::cout.flush();
 }
 
@@ -178,6 +173,7 @@ int runTrain(const ArgumentParser& args) {
   // ---- Options (usage errors before any file is touched).
   TrainingOptions options = trainingLoopOptions(args, out);
   const ValidationSource validationFrom = validationSource(args);
+  checkModelSource(args);
   const NewModelSettings newModel = newModelSettings(args);
 
   // ---- Outputs and runtime (cheap failures first).
@@ -202,33 +198,24 @@ int runTrain(const ArgumentParser& args) {
   const std::vector<LabelledCase> training = loadCases(trainPairs, "loading", !talk, dicomInput(args, false));
   const std::vector<LabelledCase> validation = loadCases(valPairs, "loading validation", !talk, dicomInput(args, false));
 
-  // ---- Model: a new U-Net for the training cases (named, coloured and checked by the core), or
-  // the --init model, which the cases must fit.
-  ModelMetadata metadata;
+  // ---- Model and training: a new U-Net for the training cases or the --init model, resolved,
+  // checked and trained by the core.
+  SegmentationTrainingRequest request = trainingRequest(args, options);
+  request.training = &training;
+  request.validation = &validation;
   if (initModel) {
-    metadata = initModel->metadata();
-    checkTrainingCases(training, metadata);
+    request.startFrom = std::move(*initModel);
+    request.startedFrom = initPath;
   } else {
-    try {
-      metadata = newModelMetadata(newModel, training, [](const std::string& key) { return "--" + kebabCase(key); });
-    } catch (const InvalidTrainingSetting& e) {
-      throw UsageError(e.what());
-    }
+    request.newModel = newModel;
   }
-  checkTrainingCases(validation, metadata);
-  const NetworkSpec& net = metadata.network;
-  choosePatchAndBatch(args, net, initModel ? metadata.patchSize : std::vector<int64_t>{}, training, options);
-  metadata.patchSize = options.patchSize;
-  metadata.provenanceJson = provenanceJson(args, validationFrom, training, validation);
-
-  Model model = initModel ? Model(metadata, initModel->network()) : Model::create(metadata, options.seed);
   initModel.reset();
-  SegmentationTrainer trainer(std::move(model), options);
-  if (!resumePath.empty()) trainer.resumeFrom(resumePath);
-
-  if (talk) printTrainingStart(net, training.size(), validation.size(), options, device, trainer.completedEpochs());
-
-  Model trained = trainWithEpochLines(trainer, training, validation, options, metadata.labels, quiet, json, resumePath);
+  request.resumeFrom = resumePath;
+  request.host = "ima train";
+  request.provenanceJson = provenanceJson(args, validationFrom);
+  Model trained = trainWithEpochLines(std::move(request), quiet, json, [&](const SegmentationTrainingStart& start) {
+    if (talk) printTrainingStart(start, training.size(), validation.size(), device);
+  });
   nlohmann::json settings = {
       {"validation", validationFrom.separate
                          ? nlohmann::json{{"images", args.get("val-images")}, {"labels", args.get("val-labels")}}
@@ -236,7 +223,7 @@ int runTrain(const ArgumentParser& args) {
       {"device", device},
       {"threads", options.runtime.threads}};
   if (!initPath.empty()) settings["init"] = initPath;
-  saveTrainedModel(trained, out, options, trainer.completedEpochs(), settings, quiet, json);
+  saveTrainedModel(trained, out, options, options.epochs, settings, quiet, json);
   return 0;
 }
 

@@ -4,13 +4,12 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 
 #include "ima/Communicator.h"
 #include "ima/Error.h"
-#include "ima/PatchSize.h"
+#include "ima/TrainSegmentation.h"
 #include "ima/TrainingSettings.h"
 
 #include "Commands.h"
@@ -82,6 +81,8 @@ namespace {
 std::string optionName(const std::string& key) {
   if (key == "iterations_per_epoch") return "--iterations";
   if (key == "learning_rate") return "--lr";
+  if (key == "patch_size") return "--patch";
+  if (key == "batch_size") return "--batch";
   return "--" + kebabCase(key);
 }
 
@@ -133,15 +134,13 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   return options;
 }
 
-void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
-                         const std::vector<LabelledCase>& training, TrainingOptions& options) {
-  try {
-    options.patchSize = trainingPatchSize(args.given("patch") ? args.getIntList("patch") : std::vector<int64_t>{}, net,
-                                          modelPatch, training, [](const std::string&) { return std::string("--patch"); });
-  } catch (const InvalidTrainingSetting& e) {
-    throw UsageError(e.what());
-  }
-  options.batchSize = args.given("batch") ? args.getIntInRange("batch", 1, 4096) : defaultBatchSize(net.dims);
+SegmentationTrainingRequest trainingRequest(const ArgumentParser& args, const TrainingOptions& options) {
+  SegmentationTrainingRequest request;
+  request.options = options;
+  if (args.given("patch")) request.patchSize = args.getIntList("patch");
+  if (args.given("batch")) request.batchSize = args.getIntInRange("batch", 1, 4096);
+  request.settingName = optionName;
+  return request;
 }
 
 void joinDistributedTraining(const ArgumentParser& args, const std::string& device, TrainingOptions& options) {
@@ -171,14 +170,20 @@ void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOpti
     inputs.checkNotAnInput(options.checkpointPath, "checkpoint");
 }
 
-Model trainWithEpochLines(SegmentationTrainer& trainer, const std::vector<LabelledCase>& training,
-                          const std::vector<LabelledCase>& validation, const TrainingOptions& options,
-                          const std::vector<LabelInfo>& labels, bool quiet, bool json,
-                          const std::string& resumedFrom) {
+Model trainWithEpochLines(SegmentationTrainingRequest request, bool quiet, bool json,
+                          const std::function<void(const SegmentationTrainingStart&)>& onStart) {
+  const TrainingOptions& options = request.options;
   if (!writesOutputs(options)) quiet = true, json = false;  // rank 0 speaks
-  const int epochsAtStart = trainer.completedEpochs();
+  int epochsAtStart = 0, epochs = 0;
+  std::vector<LabelInfo> labels;
   Progress progress("train", quiet || json);
-  auto onEpoch = [&](const EpochReport& r) {
+  request.onStart = [&](const SegmentationTrainingStart& start) {
+    epochsAtStart = epochs = start.completedEpochs;
+    labels = start.model.metadata().labels;
+    if (onStart) onStart(start);
+  };
+  request.onEpoch = [&](const EpochReport& r) {
+    epochs = r.epoch;
     if (json) {
       progress.println(std::cout, r.toJson());
     } else if (!quiet) {
@@ -207,15 +212,17 @@ Model trainWithEpochLines(SegmentationTrainer& trainer, const std::vector<Labell
     }
     return true;
   };
+  request.progress = progress.callback();
   Model trained = [&] {
     try {
-      return trainer.run(training, validation, onEpoch, progress.callback());
+      return trainSegmentation(request);
+    } catch (const InvalidTrainingSetting& e) {
+      throw UsageError(e.what());
     } catch (const Cancelled&) {
       progress.finish();
       // Only a checkpoint that exists is offered: this run's after an epoch it finished, else the one
       // it resumed from.
-      const int epochs = trainer.completedEpochs();
-      const std::string checkpoint = epochs > epochsAtStart ? options.checkpointPath : resumedFrom;
+      const std::string checkpoint = epochs > epochsAtStart ? options.checkpointPath : request.resumeFrom;
       std::error_code ec;
       if (epochs > 0 && !checkpoint.empty() && fs::exists(checkpoint, ec))
         std::cerr << "ima: training stopped after epoch " << epochs << "; continue with --resume " << checkpoint << "\n";
@@ -245,15 +252,6 @@ void saveTrainedModel(Model& trained, const std::string& out, const TrainingOpti
   } else if (!quiet) {
     std::cout << "wrote " << out << " (log " << options.logPath << ", checkpoint " << options.checkpointPath << ")\n";
   }
-}
-
-std::string utcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 }  // namespace ima::cli

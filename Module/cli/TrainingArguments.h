@@ -1,6 +1,6 @@
 // What `ima train` and `ima batch harden` share: the options of the training loop (epochs, method
-// and its adversarial settings, optimiser, patches, runtime), the patch-size rules, and running a
-// SegmentationTrainer with epoch lines and saving its model with the command line's settings.
+// and its adversarial settings, optimiser, patches, runtime), the core's training request they
+// make of them, running it with epoch lines and saving its model with the command line's settings.
 #pragma once
 #include <string>
 #include <vector>
@@ -9,6 +9,7 @@
 
 #include "ima/InputFiles.h"
 #include "ima/Model.h"
+#include "ima/SegmentationTrainingRequest.h"
 #include "ima/Training.h"
 
 #include "ArgumentParser.h"
@@ -20,13 +21,12 @@ namespace ima::cli {
 void addTrainingLoopOptions(ArgumentParser& parser, const std::string& method);
 
 // The options above, checked (UsageError); checkpoint and log next to `out` (OUT.ckpt,
-// OUT.log.jsonl). Patch and batch size are left to choosePatchAndBatch.
+// OUT.log.jsonl). Patch and batch size are the core's to resolve (trainingRequest).
 TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::string& out);
 
-// --patch (checked against the network's pooling), else `modelPatch` when it fits the network, else
-// the whole slice (2D) or up to 64 per axis (3D) of the smallest case; --batch, else 8 (2D) / 2 (3D).
-void choosePatchAndBatch(const ArgumentParser& args, const NetworkSpec& net, const std::vector<int64_t>& modelPatch,
-                         const std::vector<LabelledCase>& training, TrainingOptions& options);
+// The core's training request for `options`: --patch and --batch (else the core's defaults),
+// settings named as the options spell them. The host adds cases, model, provenance and callbacks.
+SegmentationTrainingRequest trainingRequest(const ArgumentParser& args, const TrainingOptions& options);
 
 // Under torchrun (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set, docs/distributed.md):
 // connects this process to the others within --dist-timeout and sets options.communicator; the
@@ -48,20 +48,17 @@ void checkModelOutput(const std::string& out, bool force, const std::string& res
 void checkTrainingOutputsAreNotInputs(const std::string& out, const TrainingOptions& options,
                                       const std::string& resume, const InputFiles& inputs);
 
-// Runs the trainer, printing one line per epoch (or JSON with --json, nothing with --quiet);
-// Ctrl-C stops after the current iteration with a hint to resume from the checkpoint that holds the
-// last finished epoch (this run's, else `resumedFrom`), or saying that none was written.
-Model trainWithEpochLines(SegmentationTrainer& trainer, const std::vector<LabelledCase>& training,
-                          const std::vector<LabelledCase>& validation, const TrainingOptions& options,
-                          const std::vector<LabelInfo>& labels, bool quiet, bool json,
-                          const std::string& resumedFrom);
+// Runs the request (ima::trainSegmentation), printing one line per epoch (or JSON with --json,
+// nothing with --quiet) and calling `onStart` (null: nothing) once the model is resolved; a bad
+// setting is a UsageError. Ctrl-C stops after the current iteration with a hint to resume from the
+// checkpoint that holds the last finished epoch (this run's, else the one it resumed from), or
+// saying that none was written.
+Model trainWithEpochLines(SegmentationTrainingRequest request, bool quiet, bool json,
+                          const std::function<void(const SegmentationTrainingStart&)>& onStart);
 
 // Adds `settings` (what only the command line knows: device, threads, data, ...) to the model's
 // training settings, saves it to `out` and prints where it went.
 void saveTrainedModel(Model& trained, const std::string& out, const TrainingOptions& options, int completedEpochs,
                       const nlohmann::json& settings, bool quiet, bool json);
-
-// "2026-12-03T10:00:00Z" (provenance).
-std::string utcNow();
 
 }  // namespace ima::cli

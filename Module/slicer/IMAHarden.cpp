@@ -6,8 +6,7 @@
 
 #include "ima/Error.h"
 #include "ima/Model.h"
-#include "ima/PatchSize.h"
-#include "ima/Training.h"
+#include "ima/TrainSegmentation.h"
 #include "ima/TrainingSettings.h"
 
 #include "ArgumentParser.h"  // UsageError
@@ -22,6 +21,13 @@ namespace {
 
 using namespace ima;
 using namespace ima::slicer;
+
+// A setting's key as the module's flags spell it (IMAHarden.xml).
+std::string flagName(const std::string& key) {
+  if (key == "iterations_per_epoch") return "--iterations";
+  if (key == "batch_size") return "--batch";
+  return "--" + camelCase(key);
+}
 
 void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnParameters& returns) {
   const std::string modelPath = args.path("model", true), image = args.path("inputVolume", true),
@@ -50,9 +56,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   }
   TrainingOptions options;
   try {
-    options = trainingOptionsOf(s, [](const std::string& key) {
-      return key == "iterations_per_epoch" ? std::string("--iterations") : "--" + camelCase(key);
-    });
+    options = trainingOptionsOf(s, flagName);
   } catch (const InvalidTrainingSetting& e) {
     throw cli::UsageError(e.what());
   }
@@ -64,39 +68,38 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   applyRuntime(options.runtime);
 
   progress.stage(0.05);
-  Model init = loadModelInput(args);
+  SegmentationTrainingRequest request;
+  request.startFrom = loadModelInput(args);
   const io::CasePair pair{io::caseIdOf(image), image, label};
   const std::vector<LabelledCase> training{io::loadCase(pair)};
-  const int dims = init.metadata().network.dims;
-  const int64_t batch = args.integer("batchSize");
-  options.batchSize = batch > 0 ? static_cast<int>(batch) : defaultBatchSize(dims);
-  checkTrainingCases(training, init.metadata());
   progress.report(1);
 
   progress.stage(0.98);
-  ModelMetadata metadata = init.metadata();
-  SegmentationTrainer trainer(std::move(init), options);
+  request.training = &training;
+  request.options = options;
+  request.startedFrom = modelPath;
+  request.batchSize = static_cast<int>(args.integer("batchSize"));
+  request.settingName = flagName;
+  request.host = "IMAHarden, Slicer CLI module";
+  request.provenanceJson = nlohmann::json{{"images", image}, {"labels", label}}.dump();
   double finalLoss = 0, meanMargin = 0;
+  request.onEpoch = [&](const EpochReport& r) {
+    finalLoss = r.loss;
+    if (r.margins) meanMargin = r.margins->mean;
+    return true;
+  };
+  request.progress = progress.callback();
   const auto start = std::chrono::steady_clock::now();
-  Model trained = trainer.run(training, {},
-                              [&](const EpochReport& r) {
-                                finalLoss = r.loss;
-                                if (r.margins) meanMargin = r.margins->mean;
-                                return true;
-                              },
-                              progress.callback());
+  const Model trained = [&] {
+    try {
+      return trainSegmentation(request);
+    } catch (const InvalidTrainingSetting& e) {
+      throw cli::UsageError(e.what());
+    }
+  }();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   progress.stage(1.0);
-  // Provenance: where the weights came from and what they were fine-tuned on.
-  nlohmann::json provenance = nlohmann::json::parse(metadata.provenanceJson, nullptr, false);
-  if (!provenance.is_object()) provenance = nlohmann::json::object();
-  provenance["initialized_from"] = modelPath;
-  provenance["images"] = image;
-  provenance["labels"] = label;
-  provenance["training_cases"] = {pair.id};
-  provenance["software"] = "IMAHarden (Slicer CLI module)";
-  trained.metadata().provenanceJson = provenance.dump();
   returns.set("finalLoss", finalLoss);
   returns.set("meanMargin", options.method == "ima" ? meanMargin : 0.0);
   returns.set("trainingSeconds", seconds);

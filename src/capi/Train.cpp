@@ -5,15 +5,13 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
-
-#include <nlohmann/json.hpp>
+#include <iterator>
 
 #include "ima/Error.h"
 #include "ima/InputFiles.h"
 #include "ima/NewModel.h"
 #include "ima/Network.h"
-#include "ima/PatchSize.h"
-#include "ima/Training.h"
+#include "ima/TrainSegmentation.h"
 #include "ima/TrainingSettings.h"
 
 #include "Arguments.h"
@@ -55,9 +53,9 @@ TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
   return t;
 }
 
-// A new U-Net for the cases, described by the options (named, coloured and checked by the core as
-// on every route).
-ModelMetadata newNetwork(const ima_train_options& o, const std::vector<LabelledCase>& cases) {
+// The settings of a new U-Net for the cases (named, coloured and checked by the core as on every
+// route).
+NewModelSettings newModelSettings(const ima_train_options& o) {
   NewModelSettings settings;
   if (o.dims != 0) settings.dims = o.dims;
   settings.baseFeatures = o.features;
@@ -71,46 +69,36 @@ ModelMetadata newNetwork(const ima_train_options& o, const std::vector<LabelledC
     settings.normalization.windowLow = static_cast<float>(o.ct_window[0]);
     settings.normalization.windowHigh = static_cast<float>(o.ct_window[1]);
   }
-  try {
-    return newModelMetadata(settings, cases, [](const std::string& key) { return "options." + key; });
-  } catch (const InvalidTrainingSetting& e) {
-    throw InvalidArgument(e.what());
-  }
+  return settings;
 }
 
-void train(std::vector<LabelledCase> cases, const ima_train_options& o, const std::string& output) {
-  TrainingOptions t = trainingOptionsFrom(o);
-  ModelMetadata metadata = o.init_model ? o.init_model->model.metadata() : newNetwork(o, cases);
-  const NetworkSpec& net = metadata.network;
-  std::vector<int64_t> requested;
-  if (std::any_of(o.patch_size, o.patch_size + 3, [](int64_t s) { return s != 0; }))
-    requested.assign(o.patch_size, o.patch_size + net.dims);
-  try {
-    t.patchSize = trainingPatchSize(requested, net, o.init_model ? metadata.patchSize : std::vector<int64_t>{}, cases,
-                                    [](const std::string&) { return std::string("options.patch_size"); });
-  } catch (const InvalidTrainingSetting& e) {
-    throw InvalidArgument(e.what());
-  }
-  metadata.patchSize = t.patchSize;
-  t.batchSize = o.batch_size == 0 ? defaultBatchSize(net.dims) : intInRange(o.batch_size, 1, 4096, "options.batch_size");
-  if (o.checkpoint_path) t.checkpointPath = requiredString(o.checkpoint_path, "options.checkpoint_path");
-
-  nlohmann::json provenance = {{"software", std::string("IMASegmentation ") + IMA_VERSION_STRING + " (C API)"},
-                               {"training_cases", nlohmann::json::array()}};
-  for (const LabelledCase& c : cases) provenance["training_cases"].push_back(c.id);
-  if (o.init_model) provenance["initialized_from"] = o.init_model->path;
-  metadata.provenanceJson = provenance.dump();
-
-  checkTrainingCases(cases, metadata);
-  applyRuntime(t.runtime);
-  Model model = o.init_model ? [&] {
+void train(const std::vector<LabelledCase>& cases, const ima_train_options& o, const std::string& output) {
+  SegmentationTrainingRequest request;
+  request.training = &cases;
+  request.options = trainingOptionsFrom(o);
+  if (o.checkpoint_path) request.options.checkpointPath = requiredString(o.checkpoint_path, "options.checkpoint_path");
+  if (o.init_model) {
     const auto use = useOf(*o.init_model);
-    return o.init_model->model.clone();  // training must not change the handle
-  }()
-                             : Model::create(metadata, t.seed);
-  model.metadata() = metadata;
-  SegmentationTrainer trainer(std::move(model), t);
-  const Model trained = trainer.run(cases, {}, {}, progressOf(o.progress, o.progress_user, "train"));
+    request.startFrom = o.init_model->model.clone();  // training must not change the handle
+    request.startedFrom = o.init_model->path;
+  } else {
+    request.newModel = newModelSettings(o);
+  }
+  // The sizes given, up to the last non-zero one; none = the core's default.
+  const auto* end = std::find_if(std::make_reverse_iterator(o.patch_size + 3), std::make_reverse_iterator(o.patch_size),
+                                 [](int64_t s) { return s != 0; }).base();
+  request.patchSize.assign(o.patch_size, end);
+  request.batchSize = o.batch_size;
+  request.host = "C API";
+  request.settingName = [](const std::string& key) { return "options." + key; };
+  request.progress = progressOf(o.progress, o.progress_user, "train");
+  Model trained = [&] {
+    try {
+      return trainSegmentation(request);
+    } catch (const InvalidTrainingSetting& e) {
+      throw InvalidArgument(e.what());
+    }
+  }();
   trained.save(output);
 }
 
