@@ -70,7 +70,7 @@ std::vector<std::string> split(const std::string& text) {
 ima::ClassificationTrainingOptions trainingOptions(const std::string& name, const Settings& s) {
   ima::ClassificationTrainingOptions o;
   const size_t dash = name.find('-');
-  o.method = name.substr(0, dash);
+  o.method = ima::trainingMethodNamed(name.substr(0, dash));
   o.epochs = s.epochs;
   o.batchSize = 64;
   o.optimizer = "adam";

@@ -234,7 +234,8 @@ int main(int argc, char** argv) {
   a.epsMax = eps;   // IMA: every margin at eps (delta = eps), as in an epoch where all grew to it
   a.delta = eps;
   a.warmStart = argument(argc, argv, "--warm-start", 0) != 0;
-  ima::TrainingMethod standard("standard", a), pgd("pgd", a), ima("ima", a);
+  using Kind = ima::TrainingMethodKind;
+  ima::TrainingMethod standard(Kind::Standard, a), pgd(Kind::Pgd, a), ima(Kind::Ima, a);
   ima.setSampleCount(n);
 
   net.setTraining(true);

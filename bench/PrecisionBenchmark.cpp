@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   a.warmStart = false;  // every repeat is a first visit: the precisions do the same work
   ima::AdversarialOptions t = a;
   t.bisectionTolerance = tolerance;
-  ima::TrainingMethod standard("standard", a), imaFull("ima", a), imaTolerance("ima", t);
+  using Kind = ima::TrainingMethodKind;
+  ima::TrainingMethod standard(Kind::Standard, a), imaFull(Kind::Ima, a), imaTolerance(Kind::Ima, t);
   imaFull.setSampleCount(n);
   imaTolerance.setSampleCount(n);
 

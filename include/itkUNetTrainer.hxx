@@ -19,6 +19,34 @@ InputName(bool training, bool labels, size_t index)
 {
   return std::string(training ? "Training" : "Validation") + (labels ? "Labels" : "Image") + std::to_string(index);
 }
+
+// Messages from the core name a setting by its key ("eps_max", "dims"); the trainer's are named by
+// their Set/Get names, most of them the key in PascalCase.
+inline std::string
+ParameterName(const std::string & key)
+{
+  if (key == "eps")
+  {
+    return "PgdEps";
+  }
+  if (key == "attack_clamp")
+  {
+    return "[AttackClampLow, AttackClampHigh]";
+  }
+  if (key == "dims")
+  {
+    return "NetworkDimension";
+  }
+  if (key == "features")
+  {
+    return "BaseFeatures";
+  }
+  if (key == "labels_names")
+  {
+    return "LabelNames";
+  }
+  return ima::pascalCase(key); // EpsMax, PatchSize, BatchSize, MaxFeatures, Stages, Norm
+}
 } // namespace UNetTrainerDetail
 
 template <typename TImage, typename TLabelImage>
@@ -236,19 +264,7 @@ UNetTrainer<TImage, TLabelImage>::CheckedTrainingOptions() const
   {
     settings.attackClamp = { { m_AttackClampLow, m_AttackClampHigh } };
   }
-  // Messages name the parameters by their Set/Get names.
-  const auto parameterName = [](const std::string & key) -> std::string {
-    if (key == "eps")
-    {
-      return "PgdEps";
-    }
-    if (key == "attack_clamp")
-    {
-      return "[AttackClampLow, AttackClampHigh]";
-    }
-    return ima::pascalCase(key);
-  };
-  return CallIMACore(this, [&] { return ima::trainingOptionsOf(settings, parameterName); });
+  return CallIMACore(this, [&] { return ima::trainingOptionsOf(settings, UNetTrainerDetail::ParameterName); });
 }
 
 template <typename TImage, typename TLabelImage>
@@ -295,7 +311,7 @@ UNetTrainer<TImage, TLabelImage>::GenerateData()
   request.patchSize = m_PatchSize;
   request.batchSize = m_BatchSize;
   request.host = "itk::UNetTrainer";
-  request.settingName = [](const std::string & key) { return ima::pascalCase(key); }; // PatchSize, BatchSize
+  request.settingName = UNetTrainerDetail::ParameterName;
   // The model being trained, kept on an abort: its network holds the weights reached so far.
   std::optional<ima::Model> started;
   request.onStart = [&started](const ima::SegmentationTrainingStart & start) { started = start.model; };

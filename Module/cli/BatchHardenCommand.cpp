@@ -231,7 +231,7 @@ int runBatchHarden(const ArgumentParser& args) {
   request.provenanceJson = provenance.dump();
   const auto announce = [&](const SegmentationTrainingStart&) {
     if (quiet || json || !speaks) return;
-    std::cout << "hardening " << modelPath << " with " << options.method << " on " << trainingSeries.size()
+    std::cout << "hardening " << modelPath << " with " << ima::trainingMethodName(options.method) << " on " << trainingSeries.size()
               << " labelled series";
     if (options.communicator)
       std::cout << " read by " << options.communicator->worldSize() << " processes (" << cases.size() << " by rank 0)";

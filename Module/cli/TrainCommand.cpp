@@ -53,7 +53,7 @@ ArgumentParser trainParser() {
       .choices("normalization", {"zscore", "ct"})
       .option("ct-window", "LO,HI", "CT window in HU for --normalization ct", "-1000,1000")
       .option("labels-names", "NAMES", "label names, comma separated, for labels 1..K (default: label 1, ...)")
-      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)")
+      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options, --init included)")
       .option("init", "MODEL", "start from a trained model instead of a fresh network")
       .epilog("example:\n  ima phantoms --out data --count 12 --size 64 --dims 2\n"
               "  ima train --images data/images --labels data/labels --out model.imamodel \\\n"
@@ -90,11 +90,11 @@ ValidationSource validationSource(const ArgumentParser& args) {
   return v;
 }
 
-// --init takes the network from a model: the options that describe a new one do not apply, and
-// --resume, whose checkpoint holds the run's weights, cannot start from another model.
+// --init takes the network from a model: the options that describe a new one do not apply. With
+// --resume (an interrupted fine-tuning, resumed with its options as batch harden's --model is) the
+// model gives the network and metadata and the checkpoint the weights reached.
 void checkModelSource(const ArgumentParser& args) {
   if (args.get("init").empty()) return;
-  if (!args.get("resume").empty()) throw UsageError("--init and --resume cannot be combined (a checkpoint holds the weights)");
   for (const char* name : {"dims", "features", "stages", "norm", "normalization", "ct-window", "labels-names"})
     if (args.given(name)) throw UsageError(std::string("--") + name + " cannot be combined with --init (the model defines it)");
 }
@@ -158,7 +158,7 @@ void printTrainingStart(const SegmentationTrainingStart& start, size_t trainingC
   std::cout << "training a " << net.dims << "D U-Net (" << net.stages << " stages, " << net.baseFeatures
             << " features, " << net.classes << " classes) on " << trainingCases << " case(s), validating on "
             << validationCases << "; patch " << joinSize(options.patchSize) << ", batch " << options.batchSize
-            << ", " << options.optimizer << " lr " << options.learningRate << ", method " << options.method << ", device " << device << "\n";
+            << ", " << options.optimizer << " lr " << options.learningRate << ", method " << ima::trainingMethodName(options.method) << ", device " << device << "\n";
   if (start.completedEpochs > 0) std::cout << "resuming after epoch " << start.completedEpochs << "\n";
   std::cout.flush();
 }

@@ -101,7 +101,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
 
   progress.stage(1.0);
   returns.set("finalLoss", finalLoss);
-  returns.set("meanMargin", options.method == "ima" ? meanMargin : 0.0);
+  returns.set("meanMargin", options.method == ima::TrainingMethodKind::Ima ? meanMargin : 0.0);
   returns.set("trainingSeconds", seconds);
   trained.save(out);
 }

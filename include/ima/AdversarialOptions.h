@@ -1,9 +1,8 @@
 // The options of the adversarial training methods (docs/architecture.md §5), torch-free so that the ITK
 // layer and the command line can fill them in. Budgets are in normalised intensity units.
 #pragma once
-#include <string>
-
 #include "ima/Norm.h"
+#include "ima/TrainingChoices.h"
 
 namespace ima {
 
@@ -19,13 +18,11 @@ struct AdversarialOptions {
   double bisectionTolerance = 0;  // stop a bisection at a bracket of this fraction of eps_i (0: B steps)
   // Start each sample's search from its previous visit's adversarial point (ima/WarmStarts.h).
   bool warmStart = true;
-  std::string bisection = "midpoint";  // midpoint | inside | outside
+  BisectionReturn bisection = BisectionReturn::Midpoint;
   Norm norm = Norm::L2;
-  std::string criterion = "max-dice";  // max-dice | mean-dice | pixel-accuracy
+  Criterion criterion = Criterion::MaxDice;
   double tau = 0.6;
-  // Which samples enter IMA's adversarial loss: "all" (segmentation default) or "crossed" (those
-  // whose attack found the boundary; the classification default). "auto" picks by task.
-  std::string adversarialSamples = "auto";
+  AdversarialSamples adversarialSamples = AdversarialSamples::Auto;
   bool resetMisclassified = false;  // misclassified samples: margin back to delta
   // Clamp the training attacks' points to a valid intensity range, e.g. [0, 1] pixels
   // (classification); off for z-scored inputs, which have no such range.

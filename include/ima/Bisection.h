@@ -2,16 +2,13 @@
 // still classified correctly (inside) and one that is not (outside), per sample, no gradients.
 #pragma once
 #include <functional>
-#include <string>
 
 #include <torch/torch.h>
 
 #include "ima/Norm.h"
+#include "ima/TrainingChoices.h"
 
 namespace ima {
-
-enum class BisectionReturn { Midpoint, Inside, Outside };
-BisectionReturn parseBisectionReturn(const std::string& name);  // "midpoint" | "inside" | "outside"
 
 // correct(x) -> bool [N]: whether each sample of x is still correctly classified.
 // inside/outside: [N, ...]; samples whose inside point is not correct or whose outside point is

@@ -2,19 +2,11 @@
 // Classification: argmax equals the label. Segmentation: per-pixel predictions aggregated per
 // sample by a criterion with threshold tau.
 #pragma once
-#include <string>
-
 #include <torch/torch.h>
 
-namespace ima {
+#include "ima/TrainingChoices.h"
 
-enum class Criterion {
-  MaxDice,        // max over foreground classes of hard Dice >= tau (default, tau 0.6)
-  MeanDice,       // mean foreground hard Dice >= tau
-  PixelAccuracy,  // fraction of correctly labelled pixels >= tau
-};
-Criterion parseCriterion(const std::string& name);  // "max-dice" | "mean-dice" | "pixel-accuracy"
-std::string criterionName(Criterion c);
+namespace ima {
 
 // Hard Dice per sample and foreground class, [N, K-1] float, from predicted and true labels
 // [N, ...] (int64). A class absent from both prediction and label gets NaN ("no evidence").

@@ -20,8 +20,8 @@ namespace ima {
 class Communicator;
 
 struct TrainingOptions {
-  // "standard" | "pgd" (fixed-eps adversarial training) | "trades" | "ima" (see TrainingMethod.h)
-  std::string method = "standard";
+  // Standard, PGD (fixed-eps adversarial training), TRADES or IMA (see TrainingMethod.h)
+  TrainingMethodKind method = TrainingMethodKind::Standard;
   AdversarialOptions adversarial;
   int epochs = 20;
   int iterationsPerEpoch = 50;

@@ -20,6 +20,7 @@
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 #include "ima/Network.h"
+#include "ima/TrainingChoices.h"
 #include "ima/WarmStarts.h"
 
 namespace ima {
@@ -28,11 +29,6 @@ namespace ima {
 torch::Tensor taskLoss(const torch::Tensor& logits, const torch::Tensor& target);
 
 class Communicator;
-
-enum class TrainingMethodKind { Standard, Pgd, Trades, Ima };
-// "standard" | "pgd" | "trades" | "ima"; anything else is an ima::Error naming the value.
-TrainingMethodKind trainingMethodNamed(const std::string& name);
-const char* trainingMethodName(TrainingMethodKind kind);
 
 // One process's part of a data-parallel global batch (docs/distributed.md): its minibatches are the
 // slots [firstSlot, firstSlot + N) of batches of globalBatch samples. The batch Dice's sums are
@@ -47,8 +43,8 @@ struct BatchPartition {
 
 class TrainingMethod {
 public:
-  // Throws ima::Error for an unknown method or out-of-range options.
-  TrainingMethod(std::string method, AdversarialOptions options);
+  // Throws ima::Error for out-of-range options.
+  TrainingMethod(TrainingMethodKind kind, AdversarialOptions options);
 
   std::string name() const { return trainingMethodName(kind_); }
   TrainingMethodKind kind() const { return kind_; }

@@ -29,13 +29,6 @@ torch::Tensor ending(const torch::Tensor& inside, const torch::Tensor& outside, 
 
 }  // namespace
 
-BisectionReturn parseBisectionReturn(const std::string& name) {
-  if (name == "midpoint") return BisectionReturn::Midpoint;
-  if (name == "inside") return BisectionReturn::Inside;
-  if (name == "outside") return BisectionReturn::Outside;
-  throw Error("unknown bisection result '" + name + "' (expected midpoint, inside or outside)");
-}
-
 torch::Tensor bisectToBoundary(const std::function<torch::Tensor(const torch::Tensor&)>& correct,
                                torch::Tensor inside, torch::Tensor outside, int steps, BisectionReturn result) {
   checkEnds(steps, inside, outside);

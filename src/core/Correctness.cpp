@@ -1,25 +1,8 @@
 #include "ima/Correctness.h"
 
-#include "ima/Error.h"
 #include "internal/PredictedClasses.h"
 
 namespace ima {
-
-Criterion parseCriterion(const std::string& name) {
-  if (name == "max-dice") return Criterion::MaxDice;
-  if (name == "mean-dice") return Criterion::MeanDice;
-  if (name == "pixel-accuracy") return Criterion::PixelAccuracy;
-  throw Error("unknown correctness criterion '" + name + "' (expected max-dice, mean-dice or pixel-accuracy)");
-}
-
-std::string criterionName(Criterion c) {
-  switch (c) {
-    case Criterion::MaxDice: return "max-dice";
-    case Criterion::MeanDice: return "mean-dice";
-    case Criterion::PixelAccuracy: return "pixel-accuracy";
-  }
-  return "?";
-}
 
 torch::Tensor hardDice(const torch::Tensor& predicted, const torch::Tensor& target, int64_t classes) {
   const int64_t n = predicted.size(0);

@@ -41,17 +41,17 @@ std::string trainingOptionsJson(const TrainingOptions& o) {
                         {"optimizer", o.optimizer}, {"learning_rate", o.learningRate},
                         {"momentum", o.momentum}, {"weight_decay", o.weightDecay},
                         {"poly_exponent", o.polyExponent}, {"foreground_fraction", o.foregroundFraction},
-                        {"flips", o.flips}, {"seed", o.seed}, {"method", o.method},
+                        {"flips", o.flips}, {"seed", o.seed}, {"method", trainingMethodName(o.method)},
                         {"adversarial",
                          {{"eps", o.adversarial.eps}, {"eps_max", o.adversarial.epsMax},
                           {"delta", o.adversarial.delta}, {"beta", o.adversarial.beta},
                           {"trades_beta", o.adversarial.tradesBeta},
                           {"pgd_steps", o.adversarial.pgdSteps}, {"alpha", o.adversarial.alpha},
-                          {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", o.adversarial.bisection},
+                          {"bisection_steps", o.adversarial.bisectionSteps}, {"bisection", bisectionReturnName(o.adversarial.bisection)},
                           {"bisection_tolerance", o.adversarial.bisectionTolerance},
                           {"warm_start", o.adversarial.warmStart},
-                          {"norm", normName(o.adversarial.norm)}, {"criterion", o.adversarial.criterion},
-                          {"tau", o.adversarial.tau}, {"adversarial_samples", o.adversarial.adversarialSamples},
+                          {"norm", normName(o.adversarial.norm)}, {"criterion", criterionName(o.adversarial.criterion)},
+                          {"tau", o.adversarial.tau}, {"adversarial_samples", adversarialSamplesName(o.adversarial.adversarialSamples)},
                           {"reset_misclassified", o.adversarial.resetMisclassified},
                           {"clamp", o.adversarial.clamp ? nlohmann::json::array({o.adversarial.clampLow,
                                                                                  o.adversarial.clampHigh})
@@ -191,7 +191,7 @@ SegmentationTrainer::SegmentationTrainer(Model model, TrainingOptions options) :
         parameters, torch::optim::AdamOptions(o.learningRate).weight_decay(o.weightDecay));
   else
     throw Error("unknown optimizer '" + o.optimizer + "' (expected sgd or adam)");
-  s.model.metadata().trainingMethod = o.method;
+  s.model.metadata().trainingMethod = trainingMethodName(o.method);
   s.model.metadata().trainingSettingsJson = trainingOptionsJson(o);
   const World world(o.communicator);
   if (world.size > 1) {

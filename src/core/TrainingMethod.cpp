@@ -44,41 +44,20 @@ torch::Tensor TrainingMethod::batchTaskLoss(const torch::Tensor& logits, const t
   });
 }
 
-TrainingMethodKind trainingMethodNamed(const std::string& name) {
-  for (TrainingMethodKind k : {TrainingMethodKind::Standard, TrainingMethodKind::Pgd, TrainingMethodKind::Trades,
-                               TrainingMethodKind::Ima})
-    if (name == trainingMethodName(k)) return k;
-  throw Error("unknown training method '" + name + "' (expected standard, pgd, trades or ima)");
-}
-
-const char* trainingMethodName(TrainingMethodKind kind) {
-  switch (kind) {
-    case TrainingMethodKind::Standard: return "standard";
-    case TrainingMethodKind::Pgd: return "pgd";
-    case TrainingMethodKind::Trades: return "trades";
-    case TrainingMethodKind::Ima: return "ima";
-  }
-  return "standard";
-}
-
-TrainingMethod::TrainingMethod(std::string method, AdversarialOptions a)
-    : kind_(trainingMethodNamed(method)), options_(std::move(a)) {
+TrainingMethod::TrainingMethod(TrainingMethodKind kind, AdversarialOptions a) : kind_(kind), options_(std::move(a)) {
   if (kind_ == TrainingMethodKind::Standard) return;
   if (options_.pgdSteps < 1 || options_.bisectionSteps < 0) throw Error("PGD steps must be >= 1 and bisection steps >= 0");
   if (!(options_.alpha > 0)) throw Error("alpha must be > 0");
   if (!(options_.bisectionTolerance >= 0)) throw Error("the bisection tolerance must be >= 0");
   if (!(options_.beta >= 0 && options_.beta <= 1)) throw Error("beta must be in [0, 1]");
   if (!(options_.tradesBeta >= 0)) throw Error("the TRADES beta must be >= 0");
-  const std::string& samples = options_.adversarialSamples;
-  if (samples != "all" && samples != "crossed" && samples != "auto")
-    throw Error("adversarial samples must be all, crossed or auto, got '" + samples + "'");
   imaStep_.bisectionSteps = options_.bisectionSteps;
   imaStep_.bisectionTolerance = options_.bisectionTolerance;
-  imaStep_.bisection = parseBisectionReturn(options_.bisection);
-  imaStep_.criterion = parseCriterion(options_.criterion);
+  imaStep_.bisection = options_.bisection;
+  imaStep_.criterion = options_.criterion;
   imaStep_.tau = options_.tau;
   if ((kind_ == TrainingMethodKind::Pgd || kind_ == TrainingMethodKind::Trades) && !(options_.eps > 0))
-    throw Error(method + " training needs eps > 0");
+    throw Error(std::string(trainingMethodName(kind_)) + " training needs eps > 0");
   if (kind_ == TrainingMethodKind::Ima) MarginState(1, MarginOptions{options_.delta, options_.epsMax, options_.resetMisclassified});  // validates
 }
 
@@ -146,8 +125,8 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const torch::Tensor eps = torch::tensor(epsValues).to(x.device());
   const torch::Tensor logits = net.forward(x);
   const bool classification = logits.dim() == 2;
-  const std::string& samples = options_.adversarialSamples;
-  const bool all = samples == "all" || (samples == "auto" && !classification);
+  const AdversarialSamples samples = options_.adversarialSamples;
+  const bool all = samples == AdversarialSamples::All || (samples == AdversarialSamples::Auto && !classification);
   imaStep_.pgd = trainingAttack(seed);  // the budget is each sample's eps_i
   imaStep_.attackMisclassified = all;
   WarmStarts::Recalled start;

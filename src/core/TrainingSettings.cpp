@@ -35,7 +35,7 @@ std::string pascalCase(const std::string& key) { return joinedWords(key, true, '
 TrainingOptions trainingOptionsOf(const TrainingSettings& s, const SettingName& name) {
   const Checker check(name);
   TrainingOptions o;
-  o.method = check.choice("method", s.method, {"standard", "pgd", "trades", "ima"});
+  o.method = trainingMethodNamed(check.choice("method", s.method, {"standard", "pgd", "trades", "ima"}));
   o.epochs = check.count("epochs", s.epochs, 1, 1000000);
   o.iterationsPerEpoch = check.count("iterations_per_epoch", s.iterationsPerEpoch, 1, 100000000);
   o.optimizer = check.choice("optimizer", s.optimizer, {"sgd", "adam"});
@@ -54,13 +54,14 @@ TrainingOptions trainingOptionsOf(const TrainingSettings& s, const SettingName& 
   a.pgdSteps = check.count("pgd_steps", s.pgdSteps, 1, 10000);
   a.alpha = check.number("alpha", s.alpha, s.alpha > 0, "> 0");
   a.bisectionSteps = check.count("bisection_steps", s.bisectionSteps, 0, 60);
-  a.bisection = check.choice("bisection", s.bisection, {"midpoint", "inside", "outside"});
+  a.bisection = parseBisectionReturn(check.choice("bisection", s.bisection, {"midpoint", "inside", "outside"}));
   a.bisectionTolerance = check.number("bisection_tolerance", s.bisectionTolerance,
                                       s.bisectionTolerance >= 0 && s.bisectionTolerance < 1, "a value in [0, 1)");
   a.norm = parseNorm(check.choice("attack_norm", s.attackNorm, {"l2", "linf"}));
-  a.criterion = check.choice("criterion", s.criterion, {"max-dice", "mean-dice", "pixel-accuracy"});
+  a.criterion = parseCriterion(check.choice("criterion", s.criterion, {"max-dice", "mean-dice", "pixel-accuracy"}));
   a.tau = check.number("tau", s.tau, s.tau >= 0 && s.tau <= 1, "a value in [0, 1]");
-  a.adversarialSamples = check.choice("adversarial_samples", s.adversarialSamples, {"auto", "all", "crossed"});
+  a.adversarialSamples =
+      parseAdversarialSamples(check.choice("adversarial_samples", s.adversarialSamples, {"auto", "all", "crossed"}));
   a.resetMisclassified = s.resetMisclassified;
   a.warmStart = s.warmStart;
   if (s.attackClamp) {

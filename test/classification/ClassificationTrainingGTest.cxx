@@ -54,7 +54,7 @@ TEST(ClassificationTrainer, LearnsALinearlySeparableSetExactly) {
   for (const std::string method : {"standard", "ima"}) {
     LinearNetwork net = zeroLinear();
     ima::ClassificationTrainingOptions o;
-    o.method = method;
+    o.method = ima::trainingMethodNamed(method);
     o.epochs = 20;
     o.batchSize = 8;
     o.learningRate = 0.05;
@@ -100,7 +100,7 @@ TEST(ClassificationTrainer, ImaMarginsGrowByDeltaFarFromTheBoundaryAndStopAtIt) 
   const ima::ClassificationSet set = pointSet({{5}, {-5}, {0.03f}}, {0, 1, 0});
   LinearNetwork net(torch::tensor({{1.0f}, {0.0f}}), torch::zeros({2}));
   ima::ClassificationTrainingOptions o;
-  o.method = "ima";
+  o.method = ima::TrainingMethodKind::Ima;
   o.epochs = 3;
   o.batchSize = 2;
   o.optimizer = "sgd";
@@ -129,9 +129,7 @@ TEST(ClassificationTrainer, BadOptionsAreErrors) {
   ima::ClassificationTrainingOptions o;
   o.optimizer = "rmsprop";
   EXPECT_THROW(ima::ClassificationTrainer(net, set, o), ima::Error);
-  o = {};
-  o.method = "mart";
-  EXPECT_THROW(ima::ClassificationTrainer(net, set, o), ima::Error);
+  EXPECT_THROW(ima::trainingMethodNamed("mart"), ima::Error);  // an unknown method is refused where its name enters
   o = {};
   o.batchSize = 0;
   EXPECT_THROW(ima::ClassificationTrainer(net, set, o), ima::Error);

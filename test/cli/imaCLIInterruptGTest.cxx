@@ -134,6 +134,31 @@ TEST_F(Interrupts, SigintAfterAnEpochExits130AndTheCheckpointResumesToTheUninter
   expectEachEpochLoggedOnce(work_ / "m.imamodel.log.jsonl", 3);
 }
 
+// A fine-tuning run (--init, here IMA hardening) resumes with its --init to the uninterrupted model,
+// as batch harden resumes with its --model; without --init the checkpoint's network is not the
+// default new network's, and the resume is refused without writing a model.
+TEST_F(Interrupts, AnInterruptedFineTuningResumesWithItsInitToTheUninterruptedModel) {
+  makeTrainingData();
+  ASSERT_EQ(run(kTrain + " --epochs 1 --iterations 5 --out base.imamodel").code, 0);
+  const std::string data = "train --images data/images --labels data/labels --val-fraction 0 --threads 1 --device cpu";
+  const std::string args = data + " --init base.imamodel --method ima --pgd-steps 2 --bisection-steps 3 --eps-max 2 "
+                                  "--epochs 3 --iterations 20 --json";
+  ASSERT_EQ(run(args + " --out straight.imamodel").code, 0);
+  const pid_t pid = start(args + " --out m.imamodel");
+  ASSERT_TRUE(waitFor(stdoutFile(), "\"epoch\":1,")) << readText(stdoutFile());
+  kill(pid, SIGINT);
+  RunResult r = finish(pid);
+  ASSERT_EQ(r.code, 130) << r.err;
+  r = run(data + " --method ima --pgd-steps 2 --bisection-steps 3 --eps-max 2 --epochs 3 --iterations 20 --json "
+                 "--out m.imamodel --resume m.imamodel.ckpt");
+  EXPECT_NE(r.code, 0) << "a fine-tuning's checkpoint resumed into a default new network";
+  EXPECT_FALSE(fs::exists(work_ / "m.imamodel"));
+  r = run(args + " --out m.imamodel --resume m.imamodel.ckpt");
+  ASSERT_EQ(r.code, 0) << r.err;
+  expectSameWeights(work_ / "straight.imamodel", work_ / "m.imamodel");
+  expectEachEpochLoggedOnce(work_ / "m.imamodel.log.jsonl", 3);
+}
+
 TEST_F(Interrupts, SigtermDuringSegmentationExits143AndWritesNothing) {
   ima::Model::create(ima::test::tinyUNet2DMetadata("a", "b"), 3).save((work_ / "m.imamodel").string());
   writeImage(rampVolume(96, 96, 160).GetPointer(), work_ / "in.nrrd");

@@ -75,7 +75,7 @@ ima::ModelMetadata metadata() {
 
 ima::TrainingOptions options(const std::string& method) {
   ima::TrainingOptions o;
-  o.method = method;
+  o.method = ima::trainingMethodNamed(method);
   o.epochs = 2;
   o.iterationsPerEpoch = 3;
   o.batchSize = 4;
@@ -133,7 +133,7 @@ protected:
       return !onEpoch || onEpoch(e);
     });
     for (const auto& p : model.network()->parameters()) r.weights.push_back(p.detach().clone());
-    r.margins = (o.method == "ima") ? nlohmann::json::parse(trainer.marginsJson()).at("eps").get<std::vector<double>>()
+    r.margins = (o.method == ima::TrainingMethodKind::Ima) ? nlohmann::json::parse(trainer.marginsJson()).at("eps").get<std::vector<double>>()
                                     : std::vector<double>{};
     return r;
   }
@@ -354,7 +354,7 @@ TEST_F(DistributedTraining, TwoProcessesMatchOneProcessWithTheSameGlobalBatch) {
 // tiny U-Net is "correct" only under a lenient criterion: pixel accuracy of at least 0.3.)
 TEST_F(DistributedTraining, BisectionMarginsOfTwoProcessesEqualOneProcesss) {
   auto o = options("ima");
-  o.adversarial.criterion = "pixel-accuracy";
+  o.adversarial.criterion = ima::Criterion::PixelAccuracy;
   o.adversarial.tau = 0.3;
   o.adversarial.delta = 0.5;
   o.epochs = 3;

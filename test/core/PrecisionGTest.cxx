@@ -111,7 +111,7 @@ TEST(Precision, Bf16ImaTrainingMatchesFp32ValidationDice) {
     o.batchSize = 8;
     o.epochs = 5;
     o.iterationsPerEpoch = 8;
-    o.method = "ima";
+    o.method = ima::TrainingMethodKind::Ima;
     o.adversarial.pgdSteps = 2;
     o.adversarial.bisectionSteps = 3;
     o.runtime.device = "cpu";

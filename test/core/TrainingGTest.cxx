@@ -226,7 +226,7 @@ namespace {
 
 ima::TrainingOptions imaOptions() {
   auto o = quickOptions();
-  o.method = "ima";
+  o.method = ima::TrainingMethodKind::Ima;
   o.epochs = 2;
   o.iterationsPerEpoch = 3;
   o.batchSize = 4;
@@ -340,14 +340,11 @@ TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
   ASSERT_EQ(losses.size(), 1u);
   EXPECT_TRUE(std::isfinite(losses[0]) && losses[0] > 0);
   EXPECT_NE(tradesModel.metadata().trainingSettingsJson.find("\"trades_beta\":6"), std::string::npos);
+  // An unknown method or criterion is refused where its name enters (TrainingChoices.h).
+  EXPECT_THROW(ima::trainingMethodNamed("fgsm-at"), ima::Error);
+  EXPECT_THROW(ima::parseCriterion("iou"), ima::Error);
   auto bad = imaOptions();
-  bad.method = "fgsm-at";
-  EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
-  bad = imaOptions();
   bad.adversarial.epsMax = 0.01;  // below delta
-  EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
-  bad = imaOptions();
-  bad.adversarial.criterion = "iou";
   EXPECT_THROW(ima::SegmentationTrainer(ima::Model::create(slice2DMetadata(16), 5), bad), ima::Error);
 }
 

@@ -55,7 +55,7 @@ TEST(TrainingMethod, StandardIsTheCleanCrossEntropy) {
   LinearNetwork net = oneDimensional();
   const auto x = torch::tensor({{0.3}, {-0.4}}, torch::kDouble);
   const auto y = torch::tensor({0, 1}, torch::kLong);
-  ima::TrainingMethod standard("standard", {});
+  ima::TrainingMethod standard(ima::TrainingMethodKind::Standard, {});
   const double expected = -(std::log(softmaxAt(0.3).p0) + std::log(softmaxAt(-0.4).p1)) / 2;
   EXPECT_NEAR(standard.loss(net, x, y, {0, 1}, 1).item<double>(), expected, 1e-12);
 }
@@ -75,7 +75,7 @@ TEST(TrainingMethod, TradesLossIsCleanLossPlusBetaTimesKLAtAnEndOfTheBall) {
   const double up = clean + 6.0 * kl(p, softmaxAt(x0 + eps)), down = clean + 6.0 * kl(p, softmaxAt(x0 - eps));
   int upSeen = 0, downSeen = 0;
   for (uint64_t seed = 0; seed < 8; ++seed) {
-    ima::TrainingMethod trades("trades", a);
+    ima::TrainingMethod trades(ima::TrainingMethodKind::Trades, a);
     const double loss = trades.loss(net, x, y, {0}, seed).item<double>();
     // In one dimension the KL grows in both directions away from x, so the step goes on the way
     // the random start went.
@@ -87,7 +87,7 @@ TEST(TrainingMethod, TradesLossIsCleanLossPlusBetaTimesKLAtAnEndOfTheBall) {
   EXPECT_GT(upSeen, 0);
   EXPECT_GT(downSeen, 0);
   a.tradesBeta = 0;
-  ima::TrainingMethod cleanOnly("trades", a);
+  ima::TrainingMethod cleanOnly(ima::TrainingMethodKind::Trades, a);
   EXPECT_NEAR(cleanOnly.loss(net, x, y, {0}, 3).item<double>(), clean, 1e-12);
   EXPECT_TRUE(net.isTraining());  // the attack's eval mode is restored
 }
@@ -105,7 +105,7 @@ TEST(TrainingMethod, ImaOnClassificationUsesOnlySamplesWhoseAttackCrossed) {
   a.beta = 0.5;
   a.pgdSteps = 10;
   a.bisectionSteps = 20;
-  ima::TrainingMethod ima("ima", a);
+  ima::TrainingMethod ima(ima::TrainingMethodKind::Ima, a);
   ima.setSampleCount(2);
   const double loss = ima.loss(net, x, y, {0, 1}, 7).item<double>();
   // Clean: mean CE of both. Adversarial: only sample 0, moved onto the boundary where both
@@ -130,10 +130,10 @@ TEST(TrainingMethod, ClampKeepsTheTrainingAttackInsideThePixelRange) {
   a.eps = 0.5;
   a.norm = ima::Norm::Linf;
   a.pgdSteps = 1;
-  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(-0.2).p0), 1e-12);
+  EXPECT_NEAR(ima::TrainingMethod(ima::TrainingMethodKind::Pgd, a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(-0.2).p0), 1e-12);
   a.clamp = true;
   a.clampLow = 0.2;
-  EXPECT_NEAR(ima::TrainingMethod("pgd", a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(0.2).p0), 1e-12);
+  EXPECT_NEAR(ima::TrainingMethod(ima::TrainingMethodKind::Pgd, a).loss(net, x, y, {0}, 3).item<double>(), -std::log(softmaxAt(0.2).p0), 1e-12);
 }
 
 // Counts forward passes and the forward outputs a gradient reached (backward passes).
@@ -165,7 +165,7 @@ TEST(TrainingMethod, EachMethodRunsTheMinimumNumberOfPasses) {
   // one weight backward through the clean and the adversarial output. PGD-AT: K + 1 forwards.
   for (const Expected& e : {Expected{"standard", 1, 0, 1}, Expected{"pgd", 11, 10, 1}, Expected{"ima", 33, 10, 2}}) {
     CountingNetwork net;
-    ima::TrainingMethod method(e.method, a);
+    ima::TrainingMethod method(ima::trainingMethodNamed(e.method), a);
     method.setSampleCount(2);
     const torch::Tensor loss = method.loss(net, x, y, {0, 1}, 1);
     EXPECT_EQ(net.forwards, e.forwards) << e.method;
@@ -178,45 +178,61 @@ TEST(TrainingMethod, EachMethodRunsTheMinimumNumberOfPasses) {
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {
   ima::AdversarialOptions a;
   a.delta = 0.1;
-  ima::TrainingMethod first("ima", a);
+  ima::TrainingMethod first(ima::TrainingMethodKind::Ima, a);
   first.setSampleCount(3);
   first.restoreState("");  // nothing to restore: margins stay
   EXPECT_EQ(first.margins().size(), 3);
-  ima::TrainingMethod second("ima", a);
+  ima::TrainingMethod second(ima::TrainingMethodKind::Ima, a);
   second.restoreState(first.stateJson());
   EXPECT_THROW(second.setSampleCount(4), ima::Error);
-  ima::TrainingMethod third("ima", a);
+  ima::TrainingMethod third(ima::TrainingMethodKind::Ima, a);
   third.restoreState(first.stateJson());
   third.setSampleCount(3);
   EXPECT_EQ(third.stateJson(), first.stateJson());
-  EXPECT_EQ(ima::TrainingMethod("trades", a).stateJson(), "");
+  EXPECT_EQ(ima::TrainingMethod(ima::TrainingMethodKind::Trades, a).stateJson(), "");
 }
 
 TEST(TrainingMethod, BadOptionsAreErrors) {
   ima::AdversarialOptions a;
-  EXPECT_THROW(ima::TrainingMethod("mart", a), ima::Error);
+  EXPECT_THROW(ima::trainingMethodNamed("mart"), ima::Error);
   a.tradesBeta = -1;
-  EXPECT_THROW(ima::TrainingMethod("trades", a), ima::Error);
+  EXPECT_THROW(ima::TrainingMethod(ima::TrainingMethodKind::Trades, a), ima::Error);
   a = {};
   a.eps = 0;
-  EXPECT_THROW(ima::TrainingMethod("trades", a), ima::Error);
-  a = {};
-  a.adversarialSamples = "some";
-  EXPECT_THROW(ima::TrainingMethod("ima", a), ima::Error);
+  EXPECT_THROW(ima::TrainingMethod(ima::TrainingMethodKind::Trades, a), ima::Error);
+  EXPECT_THROW(ima::parseAdversarialSamples("some"), ima::Error);
 }
 
-// The method names are parsed once, where the method is made; its name round-trips.
+// The names of the training choices are parsed once, where a setting enters; each round-trips and
+// anything else is an error naming the value.
 TEST(TrainingMethod, NamesParseToKindsAndBack) {
   for (const char* name : {"standard", "pgd", "trades", "ima"}) {
     EXPECT_STREQ(ima::trainingMethodName(ima::trainingMethodNamed(name)), name);
-    EXPECT_EQ(ima::TrainingMethod(name, {}).name(), name);
+    EXPECT_EQ(ima::TrainingMethod(ima::trainingMethodNamed(name), {}).name(), name);
   }
-  EXPECT_EQ(ima::TrainingMethod("ima", {}).kind(), ima::TrainingMethodKind::Ima);
+  EXPECT_EQ(ima::TrainingMethod(ima::TrainingMethodKind::Ima, {}).kind(), ima::TrainingMethodKind::Ima);
   try {
     ima::trainingMethodNamed("IMA");
     FAIL() << "a name in capitals was accepted";
   } catch (const ima::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown training method 'IMA'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown training method 'IMA' (expected standard, pgd, trades or ima)"),
+              std::string::npos)
+        << e.what();
+  }
+  for (const char* name : {"max-dice", "mean-dice", "pixel-accuracy"})
+    EXPECT_STREQ(ima::criterionName(ima::parseCriterion(name)), name);
+  for (const char* name : {"midpoint", "inside", "outside"})
+    EXPECT_STREQ(ima::bisectionReturnName(ima::parseBisectionReturn(name)), name);
+  for (const char* name : {"auto", "all", "crossed"})
+    EXPECT_STREQ(ima::adversarialSamplesName(ima::parseAdversarialSamples(name)), name);
+  EXPECT_EQ(ima::parseAdversarialSamples("crossed"), ima::AdversarialSamples::Crossed);
+  try {
+    ima::parseBisectionReturn("middle");
+    FAIL() << "an unknown bisection result was accepted";
+  } catch (const ima::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown bisection result 'middle' (expected midpoint, inside or outside)"),
+              std::string::npos)
+        << e.what();
   }
 }
 

@@ -18,7 +18,7 @@ using ima::TrainingSettings;
 
 TEST(TrainingSettings, DefaultsAreThoseOfTheDesign) {
   const ima::TrainingOptions o = ima::trainingOptionsOf(TrainingSettings{});
-  EXPECT_EQ(o.method, "standard");
+  EXPECT_EQ(o.method, ima::TrainingMethodKind::Standard);
   EXPECT_EQ(o.epochs, 20);
   EXPECT_EQ(o.iterationsPerEpoch, 50);
   EXPECT_EQ(o.optimizer, "sgd");
@@ -33,11 +33,11 @@ TEST(TrainingSettings, DefaultsAreThoseOfTheDesign) {
   EXPECT_EQ(a.pgdSteps, 20);            // K = 20
   EXPECT_DOUBLE_EQ(a.alpha, 4.0);       // step alpha * eps_i / K, alpha 4
   EXPECT_EQ(a.bisectionSteps, 10);      // B = 10
-  EXPECT_EQ(a.bisection, "midpoint");
+  EXPECT_EQ(a.bisection, ima::BisectionReturn::Midpoint);
   EXPECT_EQ(a.norm, ima::Norm::L2);
-  EXPECT_EQ(a.criterion, "max-dice");   // max over foreground classes of hard Dice >= tau
+  EXPECT_EQ(a.criterion, ima::Criterion::MaxDice);  // max over foreground classes of hard Dice >= tau
   EXPECT_DOUBLE_EQ(a.tau, 0.6);
-  EXPECT_EQ(a.adversarialSamples, "auto");  // crossed for classification, all for segmentation
+  EXPECT_EQ(a.adversarialSamples, ima::AdversarialSamples::Auto);  // crossed for classification, all for segmentation
   EXPECT_FALSE(a.resetMisclassified);       // misclassified: margin unchanged
   EXPECT_FALSE(a.clamp);                    // off for z-scored input
 }
@@ -78,7 +78,7 @@ TEST(TrainingSettings, EveryValueReachesTheOptions) {
   s.resetMisclassified = true;
   s.attackClamp = {{-1.5, 2.5}};
   const ima::TrainingOptions o = ima::trainingOptionsOf(s);
-  EXPECT_EQ(o.method, "ima");
+  EXPECT_EQ(o.method, ima::TrainingMethodKind::Ima);
   EXPECT_EQ(o.epochs, 3);
   EXPECT_EQ(o.iterationsPerEpoch, 7);
   EXPECT_EQ(o.seed, 42u);
@@ -91,11 +91,11 @@ TEST(TrainingSettings, EveryValueReachesTheOptions) {
   EXPECT_EQ(a.pgdSteps, 5);
   EXPECT_EQ(a.alpha, 2.5);
   EXPECT_EQ(a.bisectionSteps, 0);
-  EXPECT_EQ(a.bisection, "inside");
+  EXPECT_EQ(a.bisection, ima::BisectionReturn::Inside);
   EXPECT_EQ(a.norm, ima::Norm::Linf);
-  EXPECT_EQ(a.criterion, "pixel-accuracy");
+  EXPECT_EQ(a.criterion, ima::Criterion::PixelAccuracy);
   EXPECT_EQ(a.tau, 1);
-  EXPECT_EQ(a.adversarialSamples, "crossed");
+  EXPECT_EQ(a.adversarialSamples, ima::AdversarialSamples::Crossed);
   EXPECT_TRUE(a.resetMisclassified);
   EXPECT_TRUE(a.clamp);
   EXPECT_EQ(a.clampLow, -1.5);

@@ -387,7 +387,8 @@ TEST_F(UNetTrainerTest, WarmStartAndBisectionToleranceAreRecorded)
   EXPECT_NE(out.str().find("BisectionTolerance: 0.25, WarmStart: Off"), std::string::npos) << out.str();
 }
 
-// Every parameter is checked by the core's builder and named as its Set method names it.
+// Every parameter is checked by the core's builders and named as its Set method names it (the new
+// model's network too: NetworkDimension, BaseFeatures and LabelNames are not the keys in PascalCase).
 TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
 {
   const std::vector<std::pair<std::function<void(TrainerType *)>, std::string>> cases = {
@@ -397,6 +398,13 @@ TEST_F(UNetTrainerTest, BadParametersAreNamedInTheException)
     { [](TrainerType * t) { t->SetBisectionSteps(61); }, "BisectionSteps is 61" },
     { [](TrainerType * t) { t->SetBisectionTolerance(1); }, "BisectionTolerance is 1" },
     { [](TrainerType * t) { t->SetIterationsPerEpoch(0); }, "IterationsPerEpoch is 0" },
+    { [](TrainerType * t) { t->SetBatchSize(-1); }, "BatchSize is -1" },
+    // The new model's settings, checked by ima::newModelMetadata.
+    { [](TrainerType * t) { t->SetBaseFeatures(0); }, "BaseFeatures is 0" },
+    { [](TrainerType * t) { t->SetMaxFeatures(5000); }, "MaxFeatures is 5000" },
+    { [](TrainerType * t) { t->SetStages(9); }, "Stages is 9" },
+    { [](TrainerType * t) { t->SetNorm("layer"); }, "Norm is 'layer'" },
+    { [](TrainerType * t) { t->SetLabelNames({ "organ" }); }, "but LabelNames names only 1 label(s)" },
   };
   for (const auto & [spoil, expected] : cases)
   {

@@ -20,7 +20,7 @@ namespace ima {
 class TrainingMethod;
 
 struct ClassificationTrainingOptions {
-  std::string method = "standard";  // "standard" | "pgd" | "trades" | "ima" (TrainingMethod.h)
+  TrainingMethodKind method = TrainingMethodKind::Standard;  // TrainingMethod.h
   AdversarialOptions adversarial;   // set clamp to keep the training attacks inside the pixel range
   int epochs = 10;
   int batchSize = 64;               // the last minibatch of an epoch may be smaller
