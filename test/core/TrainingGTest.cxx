@@ -324,12 +324,12 @@ TEST_F(Training, ImaWarmStartsAreKeptInTheCheckpointAndChangeTheRun) {
 
 TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
   auto options = imaOptions();
-  options.method = "pgd";
+  options.method = ima::TrainingMethodKind::Pgd;
   options.adversarial.eps = 0.3;
   options.epochs = 1;
   ima::SegmentationTrainer trainer(ima::Model::create(slice2DMetadata(16), 5), options);
   EXPECT_EQ(trainer.run(phantoms(1, 0, 16), {}).metadata().trainingMethod, "pgd");
-  options.method = "trades";
+  options.method = ima::TrainingMethodKind::Trades;
   std::vector<double> losses;
   ima::SegmentationTrainer trades(ima::Model::create(slice2DMetadata(16), 5), options);
   const auto tradesModel = trades.run(phantoms(1, 0, 16), {}, [&](const ima::EpochReport& r) {
