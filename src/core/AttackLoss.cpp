@@ -6,9 +6,10 @@
 #include <utility>
 
 #include "ima/Error.h"
-#include "internal/PredictedClasses.h"
 #include "internal/AttackLosses.h"
 #include "internal/Losses.h"
+#include "internal/PredictedClasses.h"
+#include "internal/ShapeText.h"
 
 namespace ima {
 namespace {
@@ -23,12 +24,6 @@ const std::pair<AttackLoss, const char*> kNames[] = {
     {AttackLoss::JensenShannon, "js"},
     {AttackLoss::Margin, "margin"},
 };
-
-std::string shapeText(torch::IntArrayRef sizes) {
-  std::ostringstream s;
-  s << sizes;
-  return s.str();
-}
 
 AttackLoss resolved(AttackLoss loss, const torch::Tensor& logits) {
   if (loss != AttackLoss::Auto) return loss;

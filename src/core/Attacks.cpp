@@ -11,6 +11,7 @@
 #include "ima/Error.h"
 #include "internal/AttackLosses.h"
 #include "internal/Perturbation.h"
+#include "internal/ShapeText.h"
 
 namespace ima {
 namespace {
@@ -27,12 +28,6 @@ void checkOptions(const AttackOptions& o) {
   if (o.clamp && !(o.clampLow <= o.clampHigh))
     throw Error("attack: clamp range [" + std::to_string(o.clampLow) + ", " + std::to_string(o.clampHigh) +
                 "] is empty");
-}
-
-std::string shapeText(torch::IntArrayRef sizes) {
-  std::ostringstream s;
-  s << sizes;
-  return s.str();
 }
 
 // A 0-d or [N] tensor as [N, 1, ..., 1] in x's dtype and on x's device; finite and >= 0.

@@ -18,6 +18,7 @@
 
 #include "itkIMAImageConversion.h"
 
+#include "internal/LowerCase.h"
 #include "internal/RawImageChecks.h"
 #include "internal/WrittenImageCheck.h"
 
@@ -33,11 +34,6 @@ namespace {
 
 const char* const kExtensions[] = {".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd"};
 const char* const kExtensionList = ".nii.gz, .nii, .nrrd, .nhdr, .mha or .mhd";
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
@@ -178,7 +174,7 @@ std::vector<std::string> writeAtomically(TImage* image, const std::string& path,
 }  // namespace
 
 std::string imageExtension(const std::string& fileName) {
-  const std::string name = lower(fs::path(fileName).filename().string());
+  const std::string name = lowerCase(fs::path(fileName).filename().string());
   for (const char* ext : kExtensions) {
     const std::string e = ext;
     if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0) return e;
@@ -225,7 +221,7 @@ void checkOutputFiles(const InputFiles& inputs, const std::vector<OutputFile>& o
 bool isDicomInput(const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return true;
-  return lower(fs::path(path).extension().string()) == ".dcm";
+  return lowerCase(fs::path(path).extension().string()) == ".dcm";
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "ima/Error.h"
+#include "internal/LowerCase.h"
 
 #include "ima/io/ImageFiles.h"
 
@@ -107,11 +108,6 @@ std::string trim(const std::string& s) {
   return a == std::string::npos ? "" : s.substr(a, b - a + 1);
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // A text header of "key<separator>value" lines up to `isLast` (MetaImage) or an empty line (NRRD):
 // the fields (lower-case keys) and the header's length in bytes.
 struct TextHeader {
@@ -134,7 +130,7 @@ TextHeader readTextHeader(const std::string& file, char separator, const std::st
     if (lastKey.empty() && trim(line).empty()) return h;  // NRRD: the blank line ends the header
     const size_t at = line.find(separator);
     if (at == std::string::npos) continue;
-    const std::string key = lower(trim(line.substr(0, at)));
+    const std::string key = lowerCase(trim(line.substr(0, at)));
     h.fields.emplace_back(key, trim(line.substr(at + 1)));
     if (!lastKey.empty() && key == lastKey) return h;
   }
@@ -173,13 +169,13 @@ void checkStructure(const std::string& file, uint64_t dataBytes, std::vector<std
   } else if (ext == ".mha" || ext == ".mhd") {
     const TextHeader h = readTextHeader(file, '=', "elementdatafile");
     const std::string dataFile = h.get("elementdatafile");
-    const bool compressed = lower(h.get("compresseddata")) == "true";
+    const bool compressed = lowerCase(h.get("compresseddata")) == "true";
     checkData(file, h.length, dataFile == "LOCAL" ? "" : dataFile, compressed, dataBytes, files);
   } else if (ext == ".nrrd" || ext == ".nhdr") {
     const TextHeader h = readTextHeader(file, ':', "");
     std::string dataFile = h.get("data file");
     if (dataFile.empty()) dataFile = h.get("datafile");
-    const std::string encoding = lower(h.get("encoding"));
+    const std::string encoding = lowerCase(h.get("encoding"));
     if (encoding != "raw" && encoding != "gzip" && encoding != "gz") throw Failure{"its encoding '" + encoding + "' is unexpected"};
     checkData(file, h.length, dataFile, encoding != "raw", dataBytes, files);
   } else {
