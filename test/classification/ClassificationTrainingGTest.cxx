@@ -9,6 +9,8 @@
 #include "ima/Error.h"
 #include "ima/TrainingMethod.h"
 
+namespace ClassificationTrainingGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -137,3 +139,5 @@ TEST(ClassificationTrainer, BadOptionsAreErrors) {
 }
 
 }  // namespace
+
+}  // namespace ClassificationTrainingGTest

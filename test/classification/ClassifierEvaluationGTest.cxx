@@ -10,6 +10,8 @@
 #include "ima/classification/ClassifierEvaluation.h"
 #include "ima/Error.h"
 
+namespace ClassifierEvaluationGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -106,3 +108,5 @@ TEST(ClassifierEvaluation, BadOptionsAreErrors) {
 }
 
 }  // namespace
+
+}  // namespace ClassifierEvaluationGTest

@@ -16,6 +16,8 @@
 #include "ima/Error.h"
 #include "ima/classification/IdxReader.h"
 
+namespace IdxReaderGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -246,3 +248,5 @@ TEST(IdxReader, FashionMnistFirstTrainingImages) {
 }
 
 }  // namespace
+
+}  // namespace IdxReaderGTest

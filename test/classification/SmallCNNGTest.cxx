@@ -9,6 +9,8 @@
 #include "ima/Error.h"
 #include "ima/classification/SmallCNN.h"
 
+namespace SmallCNNGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::SmallCNNSpec tinySpec(int classes = 4) {
@@ -126,3 +128,5 @@ TEST(SmallCNN, LearnsWhichQuadrantIsBright) {
 }
 
 }  // namespace
+
+}  // namespace SmallCNNGTest

@@ -11,6 +11,8 @@
 #include "ArgumentParser.h"
 #include "Shard.h"
 
+namespace ShardGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using Environment = std::map<std::string, std::string>;
@@ -91,3 +93,5 @@ TEST(Shard, SchedulerPrecedenceAndBadVariables) {
     }
   }
 }
+
+}  // namespace ShardGTest

@@ -11,6 +11,7 @@
 #include "ima/NewModel.h"
 
 namespace imatest::cli {
+namespace TrainingRoutesGTest {  // this file's names apart from the others' in a unity build
 namespace {
 
 class TrainingRoutes : public ImaCLI {
@@ -152,4 +153,5 @@ TEST_F(TrainingRoutes, EveryRouteRefusesANegativeBatch) {
 }
 
 }  // namespace
+}  // namespace TrainingRoutesGTest
 }  // namespace imatest::cli

@@ -14,6 +14,7 @@
 #include "CLITestSupport.h"
 
 namespace imatest::cli {
+namespace imaCLIBadInputGTest {  // this file's names apart from the others' in a unity build
 namespace {
 
 std::string readBytes(const fs::path& p) { return readText(p); }
@@ -345,4 +346,5 @@ TEST_F(ImaBadDicom, AttributesStoredWithVRUnknownKeepTheirGeometry) {
 }
 
 }  // namespace
+}  // namespace imaCLIBadInputGTest
 }  // namespace imatest::cli

@@ -2,6 +2,8 @@
 // with DCMTK: the manifest, resuming after a kill, shards, and hardening on SEG-labelled series.
 #include "CLITestSupport.h"
 
+namespace imaCLIBatchGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 
 namespace {
@@ -383,3 +385,5 @@ TEST_F(ImaCLI, BatchSegmentWritesDicomSegs) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(manifestRows(work_ / "out2" / "manifest.csv").size(), 1u);
 }
+
+}  // namespace imaCLIBatchGTest

@@ -2,6 +2,8 @@
 // output. Series are written with DCMTK (test/dicom/DicomTestData.h).
 #include "CLITestSupport.h"
 
+namespace imaCLIDicomGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 
 // ---------------------------------------------------------------- DICOM input
@@ -191,3 +193,5 @@ TEST_F(ImaCLI, EvaluatesAndAttacksDicomSeries) {
 }
 
 // ---------------------------------------------------------------- ima batch
+
+}  // namespace imaCLIDicomGTest

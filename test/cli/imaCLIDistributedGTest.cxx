@@ -12,6 +12,8 @@
 #include <chrono>
 #include <thread>
 
+namespace imaCLIDistributedGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 using namespace std::chrono_literals;
 
@@ -255,3 +257,5 @@ TEST_F(DistributedCLI, DistributedBadVariablesAreErrorsNamingTheVariable) {
   EXPECT_EQ(filesIn("badrank"), std::set<std::string>{});
   EXPECT_EQ(filesIn("nomaster"), std::set<std::string>{});
 }
+
+}  // namespace imaCLIDistributedGTest

@@ -4,6 +4,8 @@
 // imaCLIDicomGTest.cxx, the batch commands in imaCLIBatchGTest.cxx.
 #include "CLITestSupport.h"
 
+namespace imaCLIGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 
 namespace {
@@ -614,3 +616,5 @@ TEST_F(ImaCLI, DiceMatchesAHandComputedValue) {
 }
 
 }  // namespace
+
+}  // namespace imaCLIGTest

@@ -13,6 +13,8 @@
 
 #include "CLITestSupport.h"
 
+namespace imaCLIInterruptGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 
 namespace {
@@ -308,3 +310,5 @@ TEST_F(Interrupts, BatchKilledAtRandomPointsMarksOnlyFinishedSeriesDone) {
 }
 
 }  // namespace
+
+}  // namespace imaCLIInterruptGTest

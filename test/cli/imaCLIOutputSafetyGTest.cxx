@@ -10,6 +10,8 @@
 
 #include "CLITestSupport.h"
 
+namespace imaCLIOutputSafetyGTest {  // this file's names apart from the others' in a unity build
+
 using namespace imatest::cli;
 
 namespace {
@@ -394,3 +396,5 @@ TEST_F(OutputSafety, BatchManifestRecordsTheModelAndAnotherModelRedoesTheWork) {
 }
 
 }  // namespace
+
+}  // namespace imaCLIOutputSafetyGTest

@@ -17,6 +17,8 @@
 #include "ima/Attacks.h"
 #include "ima/Error.h"
 
+namespace ApgdGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -363,3 +365,5 @@ TEST(Apgd, RejectsBadOptionsAndInputs) {
 }
 
 }  // namespace
+
+}  // namespace ApgdGTest

@@ -12,6 +12,8 @@
 #include "ima/AttackLoss.h"
 #include "ima/Error.h"
 
+namespace AttackLossesGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using Logits = std::vector<std::vector<double>>;  // [voxel][class]
@@ -182,3 +184,5 @@ TEST(AttackLosses, NamesRoundTripAndBadInputIsAnError) {
 }
 
 }  // namespace
+
+}  // namespace AttackLossesGTest

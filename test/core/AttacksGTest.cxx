@@ -18,6 +18,8 @@
 #include "ima/UNet.h"
 #include "internal/Losses.h"
 
+namespace AttacksGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -646,3 +648,5 @@ TEST(AttackLoss, IsPerSampleCrossEntropyPlusOneMinusPerSampleSoftDice) {
 }
 
 }  // namespace
+
+}  // namespace AttacksGTest

@@ -10,6 +10,8 @@
 #include "ima/AvailableMemory.h"
 #include "ima/Error.h"
 
+namespace AvailableMemoryGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 double memAvailableBytes() {
@@ -50,3 +52,5 @@ TEST(AvailableMemory, MebibytesRoundUp) {
 }
 
 }  // namespace
+
+}  // namespace AvailableMemoryGTest

@@ -19,6 +19,8 @@
 #include "ima/Phantoms.h"
 #include "ima/Training.h"
 
+namespace CheckedWritesGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -117,3 +119,5 @@ TEST_F(CheckedWrites, TrainingStopsWhenItsCheckpointCannotBeWritten) {
 }
 
 }  // namespace
+
+}  // namespace CheckedWritesGTest

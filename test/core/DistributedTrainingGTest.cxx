@@ -28,6 +28,8 @@
 #include "ima/Training.h"
 #include "internal/Losses.h"
 
+namespace DistributedTrainingGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
@@ -533,3 +535,5 @@ TEST_F(DistributedTraining, AWorldOfOneTrainsExactlyAsOneProcess) {
     EXPECT_EQ(alone.margins, world1.margins) << method;
   }
 }
+
+}  // namespace DistributedTrainingGTest

@@ -16,6 +16,8 @@
 #include "ima/Normalization.h"
 #include "ima/RobustnessReport.h"
 
+namespace EvaluationEnsembleGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 const std::vector<std::string> kMembers{"apgd-masked-ce", "apgd-balanced-ce", "apgd-js",
@@ -157,3 +159,5 @@ TEST(StrongEnsemble, UnknownAttacksAndSingleImagesOfTheEnsembleAreErrors) {
 }
 
 }  // namespace
+
+}  // namespace EvaluationEnsembleGTest

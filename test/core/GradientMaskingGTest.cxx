@@ -15,6 +15,8 @@
 #include "ima/Normalization.h"
 #include "ima/RobustnessReport.h"
 
+namespace GradientMaskingGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 // A per-voxel network on one channel with fixed logits (-2x, 1, 2x): class 0 below -0.5, class 1
@@ -134,3 +136,5 @@ TEST(GradientMasking, ChecksOnAHandMadeReport) {
 }
 
 }  // namespace
+
+}  // namespace GradientMaskingGTest

@@ -11,6 +11,8 @@
 #include "ima/ImaStep.h"
 #include "ima/MarginState.h"
 
+namespace ImaStepGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -178,3 +180,5 @@ TEST(ImaStep, LeavesModeAndParameterGradientsAlone) {
 }
 
 }  // namespace
+
+}  // namespace ImaStepGTest

@@ -9,6 +9,8 @@
 #include "ima/Error.h"
 #include "ima/InputFiles.h"
 
+namespace InputFilesGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -75,3 +77,5 @@ TEST_F(InputFilesTest, SameFileComparesExistingFilesByInodeAndNewOnesByResolvedP
 }
 
 }  // namespace
+
+}  // namespace InputFilesGTest

@@ -8,6 +8,8 @@
 #include "ima/Error.h"
 #include "ima/MarginState.h"
 
+namespace MarginsGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::MarginOptions options(double delta = 0.1, double epsMax = 1.0, bool reset = false) {
@@ -191,3 +193,5 @@ TEST(Bisection, StopsEachSampleAtItsToleranceAndEvaluatesOnlyThoseStillHalving) 
 }
 
 }  // namespace
+
+}  // namespace MarginsGTest

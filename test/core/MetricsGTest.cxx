@@ -3,6 +3,8 @@
 #include "ima/Error.h"
 #include "ima/Metrics.h"
 
+namespace MetricsGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::LabelMap labelsOf(std::vector<uint8_t> values) {
@@ -36,3 +38,5 @@ TEST(Metrics, SizeMismatchIsAnError) {
 }
 
 }  // namespace
+
+}  // namespace MetricsGTest

@@ -12,6 +12,8 @@
 #include "ima/SlidingWindowInferer.h"
 #include "ima/UNet.h"
 
+namespace ModelFileGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -217,3 +219,5 @@ TEST_F(ModelFile, StateDictExportHoldsEveryTensorUnderItsModuleName) {
 }
 
 }  // namespace
+
+}  // namespace ModelFileGTest

@@ -8,6 +8,8 @@
 #include "ima/Error.h"
 #include "ima/ModelMetadata.h"
 
+namespace ModelMetadataGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 TEST(ModelMetadata, LabelCodesFromHandWrittenJsonSurviveARoundTrip) {
@@ -47,3 +49,5 @@ TEST(ModelMetadata, IncompleteLabelCodeIsNamed) {
 }
 
 }  // namespace
+
+}  // namespace ModelMetadataGTest

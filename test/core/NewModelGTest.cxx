@@ -12,6 +12,8 @@
 #include "ima/PatchSize.h"
 #include "ima/Training.h"
 
+namespace NewModelGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::LabelledCase makeCase(const std::string& id, std::vector<int64_t> size, uint8_t label, int channels = 1) {
@@ -164,3 +166,5 @@ TEST(PatchSize, BadRequestsNameTheSetting) {
 }
 
 }  // namespace
+
+}  // namespace NewModelGTest

@@ -6,6 +6,8 @@
 #include "ima/Error.h"
 #include "ima/Norm.h"
 
+namespace NormGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 TEST(Norm, TheTwoNamesParseAndNameRoundTrip) {
@@ -29,3 +31,5 @@ TEST(Norm, AnUnknownNameIsAnErrorNamingTheValueAndTheInput) {
 }
 
 }  // namespace
+
+}  // namespace NormGTest

@@ -5,6 +5,8 @@
 #include "ima/Error.h"
 #include "ima/Normalization.h"
 
+namespace NormalizationGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::Volume volumeOf(std::vector<float> values, int channels = 1) {
@@ -60,3 +62,5 @@ TEST(Normalization, ConstantImageDoesNotDivideByZero) {
 TEST(Normalization, UnknownKindIsAnError) { EXPECT_THROW(ima::Normalization::parseKind("minmax"), ima::Error); }
 
 }  // namespace
+
+}  // namespace NormalizationGTest

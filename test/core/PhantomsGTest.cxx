@@ -6,6 +6,8 @@
 #include "ima/Metrics.h"
 #include "ima/Phantoms.h"
 
+namespace PhantomsGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 TEST(Phantoms, AreDeterministicPerSeedAndIndex) {
@@ -81,3 +83,5 @@ TEST(Phantoms, InvalidOptionsAreErrors) {
 }
 
 }  // namespace
+
+}  // namespace PhantomsGTest

@@ -14,6 +14,8 @@
 #include "internal/AutocastCompat.h"
 #include "internal/Precision.h"
 
+namespace PrecisionGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 // The CPU flags as Linux reports them: an oracle for the CPUID reading, independent of it.
@@ -132,3 +134,5 @@ TEST(Precision, Bf16ImaTrainingMatchesFp32ValidationDice) {
 }
 
 }  // namespace
+
+}  // namespace PrecisionGTest

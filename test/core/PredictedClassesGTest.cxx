@@ -4,6 +4,8 @@
 
 #include "internal/PredictedClasses.h"
 
+namespace PredictedClassesGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 // predictedClasses (max(1)'s indices, the fast reduction) against argmax(1), on logits full of
@@ -19,3 +21,5 @@ TEST(PredictedClasses, EqualArgmaxIncludingTies) {
 }
 
 }  // namespace
+
+}  // namespace PredictedClassesGTest

@@ -12,6 +12,8 @@
 #include "ima/Error.h"
 #include "ima/RobustnessReport.h"
 
+namespace RobustnessReportGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -312,3 +314,5 @@ TEST(EvaluationBudgets, SortedWithoutRepeatsWithTheCleanBudget) {
 }
 
 }  // namespace
+
+}  // namespace RobustnessReportGTest

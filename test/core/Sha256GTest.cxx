@@ -9,6 +9,8 @@
 #include "ima/Error.h"
 #include "ima/Sha256.h"
 
+namespace Sha256GTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 TEST(Sha256, MatchesTheFipsExamples) {
@@ -41,3 +43,5 @@ TEST(Sha256, OfAFileIsSha256sumsDigest) {
     EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
   }
 }
+
+}  // namespace Sha256GTest

@@ -9,6 +9,8 @@
 #include "ima/Error.h"
 #include "ima/SlidingWindowInferer.h"
 
+namespace SlidingWindowGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::PointwiseNetwork;
@@ -201,3 +203,5 @@ TEST(SlidingWindow, AccumulatorsBeyondTheAvailableMemoryAreRefusedWithTheFigures
 }
 
 }  // namespace
+
+}  // namespace SlidingWindowGTest

@@ -12,6 +12,8 @@
 #include "ima/Phantoms.h"
 #include "ima/TrainSegmentation.h"
 
+namespace TrainSegmentationGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -165,3 +167,5 @@ TEST(TrainSegmentation, ResumesWhereTheCheckpointLeftOff) {
 }
 
 }  // namespace
+
+}  // namespace TrainSegmentationGTest

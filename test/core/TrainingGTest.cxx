@@ -16,6 +16,8 @@
 #include "ima/WarmStarts.h"
 #include "internal/TrainingCheckpoint.h"
 
+namespace TrainingGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -349,3 +351,5 @@ TEST_F(Training, PgdAndTradesTrainingRunAndBadAdversarialOptionsAreErrors) {
 }
 
 }  // namespace
+
+}  // namespace TrainingGTest

@@ -11,6 +11,8 @@
 #include "ima/Error.h"
 #include "ima/TrainingMethod.h"
 
+namespace TrainingMethodGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using imatest::LinearNetwork;
@@ -237,3 +239,5 @@ TEST(TrainingMethod, NamesParseToKindsAndBack) {
 }
 
 }  // namespace
+
+}  // namespace TrainingMethodGTest

@@ -12,6 +12,8 @@
 
 #include "ima/TrainingSettings.h"
 
+namespace TrainingSettingsGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 using ima::TrainingSettings;
@@ -184,3 +186,5 @@ TEST(TrainingSettings, SpellingsOfTheKeys) {
 }
 
 }  // namespace
+
+}  // namespace TrainingSettingsGTest

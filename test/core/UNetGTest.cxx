@@ -3,6 +3,8 @@
 #include "ima/Error.h"
 #include "ima/UNet.h"
 
+namespace UNetGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::NetworkSpec spec(int dims, int stages, int base, int maxFeatures = 320) {
@@ -121,3 +123,5 @@ TEST(UNet, ASingleSmallSampleBehavesAsInsideABatch) {
 }
 
 }  // namespace
+
+}  // namespace UNetGTest

@@ -6,6 +6,8 @@
 
 #include "ima/Volume.h"
 
+namespace VolumeGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 ima::Volume filled(int channels, float value) {
@@ -35,3 +37,5 @@ TEST(ConstantImage, OneDifferentVoxelInAnyChannelIsAnImage) {
 }
 
 }  // namespace
+
+}  // namespace VolumeGTest

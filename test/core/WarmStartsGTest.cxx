@@ -7,6 +7,8 @@
 #include "ima/Error.h"
 #include "ima/WarmStarts.h"
 
+namespace WarmStartsGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 // One 2D sample [1, 1, 4, 4] with values 0..15 (row-major), so that every shift and flip is visible.
@@ -101,3 +103,5 @@ TEST(WarmStarts, CheckpointTensorsRoundTripAndBadOnesAreRefused) {
   // A patch of another size cannot take a kept perturbation.
   EXPECT_THROW(back.recall({1}, {placed(0, 0, 0)}, torch::zeros({1, 1, 8, 8})), ima::Error);
 }
+
+}  // namespace WarmStartsGTest

@@ -17,6 +17,8 @@
 #include "internal/Patches.h"
 #include "internal/WholeVolumeNetwork.h"
 
+namespace WholeVolumeAttackGTest {  // this file's names apart from the others' in a unity build
+
 namespace {
 
 // The raw volume normalised with the model's normalisation, as [1, C, D, H, W].
@@ -165,3 +167,5 @@ TEST(WholeVolumeAttack, BudgetKeepsTheEnergyPerVoxelInL2) {
 }
 
 }  // namespace
+
+}  // namespace WholeVolumeAttackGTest

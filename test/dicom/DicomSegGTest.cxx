@@ -34,6 +34,8 @@
 #include "DicomTestData.h"
 #include "ExpectError.h"
 
+namespace DicomSegGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
 using ima::dicomtest::expectError;
@@ -563,3 +565,5 @@ TEST_F(DicomSeg, FractionalSegIsRefused) {
 }
 
 }  // namespace
+
+}  // namespace DicomSegGTest

@@ -18,6 +18,8 @@
 #include "DicomTestData.h"
 #include "ExpectError.h"
 
+namespace DicomSeriesGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
 using ima::dicomtest::expectError;
@@ -369,3 +371,5 @@ TEST_F(PydicomFiles, TruncatedAndJpeg2000FilesGiveClearErrors) {
 }
 
 }  // namespace
+
+}  // namespace DicomSeriesGTest

@@ -20,6 +20,8 @@
 
 #include "DicomTestData.h"
 
+namespace itkIMADicomSegWriterGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
 
@@ -282,3 +284,5 @@ TEST_F(IMADicomSegWriter, ChoosesTheSeriesWhenThereAreSeveral) {
 }
 
 }  // namespace
+
+}  // namespace itkIMADicomSegWriterGTest

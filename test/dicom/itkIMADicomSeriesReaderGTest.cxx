@@ -18,6 +18,8 @@
 
 #include "DicomTestData.h"
 
+namespace itkIMADicomSeriesReaderGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 using ima::dicomtest::CtPhantom;
 
@@ -130,3 +132,5 @@ TEST_F(IMADicomSeriesReader, ErrorsAreITKExceptionsNamingTheSeries) {
 }
 
 }  // namespace
+
+}  // namespace itkIMADicomSeriesReaderGTest

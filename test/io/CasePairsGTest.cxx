@@ -13,6 +13,8 @@
 #include "ima/Error.h"
 #include "ima/io/CasePairs.h"
 
+namespace CasePairsGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -91,3 +93,5 @@ TEST_F(CasePairs, AnImageWithoutItsLabelFileIsAnErrorNamingIt) {
 }
 
 }  // namespace
+
+}  // namespace CasePairsGTest

@@ -11,6 +11,8 @@
 #include "ima/Error.h"
 #include "ima/Files.h"
 
+namespace FilesGTest {  // this file's names apart from the others' in a unity build
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,3 +70,5 @@ TEST_F(PlacingFiles, AFailedMoveRemovesTheTemporaryAndNamesTheTarget) {
 }
 
 }  // namespace
+
+}  // namespace FilesGTest
