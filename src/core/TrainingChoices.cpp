@@ -1,83 +1,69 @@
 #include "ima/TrainingChoices.h"
 
-#include <initializer_list>
+#include <utility>
 
 #include "ima/Error.h"
 
 namespace ima {
 namespace {
 
-// The value of `all` whose name is `name`; otherwise an error naming `what`, the value and the
-// expected names.
-template <typename Enum, typename NameOf>
-Enum named(const std::string& name, std::initializer_list<Enum> all, NameOf nameOf, const std::string& what) {
+// Each choice's names, in the order the error messages list them.
+const std::pair<TrainingMethodKind, const char*> kMethods[] = {
+    {TrainingMethodKind::Standard, "standard"},
+    {TrainingMethodKind::Pgd, "pgd"},
+    {TrainingMethodKind::Trades, "trades"},
+    {TrainingMethodKind::Ima, "ima"},
+};
+const std::pair<Criterion, const char*> kCriteria[] = {
+    {Criterion::MaxDice, "max-dice"},
+    {Criterion::MeanDice, "mean-dice"},
+    {Criterion::PixelAccuracy, "pixel-accuracy"},
+};
+const std::pair<BisectionReturn, const char*> kBisectionReturns[] = {
+    {BisectionReturn::Midpoint, "midpoint"},
+    {BisectionReturn::Inside, "inside"},
+    {BisectionReturn::Outside, "outside"},
+};
+const std::pair<AdversarialSamples, const char*> kAdversarialSamples[] = {
+    {AdversarialSamples::Auto, "auto"},
+    {AdversarialSamples::All, "all"},
+    {AdversarialSamples::Crossed, "crossed"},
+};
+
+template <typename Enum, size_t N>
+const char* nameIn(const std::pair<Enum, const char*> (&table)[N], Enum value) {
+  for (const auto& [e, name] : table)
+    if (e == value) return name;
+  return "?";
+}
+
+// The value named `name`; otherwise an ima::Error naming `what`, the value and the names expected.
+template <typename Enum, size_t N>
+Enum namedIn(const std::pair<Enum, const char*> (&table)[N], const std::string& name, const char* what) {
   std::string expected;
-  size_t i = 0;
-  for (Enum e : all) {
-    if (name == nameOf(e)) return e;
-    expected += (i == 0 ? "" : i + 1 == all.size() ? " or " : ", ") + std::string(nameOf(e));
-    ++i;
+  for (size_t i = 0; i < N; ++i) {
+    if (name == table[i].second) return table[i].first;
+    expected += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(table[i].second);
   }
-  throw Error("unknown " + what + " '" + name + "' (expected " + expected + ")");
+  throw Error("unknown " + std::string(what) + " '" + name + "' (expected " + expected + ")");
 }
 
 }  // namespace
 
-const char* trainingMethodName(TrainingMethodKind kind) {
-  switch (kind) {
-    case TrainingMethodKind::Standard: return "standard";
-    case TrainingMethodKind::Pgd: return "pgd";
-    case TrainingMethodKind::Trades: return "trades";
-    case TrainingMethodKind::Ima: return "ima";
-  }
-  return "?";
-}
+const char* trainingMethodName(TrainingMethodKind kind) { return nameIn(kMethods, kind); }
+TrainingMethodKind trainingMethodNamed(const std::string& name) { return namedIn(kMethods, name, "training method"); }
 
-TrainingMethodKind trainingMethodNamed(const std::string& name) {
-  return named(name, {TrainingMethodKind::Standard, TrainingMethodKind::Pgd, TrainingMethodKind::Trades, TrainingMethodKind::Ima},
-               trainingMethodName, "training method");
-}
+const char* criterionName(Criterion c) { return nameIn(kCriteria, c); }
+Criterion parseCriterion(const std::string& name) { return namedIn(kCriteria, name, "correctness criterion"); }
 
-const char* criterionName(Criterion c) {
-  switch (c) {
-    case Criterion::MaxDice: return "max-dice";
-    case Criterion::MeanDice: return "mean-dice";
-    case Criterion::PixelAccuracy: return "pixel-accuracy";
-  }
-  return "?";
-}
-
-Criterion parseCriterion(const std::string& name) {
-  return named(name, {Criterion::MaxDice, Criterion::MeanDice, Criterion::PixelAccuracy}, criterionName,
-               "correctness criterion");
-}
-
-const char* bisectionReturnName(BisectionReturn r) {
-  switch (r) {
-    case BisectionReturn::Midpoint: return "midpoint";
-    case BisectionReturn::Inside: return "inside";
-    case BisectionReturn::Outside: return "outside";
-  }
-  return "?";
-}
-
+const char* bisectionReturnName(BisectionReturn r) { return nameIn(kBisectionReturns, r); }
 BisectionReturn parseBisectionReturn(const std::string& name) {
-  return named(name, {BisectionReturn::Midpoint, BisectionReturn::Inside, BisectionReturn::Outside}, bisectionReturnName,
-               "bisection result");
+  return namedIn(kBisectionReturns, name, "bisection result");
 }
 
-const char* adversarialSamplesName(AdversarialSamples s) {
-  switch (s) {
-    case AdversarialSamples::Auto: return "auto";
-    case AdversarialSamples::All: return "all";
-    case AdversarialSamples::Crossed: return "crossed";
-  }
-  return "?";
-}
-
+const char* adversarialSamplesName(AdversarialSamples s) { return nameIn(kAdversarialSamples, s); }
 AdversarialSamples parseAdversarialSamples(const std::string& name) {
-  return named(name, {AdversarialSamples::Auto, AdversarialSamples::All, AdversarialSamples::Crossed},
-               adversarialSamplesName, "adversarial samples");
+  return namedIn(kAdversarialSamples, name, "adversarial samples");
 }
 
 }  // namespace ima
