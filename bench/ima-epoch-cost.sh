@@ -6,7 +6,7 @@
 # members of a pair alike. 2D: the main job's fine-tuning of its pretrained model (from a finished
 # bench/robustness-seeds.sh run: SEED_DIR). 3D: bench/ima-3d.sh's fine-tuning of a 3D U-Net on
 # 48^3 phantoms (32^3 patches), pretrained here the first time. bench/ima_epoch_cost.py prints per
-# setting the median ratio and its range over rounds. Settings as in bench/ima-savings.sh.
+# setting the median ratio and its range over rounds. Settings by name from bench/ima-settings.sh.
 # Usage: bench/ima-epoch-cost.sh 2d|3d [WORK=/tmp/ima-epoch-cost] [ROUNDS=3] [SETTINGS="k20 k5 k5-warm k2-warm"]
 #        [SEED_DIR=/tmp/ima-robustness-seeds/seed-1]   (on a built tree; run it alone)
 set -euo pipefail
@@ -17,15 +17,9 @@ rounds=${3:-3}
 names=${4:-k20 k5 k5-warm k2-warm}
 seed_dir=${5:-/tmp/ima-robustness-seeds/seed-1}
 ima=build/Module/ima
-flags() {
-  case $1 in
-    k20) echo "--pgd-steps 20 --bisection-steps 10 --warm-start off" ;;
-    k5) echo "--pgd-steps 5 --bisection-steps 6 --warm-start off" ;;
-    k5-warm) echo "--pgd-steps 5 --bisection-steps 6 --warm-start on" ;;
-    k2-warm) echo "--pgd-steps 2 --bisection-steps 6 --bisection-tolerance 0.05 --warm-start on" ;;
-    *) echo "unknown setting $1" >&2; exit 2 ;;
-  esac
-}
+# shellcheck source=bench/ima-settings.sh
+source bench/ima-settings.sh
+for name in $names; do ima_setting_flags "$name" > /dev/null; done
 mkdir -p "$work"
 if [ "$dims" = 2d ]; then
   [ -f "$seed_dir/pretrained.imamodel" ] || { echo "no $seed_dir/pretrained.imamodel: run bench/robustness-seeds.sh"; exit 1; }
@@ -54,7 +48,7 @@ for round in $(seq "$rounds"); do
   for name in $names; do
     "$ima" train "${tune[@]}" --out "$work/standard.imamodel" --method standard
     # shellcheck disable=SC2046
-    "$ima" train "${tune[@]}" --out "$work/$name.imamodel" --method ima "${margins[@]}" $(flags "$name")
+    "$ima" train "${tune[@]}" --out "$work/$name.imamodel" --method ima "${margins[@]}" $(ima_setting_flags "$name")
     echo "$round $name $work/standard.imamodel.log.jsonl $work/$name.imamodel.log.jsonl" |
       /usr/bin/python3 bench/ima_epoch_cost.py --pair >> "$work/pairs.txt"
     tail -n 1 "$work/pairs.txt"

@@ -9,19 +9,17 @@
 # bench/ima_savings.py prints, per setting, the fine-tuning time against the standard one's, and the
 # AUCs as mean and sample standard deviation over seeds. A finished part is not run again.
 # Usage: bench/ima-savings.sh [SEEDS_WORK=/tmp/ima-robustness-seeds] [WORK=/tmp/ima-savings] [SEEDS="1 2 3"]
+#        [SETTINGS="k20 k5 k5-warm k2-warm"]   (names from bench/ima-settings.sh; the first is the reference)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds_work=${1:-/tmp/ima-robustness-seeds}
 work=${2:-/tmp/ima-savings}
 seeds=${3:-1 2 3}
 ima=build/Module/ima
-# name: the settings (the main job's margins: eps-max 6, delta 2)
-settings=(
-  "k20:--pgd-steps 20 --bisection-steps 10 --warm-start off"
-  "k5:--pgd-steps 5 --bisection-steps 6 --warm-start off"
-  "k5-warm:--pgd-steps 5 --bisection-steps 6 --warm-start on"
-  "k2-warm:--pgd-steps 2 --bisection-steps 6 --bisection-tolerance 0.05 --warm-start on"
-)
+names=${4:-k20 k5 k5-warm k2-warm}
+# shellcheck source=bench/ima-settings.sh
+source bench/ima-settings.sh
+for name in $names; do ima_setting_flags "$name" > /dev/null; done
 mkdir -p "$work"
 evaluate() {  # model json-prefix strong-set
   local common=(--model "$1" --norm l2 --eps 0,2,4,6 --batch 16 --quiet --threads 1
@@ -42,26 +40,22 @@ for seed in $seeds; do
     "$ima" train "${tune[@]}" --out "$out/standard.imamodel" --method standard --force
     awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/standard.seconds"
   fi
-  for entry in "${settings[@]}"; do
-    name=${entry%%:*}
+  for name in $names; do
     if [ ! -f "$out/$name.seconds" ]; then
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
-      "$ima" train "${tune[@]}" --out "$out/$name.imamodel" --method ima --eps-max 6 --delta 2 ${entry#*:} --force
+      "$ima" train "${tune[@]}" --out "$out/$name.imamodel" --method ima --eps-max 6 --delta 2 $(ima_setting_flags "$name") --force
       awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/$name.seconds"
     fi
     echo "seed $seed $name: $(cat "$out/$name.seconds") s (standard $(cat "$out/standard.seconds") s)"
   done
   # Two evaluations at a time, one thread each.
   pids=()
-  for entry in "${settings[@]}"; do
-    name=${entry%%:*}
+  for name in $names; do
     evaluate "$out/$name.imamodel" "$out/$name" "$from/strong-set" &
     pids+=($!)
     if [ ${#pids[@]} -eq 2 ]; then wait "${pids[@]}"; pids=(); fi
   done
   [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
 done
-names=()
-for entry in "${settings[@]}"; do names+=("${entry%%:*}"); done
-/usr/bin/python3 bench/ima_savings.py "$work" "${names[*]}" $seeds
+/usr/bin/python3 bench/ima_savings.py "$work" "$names" $seeds

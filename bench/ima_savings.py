@@ -1,7 +1,8 @@
 """Summarises bench/ima-savings.sh: per IMA setting, its fine-tuning time as a multiple of the
 standard fine-tuning's (same seed, same machine, run one after the other), the ensemble's and
 PGD-5's AUC on the strong set, each as mean and sample standard deviation over the seeds, and the
-ensemble AUC's difference to the first setting (today's IMA) per seed."""
+ensemble AUC's difference to the first setting (the reference) per seed and as mean and sample
+standard deviation of those paired differences."""
 import json
 import os
 import statistics
@@ -31,13 +32,14 @@ def main():
         rows[name] = (cost, strong, weak)
     base = rows[names[0]][1]
     print(f"| setting | fine-tuning time / standard | ensemble AUC, strong set | PGD-5 AUC, strong set | "
-          f"ensemble AUC − {names[0]}'s, per seed ({', '.join(seeds)}) |")
-    print("|---|---|---|---|---|")
+          f"ensemble AUC − {names[0]}'s, per seed ({', '.join(seeds)}) | paired difference, mean ± sd |")
+    print("|---|---|---|---|---|---|")
     for name in names:
         cost, strong, weak = rows[name]
-        per_seed = ", ".join(f"{s - b:+.3f}" for s, b in zip(strong, base))
+        differences = [s - b for s, b in zip(strong, base)]
+        per_seed = ", ".join(f"{d:+.3f}" for d in differences)
         print(f"| {name} | {statistics.mean(cost):.2f}× (" + ", ".join(f"{c:.2f}" for c in cost) + ") | "
-              f"{spread(strong)} | {spread(weak)} | {per_seed} |")
+              f"{spread(strong)} | {spread(weak)} | {per_seed} | {spread(differences)} |")
 
 
 if __name__ == "__main__":
