@@ -74,6 +74,7 @@ public:
   torch::Device device() const override { return inner_->device(); }
   void saveWeights(std::ostream& out) override { inner_->saveWeights(out); }
   void loadWeights(std::istream& in) override { inner_->loadWeights(in); }
+  bool modeIndependent() const override { return inner_->modeIndependent(); }
   int64_t forwards = 0, backwards = 0, sampleForwards = 0, sampleBackwards = 0;
   double gradForwardSeconds = 0, noGradForwardSeconds = 0;
 

@@ -85,6 +85,9 @@ struct AttackOptions {
   // Called for every iterate of ifgsm/pgd/fgsm (not noise). Reporting the final iterate costs one
   // extra forward pass (shared with the restart selection when restarts > 1).
   AttackIterateCallback onIterate;
+  // false: onIterate is not called for the final iterate, whose forward the caller does itself
+  // (IMA's step, which can fold it into its training forward); no pass is spent on it then.
+  bool reportFinalIterate = true;
   // Optional per-sample early stop (ifgsm/pgd with one restart): asked before every iterate's
   // forward pass, returns a bool [N] mask of the samples whose attack is over. A finished sample
   // keeps its current point as its result and takes part in no further forward or backward pass;

@@ -35,6 +35,12 @@ struct ImaStepOptions {
   // (segmentation's adversarial loss over all samples does). If not (classification's loss over the
   // crossed samples only), they are not attacked at all and come back at their PGD start point.
   bool attackMisclassified = true;
+  // Whether the caller's adversarial loss takes every sample's adversarial point and its network is
+  // mode-independent (Network::modeIndependent): then, unless half the samples or more have crossed
+  // before the last PGD iterate, the last iterate's forward runs once, in the caller's mode and
+  // with autograd, both to check it and as the adversarial forward (ImaStepResult::adversarialLogits):
+  // one forward of the batch fewer. The result is the same either way.
+  bool reuseFinalForward = false;
 };
 
 struct ImaStepResult {
@@ -42,6 +48,10 @@ struct ImaStepResult {
   torch::Tensor cleanCorrect;  // bool [N]: clean prediction correct (criterion for segmentation)
   torch::Tensor found;         // bool [N]: clean correct and an adversarial point within eps_i
   torch::Tensor distance;      // [N]: ||adversarial - x|| in the attack's norm (0 where not found)
+  // Where the last iterate's forward was reused: the network's logits at `adversarial`, in the
+  // caller's mode and with autograd (the crossed samples' rows forwarded at their boundary point);
+  // undefined otherwise.
+  torch::Tensor adversarialLogits;
 };
 
 // x [N, C, ...] (normalised), target [N] or [N, ...], eps [N] >= 0. cleanLogits: the trainer's

@@ -26,6 +26,11 @@ public:
   // Parameters and buffers under the names PyTorch's state_dict() gives the same network in
   // Python (what `ima export --state-dict` writes). Kinds without such names throw ima::Error.
   virtual std::vector<std::pair<std::string, torch::Tensor>> namedTensors();
+  // Whether forward() gives the same result in training and in eval mode and changes no state in
+  // either (no batch statistics, no dropout), so that a forward in one mode can stand for one in
+  // the other: IMA's training then reuses the forward of its last PGD iterate as the forward of
+  // its adversarial loss. False unless the network knows.
+  virtual bool modeIndependent() const { return false; }
 };
 
 }  // namespace ima

@@ -47,6 +47,7 @@ public:
   void saveWeights(std::ostream& out) override;
   void loadWeights(std::istream& in) override;
   std::vector<std::pair<std::string, torch::Tensor>> namedTensors() override;
+  bool modeIndependent() const override;  // instance norm or none; batch norm is not
   UNet& module() { return net_; }
 
 private:

@@ -196,7 +196,8 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     if (o.startMask.sizes() != c10::IntArrayRef{x0.size(0)} || !o.startDelta.defined() || o.startDelta.sizes() != x0.sizes())
       throw Error("attack: a warm start needs a [N] mask and a start of the input's shape");
   }
-  const bool evaluateFinal = restarts > 1 || static_cast<bool>(o.onIterate);
+  const bool reportFinal = o.onIterate && o.reportFinalIterate;
+  const bool evaluateFinal = restarts > 1 || reportFinal;
 
   bool checked = false;
   torch::Tensor best, bestLoss;
@@ -241,7 +242,7 @@ torch::Tensor attack(Network& net, const torch::Tensor& x, const torch::Tensor& 
     const torch::Tensor xa = PerturbationBall(o.norm, o.clamp, o.clampLow, o.clampHigh, a.x0, a.eps).point(a.delta).detach();
     const torch::Tensor logits = net.forward(xa);
     const torch::Tensor loss = perSampleAttackLoss(logits, a.y, o.loss, a.reference);
-    if (o.onIterate) o.onIterate({r, steps, xa, logits, loss, a.samples});
+    if (reportFinal) o.onIterate({r, steps, xa, logits, loss, a.samples});
     if (r == 0) {
       best = xadv;
       bestLoss = loss;

@@ -129,6 +129,7 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const bool all = samples == AdversarialSamples::All || (samples == AdversarialSamples::Auto && !classification);
   imaStep_.pgd = trainingAttack(seed);  // the budget is each sample's eps_i
   imaStep_.attackMisclassified = all;
+  imaStep_.reuseFinalForward = all && net.modeIndependent();
   WarmStarts::Recalled start;
   if (options_.warmStart) start = warm_.recall(ids, placements, x);
   const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach(), start.delta, start.found);
@@ -136,7 +137,7 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   const torch::Tensor clean = batchTaskLoss(logits, y);
   torch::Tensor adversarial = torch::zeros({}, clean.options());
   if (all) {
-    adversarial = batchTaskLoss(net.forward(r.adversarial), y);
+    adversarial = batchTaskLoss(r.adversarialLogits.defined() ? r.adversarialLogits : net.forward(r.adversarial), y);
   } else if (r.found.any().item<bool>()) {
     const torch::Tensor chosen = r.found.nonzero().squeeze(1);
     adversarial = taskLoss(net.forward(r.adversarial.index_select(0, chosen)), y.index_select(0, chosen));

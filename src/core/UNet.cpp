@@ -171,6 +171,10 @@ std::vector<std::pair<std::string, torch::Tensor>> UNetNetwork::namedTensors() {
   return result;
 }
 
+// Instance norm uses each sample's own statistics in both modes (no running statistics) and the
+// U-Net has no dropout, so only batch norm makes the forward depend on the mode.
+bool UNetNetwork::modeIndependent() const { return net_->spec().norm != "batch"; }
+
 void UNetNetwork::saveWeights(std::ostream& out) { saveModuleWeights(*net_, out); }
 
 void UNetNetwork::loadWeights(std::istream& in) {

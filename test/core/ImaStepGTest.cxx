@@ -168,6 +168,63 @@ TEST(ImaStep, CrossedSamplesStopBeingAttackedWithTheSameResult) {
   EXPECT_EQ(net3.backwards, 6 * o.pgd.steps);
 }
 
+// SampleCountingNetwork that declares its forward the same in both modes (a linear model is).
+class ModeIndependentCounting : public SampleCountingNetwork {
+public:
+  using SampleCountingNetwork::SampleCountingNetwork;
+  bool modeIndependent() const override { return true; }
+};
+
+TEST(ImaStep, ReusingTheLastForwardGivesTheSameResultWithFewerForwards) {
+  // Two class-1 samples cross (at distances 0.05 and 0.33, early in the PGD), five are out of
+  // reach, one is misclassified: fewer than half cross, so the last iterate's forward is reused.
+  const auto u = torch::tensor({0.6f, 0.8f});
+  const auto x = torch::stack({0.05f * u, 0.33f * u, 2.0f * u, 2.5f * u, 3.0f * u, 3.5f * u, 4.0f * u, -1.0f * u});
+  const auto y = torch::ones({8}, torch::kLong);
+  const auto eps = torch::full({8}, 0.5f);
+  const auto w = torch::tensor({{0.f, 0.f}, {3.f, 4.f}}), b = torch::tensor({0.f, 0.f});
+  ima::ImaStepOptions o;
+  o.pgd.steps = 10;
+  o.pgd.seed = 4;
+  SampleCountingNetwork plainNet(w, b);
+  const auto plain = ima::imaAdversarialStep(plainNet, x, y, eps, o);
+  const torch::Tensor plainLogits = plainNet.forward(plain.adversarial);  // the caller's adversarial forward
+  o.reuseFinalForward = true;
+  ModeIndependentCounting net(w, b);
+  const auto r = ima::imaAdversarialStep(net, x, y, eps, o);
+
+  ASSERT_EQ(plain.found.sum().item<int64_t>(), 2);
+  EXPECT_TRUE(torch::equal(r.cleanCorrect, plain.cleanCorrect));
+  EXPECT_TRUE(torch::equal(r.found, plain.found));
+  EXPECT_TRUE(torch::allclose(r.adversarial, plain.adversarial, 1e-6, 1e-7));
+  EXPECT_TRUE(torch::allclose(r.distance, plain.distance, 1e-6, 1e-7));
+  ASSERT_TRUE(r.adversarialLogits.defined());
+  EXPECT_FALSE(plain.adversarialLogits.defined());
+  EXPECT_TRUE(torch::allclose(r.adversarialLogits, plainLogits, 1e-6, 1e-6));
+  // The same parameter gradients through the reused logits as through a fresh forward.
+  torch::nn::functional::cross_entropy(r.adversarialLogits, y).backward();
+  torch::nn::functional::cross_entropy(plainLogits, y).backward();
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_TRUE(torch::allclose(net.parameters()[i].grad(), plainNet.parameters()[i].grad(), 1e-6, 1e-7));
+  // Sample-forwards: the 6 samples still attacked at the end are no longer forwarded apart; the
+  // 2 crossed ones are forwarded again at their boundary point.
+  EXPECT_EQ(net.forwards, plainNet.forwards - 6 + 2);
+
+  // Half the samples or more crossed (here 4 of 6): the plain path, the same result.
+  const auto x2 = torch::stack({0.05f * u, 0.2f * u, 0.33f * u, 0.45f * u, 3.0f * u, -1.0f * u});
+  const auto y2 = torch::ones({6}, torch::kLong), eps2 = torch::full({6}, 0.5f);
+  o.reuseFinalForward = false;
+  SampleCountingNetwork plainNet2(w, b);
+  const auto plain2 = ima::imaAdversarialStep(plainNet2, x2, y2, eps2, o);
+  o.reuseFinalForward = true;
+  ModeIndependentCounting net2(w, b);
+  const auto r2 = ima::imaAdversarialStep(net2, x2, y2, eps2, o);
+  ASSERT_EQ(plain2.found.sum().item<int64_t>(), 4);
+  EXPECT_FALSE(r2.adversarialLogits.defined());
+  EXPECT_TRUE(torch::allclose(r2.adversarial, plain2.adversarial, 1e-6, 1e-7));
+  EXPECT_EQ(net2.forwards, plainNet2.forwards);
+}
+
 TEST(ImaStep, LeavesModeAndParameterGradientsAlone) {
   LinearNetwork net(torch::tensor({{0.f, 0.f}, {3.f, 4.f}}).requires_grad_(), torch::tensor({0.f, 0.f}).requires_grad_());
   net.setTraining(true);

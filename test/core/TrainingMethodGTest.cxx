@@ -10,6 +10,7 @@
 #include "ima/Attacks.h"
 #include "ima/Error.h"
 #include "ima/TrainingMethod.h"
+#include "ima/UNet.h"
 
 namespace TrainingMethodGTest {  // this file's names apart from the others' in a unity build
 
@@ -175,6 +176,57 @@ TEST(TrainingMethod, EachMethodRunsTheMinimumNumberOfPasses) {
     loss.backward();
     EXPECT_EQ(net.backwards - e.inputBackwards, e.weightBackwardOutputs) << e.method;
   }
+}
+
+// A U-Net's calls, counted, with the mode-independence the test declares for it.
+class DeclaredModeIndependence : public ima::Network {
+public:
+  DeclaredModeIndependence(ima::UNetNetwork& inner, bool independent) : inner_(inner), independent_(independent) {}
+  torch::Tensor forward(const torch::Tensor& x) override {
+    ++forwards;
+    return inner_.forward(x);
+  }
+  std::vector<torch::Tensor> parameters() override { return inner_.parameters(); }
+  void setTraining(bool t) override { inner_.setTraining(t); }
+  bool isTraining() const override { return inner_.isTraining(); }
+  void to(const torch::Device& d) override { inner_.to(d); }
+  torch::Device device() const override { return inner_.device(); }
+  void saveWeights(std::ostream& out) override { inner_.saveWeights(out); }
+  void loadWeights(std::istream& in) override { inner_.loadWeights(in); }
+  bool modeIndependent() const override { return independent_; }
+  int forwards = 0;
+
+private:
+  ima::UNetNetwork& inner_;
+  bool independent_;
+};
+
+TEST(TrainingMethod, ImaOnAModeIndependentNetworkReusesTheLastForwardWithTheSameLossAndGradients) {
+  // Two identical instance-norm U-Nets in training mode, one declared mode-independent. No
+  // sample of this random batch is correct, so every sample is attacked to the last iterate and
+  // no bisection runs: the reused forward is the whole adversarial forward.
+  ima::UNetNetwork first(imatest::tinyUNetMetadata(2).network, 7), second(imatest::tinyUNetMetadata(2).network, 7);
+  DeclaredModeIndependence plain(first, false), reused(second, true);
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::randn({4, 1, 16, 16});
+  const torch::Tensor y = torch::randint(0, 3, {4, 16, 16}, torch::kLong);
+  ima::AdversarialOptions a;
+  a.pgdSteps = 3;
+  a.bisectionSteps = 4;
+  a.delta = 1.0;
+  ima::TrainingMethod plainMethod(ima::TrainingMethodKind::Ima, a), reusedMethod(ima::TrainingMethodKind::Ima, a);
+  plainMethod.setSampleCount(4);
+  reusedMethod.setSampleCount(4);
+  const torch::Tensor plainLoss = plainMethod.loss(plain, x, y, {0, 1, 2, 3}, 9);
+  const torch::Tensor reusedLoss = reusedMethod.loss(reused, x, y, {0, 1, 2, 3}, 9);
+  EXPECT_EQ(reused.forwards, plain.forwards - 1);  // 1 clean + K PGD + 1 reused, against + 1 adversarial
+  EXPECT_NEAR(reusedLoss.item<double>(), plainLoss.item<double>(), 1e-5);
+  plainLoss.backward();
+  reusedLoss.backward();
+  const auto p = plain.parameters(), q = reused.parameters();
+  ASSERT_EQ(p.size(), q.size());
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::allclose(q[i].grad(), p[i].grad(), 1e-4, 1e-6)) << i;
+  EXPECT_EQ(reusedMethod.stateJson(), plainMethod.stateJson());
 }
 
 TEST(TrainingMethod, CheckpointStateRestoresMarginsAndChecksTheSampleCount) {

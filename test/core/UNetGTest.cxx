@@ -30,6 +30,23 @@ TEST(UNet, OutputHasClassesAndInputResolution3D) {
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 3, 16, 8, 24}));
 }
 
+// IMA reuses a forward across modes only where the mode changes nothing: instance norm (each
+// sample's own statistics in both modes) and no norm; batch norm's eval mode uses running statistics.
+TEST(UNet, OnlyBatchNormMakesTheForwardDependOnTheMode) {
+  for (const char* norm : {"instance", "none", "batch"}) {
+    ima::NetworkSpec s = spec(2, 2, 4);
+    s.norm = norm;
+    ima::UNetNetwork net(s, 1);
+    const torch::Tensor x = torch::randn({3, 2, 16, 16});
+    net.setTraining(true);
+    const torch::Tensor train = net.forward(x).detach();
+    net.setTraining(false);
+    const torch::Tensor eval = net.forward(x).detach();
+    EXPECT_EQ(net.modeIndependent(), std::string(norm) != "batch") << norm;
+    EXPECT_EQ(torch::allclose(train, eval, 1e-5, 1e-6), net.modeIndependent()) << norm;
+  }
+}
+
 TEST(UNet, FeaturesDoublePerStageUpToTheCap) {
   // base 8, cap 20: stages have 8, 16, 20, 20 features (nnU-Net's rule min(base * 2^i, cap)).
   ima::UNetNetwork net(spec(2, 4, 8, 20), 1);

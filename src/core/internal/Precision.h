@@ -34,6 +34,7 @@ public:
   torch::Device device() const override { return inner_.device(); }
   void saveWeights(std::ostream& out) override { inner_.saveWeights(out); }
   void loadWeights(std::istream& in) override { inner_.loadWeights(in); }
+  bool modeIndependent() const override { return inner_.modeIndependent(); }
 
 private:
   Network& inner_;
