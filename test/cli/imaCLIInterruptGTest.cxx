@@ -236,8 +236,9 @@ TEST_F(Interrupts, TrainingKilledAtRandomPointsResumesBitIdentically) {
     }
     kill(pid, SIGKILL);
     const RunResult killed = finish(pid);
-    // A model exists only when the run finished before the kill.
-    EXPECT_EQ(fs::exists(work_ / out), killed.code == 0) << killed.err;
+    // A finished run has its model. A killed one can have it too when the kill came after the
+    // model's atomic write, before the process exited: then it is whole (the weights check below).
+    if (killed.code == 0) EXPECT_TRUE(fs::exists(work_ / out)) << killed.err;
     const bool checkpointed = fs::exists(work_ / (out + ".ckpt"));
     if (seed <= 3) EXPECT_TRUE(checkpointed);
     if (!fs::exists(work_ / out)) {
