@@ -11,6 +11,7 @@
 #include "itkMacro.h"  // itk::ExceptionObject
 
 #include "ima/Error.h"
+#include "ima/FreedMemory.h"
 
 #include "Commands.h"
 #include "Progress.h"
@@ -207,6 +208,7 @@ std::string withoutBacktrace(const std::string& message) {
 
 int main(int argc, char** argv) {
   installInterruptHandler();
+  ima::keepFreedMemory();  // training's tensors reuse freed pages instead of faulting new ones in
   try {
     return dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const ima::Cancelled&) {

@@ -6,6 +6,7 @@
 #include "itkMacro.h"  // itk::ExceptionObject
 
 #include "ima/Error.h"
+#include "ima/FreedMemory.h"
 
 #include "ArgumentParser.h"  // UsageError
 #include "Progress.h"        // installInterruptHandler
@@ -18,6 +19,7 @@ namespace ima::slicer {
 
 int runModule(const char* name, const char* xml, int argc, char** argv, ModuleRun run) {
   cli::installInterruptHandler();
+  keepFreedMemory();  // as `ima` does: tensors reuse freed pages instead of faulting new ones in
   const std::string program = name;
   auto fail = [&](const std::string& message) {
     std::cerr << program << ": error: " << message << "\n";
