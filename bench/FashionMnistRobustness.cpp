@@ -23,6 +23,7 @@
 
 #include <torch/torch.h>
 
+#include "ima/FreedMemory.h"
 #include "ima/classification/ClassificationTraining.h"
 #include "ima/classification/ClassifierEvaluation.h"
 #include "ima/classification/IdxReader.h"
@@ -100,6 +101,7 @@ double elapsed(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ima::keepFreedMemory();  // as the ima program does
   const Settings s = parse(argc, argv);
   torch::set_num_threads(s.threads);
   const auto start = std::chrono::steady_clock::now();

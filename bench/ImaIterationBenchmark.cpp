@@ -40,6 +40,7 @@
 #include "OpProfiler.h"
 #include <torch/torch.h>
 
+#include "ima/FreedMemory.h"
 #include "ima/ImaStep.h"
 #include "ima/Model.h"
 #include "ima/Network.h"
@@ -189,6 +190,7 @@ void writeParameters(const std::vector<torch::Tensor>& parameters, const std::st
 }  // namespace
 
 int main(int argc, char** argv) {
+  ima::keepFreedMemory();  // as the ima program does
   const int repeats = static_cast<int>(argument(argc, argv, "--repeats", 7));
   const int threads = static_cast<int>(argument(argc, argv, "--threads", 1));
   const int K = static_cast<int>(argument(argc, argv, "--pgd-steps", 10));

@@ -18,6 +18,7 @@
 
 #include <torch/torch.h>
 
+#include "ima/FreedMemory.h"
 #include "ima/ImaStep.h"
 #include "ima/Model.h"
 #include "ima/TrainingMethod.h"
@@ -62,6 +63,7 @@ std::pair<torch::Tensor, torch::Tensor> ballBatch(int64_t n, int64_t size, int d
 }  // namespace
 
 int main(int argc, char** argv) {
+  ima::keepFreedMemory();  // as the ima program does
   const int dims = static_cast<int>(argument(argc, argv, "--dims", 2));
   const int repeats = static_cast<int>(argument(argc, argv, "--repeats", 5));
   const int threads = static_cast<int>(argument(argc, argv, "--threads", 2));
