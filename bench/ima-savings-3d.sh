@@ -36,28 +36,8 @@ for seed in $seeds; do
       --val-fraction 0.25 --labels-names organ,lesion --seed "$seed" --threads 2 --quiet
   tune=(--images "$work/train/images" --labels "$work/train/labels" --init "$out/pretrained.imamodel" --batch 2
         --epochs 4 --iterations 10 --optimizer adam --lr 0.001 --val-fraction 0.25 --seed 2 --threads 2 --quiet)
-  if [ ! -f "$out/standard.seconds" ]; then
-    start=$(date +%s.%N)
-    "$ima" train "${tune[@]}" --out "$out/standard.imamodel" --method standard --force
-    awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/standard.seconds"
-  fi
-  for name in $names; do
-    if [ ! -f "$out/$name.seconds" ]; then
-      start=$(date +%s.%N)
-      # shellcheck disable=SC2046
-      "$ima" train "${tune[@]}" --out "$out/$name.imamodel" --method ima --eps-max 16 --delta 5 \
-        $(ima_setting_flags "$name") --force
-      awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/$name.seconds"
-    fi
-    echo "seed $seed $name: $(cat "$out/$name.seconds") s (standard $(cat "$out/standard.seconds") s)"
-  done
-  pids=()
-  for name in $names; do
-    evaluate "$out/$name.imamodel" "$out/$name" &
-    pids+=($!)
-    if [ ${#pids[@]} -eq 2 ]; then wait "${pids[@]}"; pids=(); fi
-  done
-  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+  ima_finetune_settings "$out" "$names" "--eps-max 16 --delta 5" "${tune[@]}"
+  ima_evaluate_settings "$out" "$names"
 done
 # shellcheck disable=SC2086
 /usr/bin/python3 bench/ima_savings.py "$work" "$names" $seeds

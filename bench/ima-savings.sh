@@ -21,9 +21,9 @@ names=${4:-k20 k5 k5-warm k2-warm}
 source bench/ima-settings.sh
 for name in $names; do ima_setting_flags "$name" > /dev/null; done
 mkdir -p "$work"
-evaluate() {  # model json-prefix strong-set
+evaluate() {  # model json-prefix, on the seed's strong set
   local common=(--model "$1" --norm l2 --eps 0,2,4,6 --batch 16 --quiet --threads 1
-                --images "$3/images" --labels "$3/labels")
+                --images "$strong_set/images" --labels "$strong_set/labels")
   [ -f "$2-pgd.json" ] || "$ima" evaluate "${common[@]}" --attack pgd --pgd-steps 5 --out "$2-pgd.json"
   [ -f "$2-strong.json" ] || "$ima" evaluate "${common[@]}" --attack strong --apgd-steps 20 --pgd-steps 20 \
     --out "$2-strong.json"
@@ -35,27 +35,8 @@ for seed in $seeds; do
   mkdir -p "$out"
   tune=(--images "$from/train/images" --labels "$from/train/labels" --init "$from/pretrained.imamodel" --batch 16
         --epochs 4 --iterations 20 --optimizer adam --lr 0.001 --val-fraction 0.2 --seed 2 --threads 2 --quiet)
-  if [ ! -f "$out/standard.seconds" ]; then
-    start=$(date +%s.%N)
-    "$ima" train "${tune[@]}" --out "$out/standard.imamodel" --method standard --force
-    awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/standard.seconds"
-  fi
-  for name in $names; do
-    if [ ! -f "$out/$name.seconds" ]; then
-      start=$(date +%s.%N)
-      # shellcheck disable=SC2086
-      "$ima" train "${tune[@]}" --out "$out/$name.imamodel" --method ima --eps-max 6 --delta 2 $(ima_setting_flags "$name") --force
-      awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/$name.seconds"
-    fi
-    echo "seed $seed $name: $(cat "$out/$name.seconds") s (standard $(cat "$out/standard.seconds") s)"
-  done
-  # Two evaluations at a time, one thread each.
-  pids=()
-  for name in $names; do
-    evaluate "$out/$name.imamodel" "$out/$name" "$from/strong-set" &
-    pids+=($!)
-    if [ ${#pids[@]} -eq 2 ]; then wait "${pids[@]}"; pids=(); fi
-  done
-  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+  ima_finetune_settings "$out" "$names" "--eps-max 6 --delta 2" "${tune[@]}"
+  strong_set=$from/strong-set
+  ima_evaluate_settings "$out" "$names"
 done
 /usr/bin/python3 bench/ima_savings.py "$work" "$names" $seeds

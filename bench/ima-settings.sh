@@ -11,3 +11,37 @@ ima_setting_flags() {
     *) echo "unknown IMA setting '$1' (k20, k5, k5-warm, k2-warm, k1-warm)" >&2; return 2 ;;
   esac
 }
+
+# Fine-tunes into OUT the standard model and one IMA model per setting, one after the other, each
+# timed (OUT/NAME.seconds); a part already there is kept. $ima is the caller's ima binary.
+# Usage: ima_finetune_settings OUT "NAMES" "MARGIN FLAGS" COMMON-TRAIN-ARGUMENTS...
+ima_finetune_settings() {
+  local out=$1 names=$2 margins=$3 start name
+  shift 3
+  if [ ! -f "$out/standard.seconds" ]; then
+    start=$(date +%s.%N)
+    "$ima" train "$@" --out "$out/standard.imamodel" --method standard --force
+    awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/standard.seconds"
+  fi
+  for name in $names; do
+    if [ ! -f "$out/$name.seconds" ]; then
+      start=$(date +%s.%N)
+      # shellcheck disable=SC2046,SC2086
+      "$ima" train "$@" --out "$out/$name.imamodel" --method ima $margins $(ima_setting_flags "$name") --force
+      awk "BEGIN { print $(date +%s.%N) - $start }" > "$out/$name.seconds"
+    fi
+    echo "$out $name: $(cat "$out/$name.seconds") s (standard $(cat "$out/standard.seconds") s)"
+  done
+}
+
+# Runs the caller's `evaluate MODEL JSON-PREFIX` on every setting's model in OUT, two at a time.
+ima_evaluate_settings() {
+  local out=$1 names=$2 name
+  local pids=()
+  for name in $names; do
+    evaluate "$out/$name.imamodel" "$out/$name" &
+    pids+=($!)
+    if [ ${#pids[@]} -eq 2 ]; then wait "${pids[@]}"; pids=(); fi
+  done
+  [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+}
