@@ -1,6 +1,6 @@
 #include "ima/FreedMemory.h"
 
-#include <cstdlib>  // defines __GLIBC__ on glibc, which the test below needs
+#include <cstdlib>  // any C library header defines __GLIBC__ (on glibc) for the check below
 
 #if defined(__GLIBC__)
 #include <malloc.h>
