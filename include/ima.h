@@ -150,7 +150,7 @@ typedef struct ima_train_options {
   double delta;              /* ima: initial margin and growth per epoch; 0 = eps_max / 20 */
   double beta;               /* ima: weight of the adversarial loss; 0.5 */
   double trades_beta;        /* trades: weight of the KL term; 6 */
-  int pgd_steps;             /* 20 */
+  int pgd_steps;             /* 0 = the method's: 2 for ima, 20 for pgd and trades */
   double alpha;              /* PGD step = alpha * eps / pgd_steps; 4 */
   int bisection_steps;       /* ima: 10 */
   const char* attack_norm;   /* "l2" | "linf"; "l2" */
@@ -177,7 +177,8 @@ typedef struct ima_train_options {
   int warm_start;            /* ima: non-zero = each sample's PGD starts from its previous visit's
                                 adversarial point (kept in the checkpoint); 0 = at random; 1 */
   double bisection_tolerance; /* ima: a sample's bisection stops once its bracket is at most this
-                                 fraction of its margin, in [0, 1); 0 = always bisection_steps */
+                                 fraction of its margin, in [0, 1); 0 = always bisection_steps;
+                                 0.05 */
 } ima_train_options;
 
 IMA_EXPORT void ima_train_options_init(ima_train_options* options);

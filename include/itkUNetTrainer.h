@@ -104,14 +104,14 @@ public:
   itkGetConstMacro(Delta, double);
   itkSetMacro(Beta, double);
   itkGetConstMacro(Beta, double);
-  itkSetMacro(PgdSteps, int);
+  itkSetMacro(PgdSteps, int);  // 0 (default) = the method's: 2 for "ima", 20 for "pgd" and "trades"
   itkGetConstMacro(PgdSteps, int);
   itkSetMacro(Alpha, double);
   itkGetConstMacro(Alpha, double);
   itkSetMacro(BisectionSteps, int);
   itkGetConstMacro(BisectionSteps, int);
   /** "ima": stop a sample's bisection once its bracket is at most this fraction of its margin, in
-   * [0, 1); 0 = always BisectionSteps halvings. */
+   * [0, 1); 0 = always BisectionSteps halvings; 0.05 (default). */
   itkSetMacro(BisectionTolerance, double);
   itkGetConstMacro(BisectionTolerance, double);
   /** "ima": start each sample's attack from its previous visit's adversarial point (On, the
@@ -313,10 +313,10 @@ private:
   double      m_EpsMax{ 1.0 };
   double      m_Delta{ 0.0 };
   double      m_Beta{ 0.5 };
-  int         m_PgdSteps{ 20 };
+  int         m_PgdSteps{ 0 };
   double      m_Alpha{ 4.0 };
   int         m_BisectionSteps{ 10 };
-  double      m_BisectionTolerance{ 0.0 };
+  double      m_BisectionTolerance{ 0.05 };
   bool        m_WarmStart{ true };
   std::string m_AttackNorm{ "l2" };
   std::string m_Criterion{ "max-dice" };

@@ -249,7 +249,8 @@ UNetTrainer<TImage, TLabelImage>::CheckedTrainingOptions() const
     settings.delta = m_Delta;  // else the settings' default, EpsMax / 20, as on every route
   settings.beta = m_Beta;
   settings.tradesBeta = m_TradesBeta;
-  settings.pgdSteps = m_PgdSteps;
+  if (m_PgdSteps != 0)
+    settings.pgdSteps = m_PgdSteps;  // else the method's default, as on every route
   settings.alpha = m_Alpha;
   settings.bisectionSteps = m_BisectionSteps;
   settings.bisectionTolerance = m_BisectionTolerance;

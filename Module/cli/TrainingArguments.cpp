@@ -33,13 +33,13 @@ void addTrainingLoopOptions(ArgumentParser& p, const std::string& method) {
       .option("delta", "E", "ima: initial margin and growth per epoch (default: eps-max / 20)")
       .option("beta", "F", "ima: weight of the adversarial loss, (1-beta) for the clean loss", "0.5")
       .option("trades-beta", "F", "trades: weight of the KL term (clean loss + beta * KL)", "6")
-      .option("pgd-steps", "K", "pgd, trades, ima: PGD iterations per minibatch", "20")
+      .option("pgd-steps", "K", "pgd, trades, ima: PGD iterations per minibatch (default: 2 for ima, 20 for pgd and trades)")
       .option("alpha", "F", "pgd, trades, ima: PGD step = alpha * eps / K", "4")
       .option("bisection-steps", "B", "ima: bisection steps onto the decision boundary", "10")
       .option("bisection", "WHERE", "ima: which bisection end becomes the adversarial sample", "midpoint")
       .choices("bisection", {"midpoint", "inside", "outside"})
       .option("bisection-tolerance", "F",
-              "ima: stop a sample's bisection at a bracket of F * its margin (0 = always B steps)", "0")
+              "ima: stop a sample's bisection at a bracket of F * its margin (0 = always B steps)", "0.05")
       .option("warm-start", "on|off",
               "ima: start each sample's attack from its previous visit's adversarial point, so that few PGD steps suffice", "on")
       .choices("warm-start", {"on", "off"})
@@ -100,7 +100,7 @@ TrainingOptions trainingLoopOptions(const ArgumentParser& args, const std::strin
   if (args.given("delta")) s.delta = args.getDouble("delta");
   s.beta = args.getDouble("beta");
   s.tradesBeta = args.getDouble("trades-beta");
-  s.pgdSteps = args.getInt("pgd-steps");
+  if (args.given("pgd-steps")) s.pgdSteps = args.getInt("pgd-steps");
   s.alpha = args.getDouble("alpha");
   s.bisectionSteps = args.getInt("bisection-steps");
   s.bisection = args.get("bisection");

@@ -43,7 +43,7 @@ void hardenModel(const ModuleArguments& args, FilterProgress& progress, ReturnPa
   s.epsMax = args.number("epsMax");
   if (args.number("delta") > 0) s.delta = args.number("delta");
   s.attackNorm = args.string("attackNorm");
-  s.pgdSteps = args.integer("pgdSteps");
+  if (args.integer("pgdSteps") > 0) s.pgdSteps = args.integer("pgdSteps");
   s.bisectionSteps = args.integer("bisectionSteps");
   s.bisectionTolerance = args.number("bisectionTolerance");
   s.warmStart = args.string("warmStart") == "on";

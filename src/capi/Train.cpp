@@ -34,7 +34,7 @@ TrainingOptions trainingOptionsFrom(const ima_train_options& o) {
   if (o.delta != 0) s.delta = o.delta;
   s.beta = o.beta;
   s.tradesBeta = o.trades_beta;
-  s.pgdSteps = o.pgd_steps;
+  if (o.pgd_steps != 0) s.pgdSteps = o.pgd_steps;
   s.alpha = o.alpha;
   s.bisectionSteps = o.bisection_steps;
   s.attackNorm = o.attack_norm ? o.attack_norm : "l2";
@@ -162,7 +162,7 @@ void ima_train_options_init(ima_train_options* options) {
   options->eps_max = training.epsMax;
   options->beta = training.beta;
   options->trades_beta = training.tradesBeta;
-  options->pgd_steps = static_cast<int>(training.pgdSteps);
+  options->pgd_steps = 0;  // the method's: 2 for ima, 20 for pgd and trades
   options->alpha = training.alpha;
   options->bisection_steps = static_cast<int>(training.bisectionSteps);
   options->attack_norm = "l2";

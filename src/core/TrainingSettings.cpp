@@ -51,7 +51,8 @@ TrainingOptions trainingOptionsOf(const TrainingSettings& s, const SettingName& 
                          "> 0 and at most " + check.name("eps_max") + " = " + Checker::text(a.epsMax));
   a.beta = check.number("beta", s.beta, s.beta >= 0 && s.beta <= 1, "a value in [0, 1]");
   a.tradesBeta = check.number("trades_beta", s.tradesBeta, s.tradesBeta >= 0, ">= 0");
-  a.pgdSteps = check.count("pgd_steps", s.pgdSteps, 1, 10000);
+  const int64_t steps = s.pgdSteps.value_or(o.method == TrainingMethodKind::Ima ? kImaPgdSteps : kFixedBudgetPgdSteps);
+  a.pgdSteps = check.count("pgd_steps", steps, 1, 10000);
   a.alpha = check.number("alpha", s.alpha, s.alpha > 0, "> 0");
   a.bisectionSteps = check.count("bisection_steps", s.bisectionSteps, 0, 60);
   a.bisection = parseBisectionReturn(check.choice("bisection", s.bisection, {"midpoint", "inside", "outside"}));

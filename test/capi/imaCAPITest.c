@@ -182,7 +182,7 @@ static void check_older_interface_train_options(const char* version, size_t size
   memset(&old, 0xAB, sizeof old);
   init_old(&old.options);
   CHECK(old.options.struct_size == size);
-  CHECK(old.options.epochs == 20 && old.options.pgd_steps == 20 && strcmp(old.options.method, "standard") == 0);
+  CHECK(old.options.epochs == 20 && old.options.pgd_steps == 0 && strcmp(old.options.method, "standard") == 0);
   int untouched = 1;
   for (size_t i = size; i < sizeof old.bytes; ++i) untouched &= old.bytes[i] == 0xAB;
   CHECK(untouched);
@@ -200,7 +200,7 @@ static void check_older_interfaces_train_options(void) {
   memset(&current, 0xAB, sizeof current);
   ima_train_options_init(&current);
   CHECK(current.struct_size == sizeof(ima_train_options));
-  CHECK(current.warm_start == 1 && current.bisection_tolerance == 0);
+  CHECK(current.warm_start == 1 && current.bisection_tolerance == 0.05 && current.pgd_steps == 0);
 }
 
 static int clamp_in_metadata(const char* metadata, double* low, double* high) {
@@ -357,11 +357,12 @@ int main(int argc, char** argv) {
 
   /* ---- IMA's warm start and bisection tolerance (IMA_1.4): recorded in the model's training
    * settings as `ima train --warm-start off --bisection-tolerance 0.25` records them; a tolerance
-   * outside [0, 1) is rejected naming the field, and nothing is written */
+   * outside [0, 1) is rejected naming the field, and nothing is written. pgd_steps 0 is IMA's
+   * default, 2 PGD steps, recorded as such. */
   ima_train_options cheap = train;
   cheap.progress = NULL;
   cheap.method = "ima";
-  cheap.pgd_steps = 2;
+  cheap.pgd_steps = 0;
   cheap.bisection_steps = 3;
   cheap.iterations_per_epoch = 1;
   cheap.warm_start = 0;
@@ -371,9 +372,15 @@ int main(int argc, char** argv) {
   CHECK_OK(ima_model_metadata(clamped_model, &metadata));
   CHECK(strstr(metadata, "\"warm_start\": false") != NULL);
   CHECK(strstr(metadata, "\"bisection_tolerance\": 0.25") != NULL);
+  CHECK(strstr(metadata, "\"pgd_steps\": 2,") != NULL);
   ima_free_string(metadata);
   ima_model_free(clamped_model);
   remove(clamped_path);
+  cheap.pgd_steps = -1;
+  CHECK_FAILS(ima_train_buffers(cases, 2, &cheap, clamped_path), IMA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(ima_last_error(), "options.pgd_steps") != NULL);
+  CHECK(!file_exists(clamped_path));
+  cheap.pgd_steps = 2;
   cheap.bisection_tolerance = 1;
   CHECK_FAILS(ima_train_buffers(cases, 2, &cheap, clamped_path), IMA_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(ima_last_error(), "options.bisection_tolerance") != NULL);

@@ -124,6 +124,31 @@ TEST_F(TrainingRoutes, EveryRouteDescribesANewModelAlike) {
   EXPECT_EQ(nlohmann::json::parse(cli.provenanceJson).at("training_cases"), nlohmann::json({"a", "b"}));
 }
 
+// The adversarial settings a route leaves unset are the method's defaults on every route: IMA's 2
+// PGD steps with the warm start and a bisection tolerance of 0.05, PGD-AT's 20 steps (the values of
+// docs/cli.md's table are the oracle).
+TEST_F(TrainingRoutes, EveryRouteGivesTheMethodsDefaultSteps) {
+  for (const auto& [method, steps] : {std::pair<std::string, int>{"ima", 2}, {"pgd", 20}}) {
+    ASSERT_EQ(trainWithCli("--method " + method, method + "-cli.imamodel"), "") << method;
+    ASSERT_EQ(trainWithCApi([&method = method](ima_train_options& o) { o.method = method.c_str(); },
+                            method + "-capi.imamodel"),
+              "")
+        << method;
+    ima::ModelMetadata itk;
+    ASSERT_EQ(trainWithItk([&method = method](Trainer& t) { t.SetMethod(method); }, &itk), "") << method;
+    const auto adversarial = [](const ima::ModelMetadata& m) {
+      const auto a = nlohmann::json::parse(m.trainingSettingsJson).at("adversarial");
+      return nlohmann::json{{"pgd_steps", a.at("pgd_steps")}, {"bisection_steps", a.at("bisection_steps")},
+                            {"bisection_tolerance", a.at("bisection_tolerance")}, {"warm_start", a.at("warm_start")}};
+    };
+    const nlohmann::json expected{{"pgd_steps", steps}, {"bisection_steps", 10}, {"bisection_tolerance", 0.05},
+                                  {"warm_start", true}};
+    EXPECT_EQ(adversarial(ima::readModelMetadata((work_ / (method + "-cli.imamodel")).string())), expected) << method;
+    EXPECT_EQ(adversarial(ima::readModelMetadata((work_ / (method + "-capi.imamodel")).string())), expected) << method;
+    EXPECT_EQ(adversarial(itk), expected) << method;
+  }
+}
+
 TEST_F(TrainingRoutes, EveryRouteRefusesBackgroundOnlyLabelsAlike) {
   writeBackgroundOnlyLabels();
   const std::string expected = "the label maps contain no foreground";

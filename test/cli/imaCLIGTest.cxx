@@ -329,7 +329,7 @@ TEST_F(ImaCLI, HardensAModelWithIma) {
   ASSERT_EQ(run("train --images data/images --labels data/labels --out base.imamodel --epochs 1 --iterations 2 "
                 "--batch 2 --features 4 --stages 2 --device cpu --threads 1 --quiet").code, 0);
   RunResult r = run("train --images data/images --labels data/labels --out hard.imamodel --init base.imamodel "
-                    "--method ima --eps-max 1 --delta 0.1 --pgd-steps 2 --bisection-steps 3 --epochs 2 --iterations 2 "
+                    "--method ima --eps-max 1 --delta 0.1 --bisection-steps 3 --epochs 2 --iterations 2 "
                     "--batch 2 --device cpu --threads 1");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("margins mean"), std::string::npos) << r.out;
@@ -363,10 +363,11 @@ TEST_F(ImaCLI, HardensAModelWithIma) {
     EXPECT_NE(r.err.find("--attack-clamp"), std::string::npos) << r.err;
   }
 
-  // --warm-start and --bisection-tolerance are recorded with the model (the hard model above: their
-  // defaults); a bad value is a usage error naming the option.
+  // --warm-start, --bisection-tolerance and --pgd-steps are recorded with the model (the hard model
+  // above: their defaults, IMA's 2 PGD steps); a bad value is a usage error naming the option.
   EXPECT_EQ(settings.at("adversarial").at("warm_start"), true);
-  EXPECT_EQ(settings.at("adversarial").at("bisection_tolerance"), 0.0);
+  EXPECT_EQ(settings.at("adversarial").at("bisection_tolerance"), 0.05);
+  EXPECT_EQ(settings.at("adversarial").at("pgd_steps"), 2);
   r = run("train --images data/images --labels data/labels --out cold.imamodel --init base.imamodel "
           "--method ima --pgd-steps 2 --bisection-steps 3 --warm-start off --bisection-tolerance 0.25 --epochs 1 "
           "--iterations 1 --batch 2 --device cpu --threads 1 --quiet");

@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ima/TrainingSettings.h"
@@ -32,9 +33,11 @@ TEST(TrainingSettings, DefaultsAreThoseOfTheDesign) {
   EXPECT_DOUBLE_EQ(a.delta, 1.0 / 20);  // eps_max / 20
   EXPECT_DOUBLE_EQ(a.beta, 0.5);        // §5 step 4
   EXPECT_DOUBLE_EQ(a.tradesBeta, 6.0);  // TRADES beta 6
-  EXPECT_EQ(a.pgdSteps, 20);            // K = 20
+  EXPECT_EQ(a.pgdSteps, 20);            // K = 20 for pgd and trades (ima's: below)
   EXPECT_DOUBLE_EQ(a.alpha, 4.0);       // step alpha * eps_i / K, alpha 4
   EXPECT_EQ(a.bisectionSteps, 10);      // B = 10
+  EXPECT_DOUBLE_EQ(a.bisectionTolerance, 0.05);  // a bracket of 5% of eps_i ends a bisection
+  EXPECT_TRUE(a.warmStart);
   EXPECT_EQ(a.bisection, ima::BisectionReturn::Midpoint);
   EXPECT_EQ(a.norm, ima::Norm::L2);
   EXPECT_EQ(a.criterion, ima::Criterion::MaxDice);  // max over foreground classes of hard Dice >= tau
@@ -56,6 +59,19 @@ TEST(TrainingSettings, DerivedDefaultsFollowTheirSettings) {
   o = ima::trainingOptionsOf(s);
   EXPECT_DOUBLE_EQ(o.learningRate, 0.2);
   EXPECT_DOUBLE_EQ(o.adversarial.delta, 3.0);
+}
+
+TEST(TrainingSettings, PgdStepsDefaultToTheMethods) {
+  TrainingSettings s;
+  for (const auto& [method, steps] : {std::pair<std::string, int>{"standard", 20}, {"pgd", 20}, {"trades", 20}, {"ima", 2}}) {
+    s.method = method;
+    EXPECT_EQ(ima::trainingOptionsOf(s).adversarial.pgdSteps, steps) << method;
+  }
+  s.pgdSteps = 7;  // a chosen value wins for every method
+  for (const char* method : {"pgd", "ima"}) {
+    s.method = method;
+    EXPECT_EQ(ima::trainingOptionsOf(s).adversarial.pgdSteps, 7) << method;
+  }
 }
 
 TEST(TrainingSettings, EveryValueReachesTheOptions) {

@@ -365,23 +365,24 @@ TEST_F(UNetTrainerTest, AttackClampIsRecordedAndAnEmptyRangeRejected)
 }
 
 // IMA's warm start (on by default) and bisection tolerance reach the model's training settings as
-// on the command line, and are printed.
+// on the command line, and are printed; PgdSteps 0 (the default) is IMA's 2 steps.
 TEST_F(UNetTrainerTest, WarmStartAndBisectionToleranceAreRecorded)
 {
   auto trainer = MakeTrainer();
   trainer->SetMethod("ima");
-  trainer->SetPgdSteps(2);
+  EXPECT_EQ(trainer->GetPgdSteps(), 0);
   trainer->SetBisectionSteps(3);
   trainer->SetEpochs(1);
   trainer->SetIterationsPerEpoch(1);
   EXPECT_TRUE(trainer->GetWarmStart());
-  EXPECT_EQ(trainer->GetBisectionTolerance(), 0.0);
+  EXPECT_EQ(trainer->GetBisectionTolerance(), 0.05);
   trainer->WarmStartOff();
   trainer->SetBisectionTolerance(0.25);
   ASSERT_NO_THROW(trainer->Update());
   const auto adversarial = nlohmann::json::parse(trainer->GetModel()->metadata().trainingSettingsJson).at("adversarial");
   EXPECT_EQ(adversarial.at("warm_start"), false);
   EXPECT_EQ(adversarial.at("bisection_tolerance"), 0.25);
+  EXPECT_EQ(adversarial.at("pgd_steps"), 2);
   std::ostringstream out;
   trainer->Print(out);
   EXPECT_NE(out.str().find("BisectionTolerance: 0.25, WarmStart: Off"), std::string::npos) << out.str();

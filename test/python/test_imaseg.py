@@ -199,9 +199,11 @@ class ImasegTest(unittest.TestCase):
     # ---------------------------------------------------------------- training methods
     def test_ima_hardening_from_a_model(self):
         hardened = imaseg.train(self.images, self.labels, self.dir / "hardened.imamodel", init=self.model,
-                                method="ima", epochs=1, iterations=2, pgd_steps=2, bisection_steps=2,
+                                method="ima", epochs=1, iterations=2, bisection_steps=2,
                                 eps_max=0.5, device="cpu", threads=1)
         self.assertEqual(hardened.metadata["training"]["method"], "ima")
+        # pgd_steps=0 (the default) is IMA's own: 2 steps.
+        self.assertEqual(hardened.metadata["training"]["settings"]["adversarial"]["pgd_steps"], 2)
         self.assertEqual(hardened.metadata["training"]["provenance"]["initialized_from"], self.model.path)
         # The handle it started from is unchanged.
         np.testing.assert_array_equal(imaseg.segment(self.model, self.test_image, threads=1),
@@ -224,7 +226,7 @@ class ImasegTest(unittest.TestCase):
     def test_warm_start_and_bisection_tolerance_are_recorded_and_a_bad_tolerance_rejected(self):
         # Recorded as `ima train --warm-start off --bisection-tolerance 0.25` records them.
         adversarial = self.model.metadata["training"]["settings"]["adversarial"]
-        self.assertEqual((adversarial["warm_start"], adversarial["bisection_tolerance"]), (True, 0))
+        self.assertEqual((adversarial["warm_start"], adversarial["bisection_tolerance"]), (True, 0.05))
         cheap = imaseg.train(self.images, self.labels, self.dir / "cold.imamodel", init=self.model, method="ima",
                              epochs=1, iterations=1, pgd_steps=2, bisection_steps=3, warm_start=False,
                              bisection_tolerance=0.25, device="cpu", threads=1)

@@ -312,7 +312,7 @@ TEST_F(SlicerModules, HardenWritesALoadableModelAndReturnsTrainingValues) {
   makeCase("in.nrrd", "ref.nrrd");
   const Outcome r = run(IMA_HARDEN_EXE, {"--model", "m.imamodel", "--outputModel", "hard.imamodel", "--method", "ima",
                                          "--epochs", "1", "--iterations", "2", "--epsMax", "1", "--delta", "0.25",
-                                         "--pgdSteps", "2", "--bisectionSteps", "2", "--batch", "2", "--threads", "1",
+                                         "--bisectionSteps", "2", "--batch", "2", "--threads", "1",
                                          "--device", "cpu", "--returnparameterfile", "ret.txt", "in.nrrd", "ref.nrrd"});
   ASSERT_EQ(r.code, 0) << r.err;
   expectCompleteProgress(r.out, "IMAHarden");
@@ -324,6 +324,10 @@ TEST_F(SlicerModules, HardenWritesALoadableModelAndReturnsTrainingValues) {
   EXPECT_EQ(provenance.value("initialized_from", ""), "m.imamodel");
   EXPECT_EQ(provenance.value("labels", ""), "ref.nrrd");
   EXPECT_NE(slurp(work_ / "hard.imamodel"), slurp(work_ / "m.imamodel"));
+  // The XML's defaults: pgdSteps 0, IMA's own 2 steps, and the bisection tolerance 0.05.
+  const auto adversarial = nlohmann::json::parse(hardened.metadata().trainingSettingsJson).at("adversarial");
+  EXPECT_EQ(adversarial.at("pgd_steps"), 2);
+  EXPECT_EQ(adversarial.at("bisection_tolerance"), 0.05);
 
   const auto values = readReturnFile(work_ / "ret.txt");
   const double loss = std::stod(values.at("finalLoss")), margin = std::stod(values.at("meanMargin"));

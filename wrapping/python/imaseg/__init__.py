@@ -315,8 +315,8 @@ def segment(model, array, spacing=None, origin=None, direction=None, *, probabil
 
 def train(images, labels, output, *, spacing=None, origin=None, direction=None, channels=1, method="standard",
           epochs=20, iterations=50, batch_size=0, patch_size=None, optimizer="sgd", learning_rate=0.0, seed=1,
-          eps=0.5, eps_max=1.0, delta=0.0, beta=0.5, trades_beta=6.0, pgd_steps=20, alpha=4.0,
-          bisection_steps=10, bisection_tolerance=0.0, warm_start=True, attack_norm="l2", attack_clamp=None,
+          eps=0.5, eps_max=1.0, delta=0.0, beta=0.5, trades_beta=6.0, pgd_steps=0, alpha=4.0,
+          bisection_steps=10, bisection_tolerance=0.05, warm_start=True, attack_norm="l2", attack_clamp=None,
           init=None, dims=0, features=32, stages=4,
           classes=0, normalization="zscore", ct_window=(-1000.0, 1000.0), checkpoint=None, device="auto", threads=0,
           progress=None):
