@@ -44,8 +44,7 @@ tune=(--images "$OUT/train/images" --labels "$OUT/train/labels" --init "$OUT/pre
       --epochs "$TUNE_EPOCHS" --iterations "$TUNE_ITERATIONS" --optimizer adam --lr "$TUNE_LR" --val-fraction 0.2
       --seed 2 --threads "$THREADS")
 "$ima" train "${tune[@]}" --out "$OUT/standard.imamodel" --method standard
-"$ima" train "${tune[@]}" --out "$OUT/ima.imamodel" --method ima --eps-max "$EPS_MAX" --delta "$DELTA" \
-  --pgd-steps 5 --bisection-steps 6 --warm-start off
+"$ima" train "${tune[@]}" --out "$OUT/ima.imamodel" --method ima --eps-max "$EPS_MAX" --delta "$DELTA"
 t4=$(date +%s)
 
 for model in standard ima; do
