@@ -32,7 +32,7 @@ for seed in $seeds; do
   "$ima" train "${tune[@]}" --out "$out/standard.imamodel" --method standard
   t2=$(date +%s)
   "$ima" train "${tune[@]}" --out "$out/ima.imamodel" --method ima --eps-max "$eps_max" --delta "$delta" \
-    --pgd-steps 5 --bisection-steps 6
+    --pgd-steps 5 --bisection-steps 6 --bisection-tolerance 0 --warm-start off  # as measured, before IMA's defaults changed
   t3=$(date +%s)
   for model in standard ima; do
     mkdir -p "$out/seg-$model"

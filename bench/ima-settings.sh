@@ -5,9 +5,9 @@
 # and the bisection tolerance; k2-warm-bf16 runs the default under bf16 autocast (--precision bf16).
 ima_setting_flags() {
   case $1 in
-    k20) echo "--pgd-steps 20 --bisection-steps 10 --warm-start off" ;;
-    k5) echo "--pgd-steps 5 --bisection-steps 6 --warm-start off" ;;
-    k5-warm) echo "--pgd-steps 5 --bisection-steps 6 --warm-start on" ;;
+    k20) echo "--pgd-steps 20 --bisection-steps 10 --bisection-tolerance 0 --warm-start off" ;;
+    k5) echo "--pgd-steps 5 --bisection-steps 6 --bisection-tolerance 0 --warm-start off" ;;
+    k5-warm) echo "--pgd-steps 5 --bisection-steps 6 --bisection-tolerance 0 --warm-start on" ;;
     k2-warm) echo "--pgd-steps 2 --bisection-steps 6 --bisection-tolerance 0.05 --warm-start on" ;;
     k1-warm) echo "--pgd-steps 1 --bisection-steps 6 --bisection-tolerance 0.05 --warm-start on" ;;
     k2-warm-bf16) echo "--pgd-steps 2 --bisection-steps 6 --bisection-tolerance 0.05 --warm-start on --precision bf16" ;;
