@@ -3,6 +3,7 @@
 // poly decay (exponent 0.9), random patches with 1/3 foreground oversampling, random flips.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,13 @@ struct EpochReport {
 // checkpoint of the last finished epoch stays valid).
 using EpochCallback = std::function<bool(const EpochReport&)>;
 
+// How a host spells a setting's key in messages, e.g. "eps_max" -> "--eps-max". The keys are
+// method, epochs, iterations_per_epoch, optimizer, learning_rate, seed, eps, eps_max, delta, beta,
+// trades_beta, pgd_steps, alpha, bisection_steps, bisection, attack_norm, criterion, tau,
+// adversarial_samples, reset_misclassified, attack_clamp, bisection_tolerance, warm_start; and
+// batch_size, patch_size for the training loop.
+using SettingName = std::function<std::string(const std::string& key)>;
+
 class SegmentationTrainer {
 public:
   // `model` is trained in place (start from Model::create or a pretrained model for --init).
@@ -78,7 +86,9 @@ public:
 
   // Continue from a checkpoint written by a trainer with the same model and options:
   // restores weights, optimiser, epoch counter and random state, so the run continues exactly.
-  void resumeFrom(const std::string& checkpointPath);
+  // Options that differ from the checkpoint's (but the epochs) are an Error naming each setting
+  // as `name` spells it; the trainer is then left for the caller to discard.
+  void resumeFrom(const std::string& checkpointPath, const SettingName& name = {});
 
   // Trains until options.epochs epochs are done. Validation cases may be empty. Progress is
   // reported per iteration in [0, 1] over the whole run and can cancel between iterations.

@@ -60,12 +60,6 @@ private:
   std::string key_;
 };
 
-// How a host spells a setting's key in messages, e.g. "eps_max" -> "--eps-max". The keys are
-// method, epochs, iterations_per_epoch, optimizer, learning_rate, seed, eps, eps_max, delta, beta,
-// trades_beta, pgd_steps, alpha, bisection_steps, bisection, attack_norm, criterion, tau,
-// adversarial_samples, reset_misclassified, attack_clamp, bisection_tolerance, warm_start.
-using SettingName = std::function<std::string(const std::string& key)>;
-
 // The usual spellings of a key: "eps_max" -> "eps-max", "epsMax", "EpsMax".
 std::string kebabCase(const std::string& key);
 std::string camelCase(const std::string& key);

@@ -77,7 +77,7 @@ Model trainSegmentation(const SegmentationTrainingRequest& r) {
   // The cases are checked against the model once, by run(), before the first iteration.
   Model model = r.startFrom ? Model(metadata, r.startFrom->network()) : Model::create(metadata, options.seed);
   SegmentationTrainer trainer(std::move(model), options);
-  if (!r.resumeFrom.empty()) trainer.resumeFrom(r.resumeFrom);
+  if (!r.resumeFrom.empty()) trainer.resumeFrom(r.resumeFrom, r.settingName);
   if (r.onStart) r.onStart({trainer.model(), options, trainer.completedEpochs()});
   return trainer.run(training, validation, r.onEpoch, r.progress);
 }

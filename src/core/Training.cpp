@@ -210,10 +210,11 @@ int SegmentationTrainer::completedEpochs() const { return state_->epoch; }
 const Model& SegmentationTrainer::model() const { return state_->model; }
 std::string SegmentationTrainer::marginsJson() const { return state_->method.stateJson(); }
 
-void SegmentationTrainer::resumeFrom(const std::string& path) {
+void SegmentationTrainer::resumeFrom(const std::string& path, const SettingName& name) {
   State& s = *state_;
   const CheckpointState state =
       readCheckpoint(path, s.model.metadata().network, *s.model.network(), *s.optimizer, s.device);
+  checkResumeSettings(path, state.settingsJson, s.model.metadata().trainingSettingsJson, name);
   s.epoch = state.epoch;
   std::istringstream random(state.random);
   random >> s.random.engine();

@@ -1,6 +1,10 @@
 #include "internal/TrainingCheckpoint.h"
 
+#include <map>
+#include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "ima/Error.h"
 #include "ima/Files.h"
@@ -63,6 +67,7 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
     CheckpointState state;
     state.epoch = static_cast<int>(epoch.toInt());
     state.random = rng.toStringRef();
+    state.settingsJson = stored.trainingSettingsJson;
     c10::IValue margins;
     if (archive.try_read("margins", margins)) state.methodState = margins.toStringRef();
     torch::serialize::InputArchive warm;
@@ -75,6 +80,50 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' is incomplete or does not match: " + e.what_without_backtrace());
   }
+}
+
+namespace {
+
+// The recorded settings by their keys (TrainingSettings.h), the adversarial ones lifted to the top.
+std::map<std::string, nlohmann::json> settingsByKey(const std::string& json) {
+  const auto parsed = nlohmann::json::parse(json.empty() ? "{}" : json, nullptr, false);
+  std::map<std::string, nlohmann::json> keys;
+  if (!parsed.is_object()) return keys;
+  for (const auto& [key, value] : parsed.items()) {
+    if (key != "adversarial" || !value.is_object()) {
+      keys[key] = value;
+      continue;
+    }
+    for (const auto& [inner, v] : value.items())
+      keys[inner == "norm" ? "attack_norm" : inner == "clamp" ? "attack_clamp" : inner] = v;
+  }
+  if (!keys.count("world_size")) keys["world_size"] = 1;  // one process records none
+  return keys;
+}
+
+}  // namespace
+
+void checkResumeSettings(const std::string& path, const std::string& checkpointSettings,
+                         const std::string& runSettings, const SettingName& name) {
+  auto written = settingsByKey(checkpointSettings), run = settingsByKey(runSettings);
+  std::string differences;
+  for (const auto& key : {"epochs", "backend"}) written.erase(key), run.erase(key);
+  const auto value = [](const std::map<std::string, nlohmann::json>& m, const std::string& key) {
+    const auto it = m.find(key);
+    return it == m.end() ? std::string("none") : it->second.dump();
+  };
+  std::set<std::string> keys;
+  for (const auto* m : {&written, &run})
+    for (const auto& entry : *m) keys.insert(entry.first);
+  for (const std::string& key : keys) {
+    const std::string a = value(written, key), b = value(run, key);
+    if (a == b) continue;
+    const std::string shown = key == "world_size" ? "the number of processes" : name ? name(key) : key;
+    differences += (differences.empty() ? "" : ", ") + shown + " " + a + " (this run: " + b + ")";
+  }
+  if (!differences.empty())
+    throw Error("checkpoint '" + path + "' was written with other settings: " + differences +
+                "; resume with the settings of the run that wrote it");
 }
 
 }  // namespace ima

@@ -155,6 +155,18 @@ TEST_F(Interrupts, AnInterruptedFineTuningResumesWithItsInitToTheUninterruptedMo
                  "--out m.imamodel --resume m.imamodel.ckpt");
   EXPECT_NE(r.code, 0) << "a fine-tuning's checkpoint resumed into a default new network";
   EXPECT_FALSE(fs::exists(work_ / "m.imamodel"));
+  // Other settings than the checkpoint's: refused by their options' names, nothing touched.
+  const std::string checkpoint = readText(work_ / "m.imamodel.ckpt"), log = readText(work_ / "m.imamodel.log.jsonl");
+  std::string other = args;
+  other.replace(other.find("--pgd-steps 2"), 13, "--pgd-steps 3");
+  r = run(other + " --lr 0.5 --out m.imamodel --resume m.imamodel.ckpt");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("checkpoint 'm.imamodel.ckpt' was written with other settings"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--pgd-steps 2 (this run: 3)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--lr 0.01 (this run: 0.5)"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(work_ / "m.imamodel"));
+  EXPECT_EQ(readText(work_ / "m.imamodel.ckpt"), checkpoint);
+  EXPECT_EQ(readText(work_ / "m.imamodel.log.jsonl"), log);
   r = run(args + " --out m.imamodel --resume m.imamodel.ckpt");
   ASSERT_EQ(r.code, 0) << r.err;
   expectSameWeights(work_ / "straight.imamodel", work_ / "m.imamodel");

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -163,6 +165,61 @@ TEST(TrainSegmentation, ResumesWhereTheCheckpointLeftOff) {
   EXPECT_EQ(resumedAfter, 1);
   EXPECT_EQ(epochs, std::vector<int>{2});
   EXPECT_EQ(nlohmann::json::parse(m.metadata().provenanceJson).at("resumed_from"), second.resumeFrom);
+  fs::remove_all(dir);
+}
+
+// Resuming with settings other than the checkpoint's would continue silently with other options
+// (and record them as the model's): refused before any state is restored or the log touched,
+// naming every differing setting as the host spells it and both values. More epochs are allowed.
+TEST(TrainSegmentation, ResumeRefusesOtherSettingsNamingEachAsTheHostDoes) {
+  const fs::path dir = fs::temp_directory_path() / ("ima_train_segmentation_settings_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto training = phantoms(2, 0);
+  ima::SegmentationTrainingRequest first = quickRequest(training);
+  first.options.checkpointPath = (dir / "run.ckpt").string();
+  first.options.logPath = (dir / "run.log.jsonl").string();
+  first.options.adversarial.pgdSteps = 20;
+  ima::trainSegmentation(first);
+  const auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string checkpoint = bytes(first.options.checkpointPath), log = bytes(first.options.logPath);
+  ASSERT_FALSE(log.empty());
+
+  ima::SegmentationTrainingRequest second = first;
+  second.options.epochs = 2;
+  second.resumeFrom = first.options.checkpointPath;
+  second.options.checkpointPath = (dir / "second.ckpt").string();
+  second.options.adversarial.pgdSteps = 2;    // e.g. an old checkpoint with K = 20, resumed with today's default
+  second.options.learningRate = 0.5;
+  second.settingName = [](const std::string& key) { return "--" + ima::kebabCase(key); };
+  bool started = false;
+  second.onStart = [&](const ima::SegmentationTrainingStart&) { started = true; };
+  try {
+    ima::trainSegmentation(second);
+    ADD_FAILURE() << "resumed with other settings";
+  } catch (const ima::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'" + second.resumeFrom + "'"), std::string::npos) << what;
+    EXPECT_NE(what.find("--pgd-steps 20 (this run: 2)"), std::string::npos) << what;
+    EXPECT_NE(what.find("--learning-rate " + nlohmann::json(first.options.learningRate).dump() + " (this run: 0.5)"),
+              std::string::npos)
+        << what;
+    EXPECT_EQ(what.find("epochs"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(started);
+  EXPECT_EQ(bytes(first.options.checkpointPath), checkpoint);
+  EXPECT_EQ(bytes(first.options.logPath), log);
+  EXPECT_FALSE(fs::exists(second.options.checkpointPath));
+
+  // The same settings, two epochs instead of one: resumes after the first.
+  second.options.adversarial.pgdSteps = 20;
+  second.options.learningRate = first.options.learningRate;
+  int resumedAfter = -1;
+  second.onStart = [&](const ima::SegmentationTrainingStart& s) { resumedAfter = s.completedEpochs; };
+  ima::trainSegmentation(second);
+  EXPECT_EQ(resumedAfter, 1);
   fs::remove_all(dir);
 }
 

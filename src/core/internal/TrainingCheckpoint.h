@@ -11,6 +11,7 @@
 
 #include "ima/ModelMetadata.h"
 #include "ima/Network.h"
+#include "ima/Training.h"
 
 namespace ima {
 
@@ -19,6 +20,7 @@ struct CheckpointState {
   std::string random;       // the trainer's random engine, serialised
   std::string methodState;  // TrainingMethod::stateJson(); "" when the method keeps none
   std::vector<std::pair<std::string, torch::Tensor>> warmStarts;  // WarmStarts::tensors(); empty: none
+  std::string settingsJson = "{}";  // the training settings of the run that wrote it (read only)
 };
 
 void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Network& network,
@@ -28,5 +30,12 @@ void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Net
 // that the checkpoint holds a network like `expected`; returns the rest. Errors name `path`.
 CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expected, Network& network,
                                torch::optim::Optimizer& optimizer, torch::Device device);
+
+// Throws an Error naming `path` and every setting (spelt by `name`) in which the run that wrote the
+// checkpoint (`checkpointSettings`) differs from the one resuming it (`runSettings`), both JSON as
+// ModelMetadata::trainingSettingsJson. The epochs may differ (a run is resumed to train longer), and
+// the communication backend (it follows the device).
+void checkResumeSettings(const std::string& path, const std::string& checkpointSettings,
+                         const std::string& runSettings, const SettingName& name);
 
 }  // namespace ima
