@@ -47,17 +47,31 @@ void moveIntoPlace(const std::string& temporary, const std::string& path) {
 }
 
 void writeFileAtomically(const std::string& path, const std::string& bytes) {
+  writeFileAtomically(path, [&](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
+}
+
+void writeFileAtomically(const std::string& path, const std::function<void(const ByteSink&)>& produce) {
   const std::string temporary = temporaryPathFor(path);
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("cannot write '" + path + "': " + std::strerror(errno));
   // Every write() is checked (a full disk fails one of them); a crash then leaves the old file or
   // the new one, never a short one.
   int error = 0;
-  for (size_t done = 0; error == 0 && done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n > 0) done += static_cast<size_t>(n);
-    else error = n < 0 ? errno : ENOSPC;
+  const ByteSink sink = [&](const void* data, size_t size) {
+    const auto* bytes = static_cast<const char*>(data);
+    for (size_t done = 0; error == 0 && done < size;) {
+      const ssize_t n = ::write(fd, bytes + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n > 0) done += static_cast<size_t>(n);
+      else error = n < 0 ? errno : ENOSPC;
+    }
+  };
+  try {
+    produce(sink);
+  } catch (...) {
+    ::close(fd);
+    std::remove(temporary.c_str());
+    throw;
   }
   if (error == 0 && ::fsync(fd) != 0) error = errno;
   if (::close(fd) != 0 && error == 0) error = errno;

@@ -31,17 +31,22 @@ void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Net
     for (const auto& [name, tensor] : state.warmStarts) warm.write(name, tensor);
     archive.write("warm-starts", warm);
   }
-  std::ostringstream out;
-  archive.save_to(out);
-  writeFileAtomically(path, withChecksumTrailer(out.str()));
+  // Streamed to the file through the checksum: the archive is never held in memory.
+  writeChecksummedFile(path, [&](const ByteSink& sink) {
+    archive.save_to([&](const void* data, size_t size) {
+      sink(data, size);
+      return size;
+    });
+  });
 }
 
 CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expected, Network& network,
                                torch::optim::Optimizer& optimizer, torch::Device device) {
   torch::serialize::InputArchive archive;
+  const CheckedFile file(path, "checkpoint");
   try {
-    std::istringstream content(checkedContent(readFileBytes(path, "checkpoint"), path, "checkpoint"));
-    archive.load_from(content, device);
+    archive.load_from([&](uint64_t position, void* buffer, size_t size) { return file.read(position, buffer, size); },
+                      [&] { return static_cast<size_t>(file.size()); }, device);
   } catch (const c10::Error& e) {
     throw Error("checkpoint '" + path + "' cannot be read: " + e.what_without_backtrace());
   }

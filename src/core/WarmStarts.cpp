@@ -1,6 +1,7 @@
 #include "ima/WarmStarts.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "ima/Error.h"
 
@@ -109,8 +110,7 @@ WarmStarts WarmStarts::fromTensors(const std::vector<std::pair<std::string, torc
       placements.size(1) != 6 || deltas.dim() != 5 || placements.size(0) != ids.size(0) || deltas.size(0) != ids.size(0) ||
       ids.scalar_type() != torch::kLong || placements.scalar_type() != torch::kLong || !deltas.is_floating_point())
     throw bad();
-  const torch::Tensor d = deltas.to(torch::kCPU, torch::kFloat);
-  if (!torch::isfinite(d).all().item<bool>()) throw bad();
+  const torch::Tensor d = deltas.to(torch::kCPU, torch::kFloat).contiguous();
   const torch::Tensor p = placements.cpu();
   const auto* pv = p.data_ptr<int64_t>();
   const torch::Tensor i64 = ids.cpu();
@@ -120,7 +120,11 @@ WarmStarts WarmStarts::fromTensors(const std::vector<std::pair<std::string, torc
       k.at.start[static_cast<size_t>(a)] = pv[i * 6 + a];
       k.at.flipped[static_cast<size_t>(a)] = pv[i * 6 + a + 3] != 0;
     }
-    k.delta = d[i].clone();
+    // A view: the checkpoint's tensor is the table's storage, not copied again. Checked in place:
+    // torch::isfinite's temporaries would take up to twice the table.
+    k.delta = d[i];
+    const float* v = k.delta.data_ptr<float>();
+    if (!std::all_of(v, v + k.delta.numel(), [](float e) { return std::isfinite(e); })) throw bad();
     if (!w.kept_.emplace(i64.data_ptr<int64_t>()[i], std::move(k)).second) throw bad();
   }
   return w;

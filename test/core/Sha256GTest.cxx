@@ -23,6 +23,20 @@ TEST(Sha256, MatchesTheFipsExamples) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
+// Hashing in pieces (across and on 64-byte block edges) gives the one-shot digest.
+TEST(Sha256, InPiecesIsTheSameAsAtOnce) {
+  std::string bytes;
+  for (int i = 0; i < 10000; ++i) bytes += static_cast<char>(i * 31);
+  ima::Sha256 h;
+  size_t done = 0;
+  for (size_t piece : {0, 1, 63, 64, 65, 127, 128, 1000}) {
+    h.update(bytes.data() + done, piece);
+    done += piece;
+  }
+  h.update(bytes.data() + done, bytes.size() - done);
+  EXPECT_EQ(h.hex(), ima::sha256Hex(bytes));
+}
+
 TEST(Sha256, OfAFileIsSha256sumsDigest) {
   const fs::path file = fs::temp_directory_path() / ("ima_sha256_" + std::to_string(::getpid()));
   std::string bytes;
