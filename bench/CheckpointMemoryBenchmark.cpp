@@ -4,7 +4,9 @@
 // large data set fits. One mode per process (the peak, ru_maxrss, only grows):
 //   imaBenchCheckpointMemory write PATH [SAMPLES=64] [SIDE=96]   keeps SAMPLES perturbations of SIDE^3
 //                                                                 and writes the checkpoint PATH
-//   imaBenchCheckpointMemory read PATH                            reads PATH back as a resume does
+//   imaBenchCheckpointMemory read PATH                            reads PATH back as a resume does,
+//                                                                 then stores a new perturbation for
+//                                                                 every sample (one epoch's visits)
 // Prints the warm starts' MiB and the peak's growth during the write or the read, in MiB and as a
 // multiple of the warm starts.
 #include <sys/resource.h>
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -69,11 +72,16 @@ int main(int argc, char** argv) {
     const double before = peakMiB();
     const ima::CheckpointState state =
         ima::readCheckpoint(path, model.metadata().network, *model.network(), optimizer, torch::kCPU);
-    const ima::WarmStarts warm = ima::WarmStarts::fromTensors(state.warmStarts, path);
-    double warmMiB = 0;
+    ima::WarmStarts warm = ima::WarmStarts::fromTensors(state.warmStarts, path);
+    torch::Tensor deltas;
     for (const auto& [name, t] : state.warmStarts)
-      if (name == "deltas") warmMiB = static_cast<double>(t.numel() * 4) / (1 << 20);
+      if (name == "deltas") deltas = t;
+    const double warmMiB = static_cast<double>(deltas.numel() * 4) / (1 << 20);
     report("read", warmMiB, before, peakMiB());
+    // Then an epoch that visits every sample once, as the resumed run does.
+    const std::vector<int64_t> shape = {1, deltas.size(1), deltas.size(2), deltas.size(3), deltas.size(4)};
+    for (int64_t i = 0; i < deltas.size(0); ++i) warm.store({i}, {}, torch::randn(shape));
+    report("read, then every sample revisited", warmMiB, before, peakMiB());
     return 0;
   }
   std::fprintf(stderr, "unknown mode '%s' (write or read)\n", mode.c_str());

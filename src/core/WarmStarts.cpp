@@ -33,7 +33,16 @@ void WarmStarts::store(const std::vector<int64_t>& ids, const std::vector<PatchP
   for (size_t i = 0; i < ids.size(); ++i) {
     const PatchPlacement p = at.empty() ? PatchPlacement{} : at[i];
     // Unflipped into the case's frame; a flip is its own inverse.
-    kept_[ids[i]] = Kept{p, flipped(asVolume(cpu[static_cast<int64_t>(i)]), p).clone()};
+    const torch::Tensor value = flipped(asVolume(cpu[static_cast<int64_t>(i)]), p);
+    const auto kept = kept_.find(ids[i]);
+    // A revisit overwrites its slot in place: after a resume the slots are views of the
+    // checkpoint's one tensor, which would otherwise stay alive beside their replacements.
+    if (kept != kept_.end() && kept->second.delta.sizes() == value.sizes()) {
+      kept->second.delta.copy_(value);
+      kept->second.at = p;
+    } else {
+      kept_[ids[i]] = Kept{p, value.clone()};
+    }
   }
 }
 

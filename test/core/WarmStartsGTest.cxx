@@ -2,6 +2,8 @@
 // hand-shifted and hand-flipped tensor; checkpoint tensors round-trip; bad ones are refused.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <torch/torch.h>
 
 #include "ima/Error.h"
@@ -102,6 +104,27 @@ TEST(WarmStarts, CheckpointTensorsRoundTripAndBadOnesAreRefused) {
   EXPECT_NO_THROW(back.checkIds(5));
   // A patch of another size cannot take a kept perturbation.
   EXPECT_THROW(back.recall({1}, {placed(0, 0, 0)}, torch::zeros({1, 1, 8, 8})), ima::Error);
+}
+
+// After a resume the kept perturbations are views of the checkpoint's tensor (not a second copy of
+// the table); a revisit writes into its own slot, so that tensor's row changes and no other.
+TEST(WarmStarts, ARevisitAfterAResumeOverwritesItsSlotInPlace) {
+  ima::WarmStarts warm;
+  warm.store({4, 1}, {placed(0, 0, 0), placed(0, 0, 0)}, torch::cat({ramp2D(), -ramp2D()}));
+  auto tensors = warm.tensors();  // ids ascending: row 0 is id 1, row 1 is id 4
+  ima::WarmStarts back = ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'");
+  back.store({4}, {placed(0, 0, 0)}, torch::full({1, 1, 4, 4}, 7.0f));
+  const torch::Tensor& deltas = tensors[2].second;
+  EXPECT_TRUE(torch::equal(deltas[1], torch::full({1, 1, 4, 4}, 7.0f)));
+  EXPECT_TRUE(torch::equal(deltas[0], -ramp2D().reshape({1, 1, 4, 4})));
+  EXPECT_TRUE(torch::equal(back.recall({4}, {placed(0, 0, 0)}, torch::zeros({1, 1, 4, 4})).delta,
+                           torch::full({1, 1, 4, 4}, 7.0f)));
+  EXPECT_TRUE(torch::equal(back.recall({1}, {placed(0, 0, 0)}, torch::zeros({1, 1, 4, 4})).delta, -ramp2D()));
+  // A non-finite value in a checkpoint's table is refused, wherever it is.
+  tensors[2].second[1][0][0][2][3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'"), ima::Error);
+  tensors[2].second[1][0][0][2][3] = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'"), ima::Error);
 }
 
 }  // namespace WarmStartsGTest
