@@ -37,7 +37,7 @@ ArgumentParser batchHardenParser() {
   p.option("model", "PRETRAINED", "the model to start from (.imamodel)", "", true)
       .option("input", "ROOT", "DICOM archive: image series and the SEG objects that label them", "", true)
       .option("out", "MODEL", "hardened model to write (e.g. hardened.imamodel)", "", true)
-      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options)")
+      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options but --epochs; others are refused)")
       .option("shard", "K/N|auto",
               "read and train on only shard K of N of the labelled series (1 <= K <= N, by a hash of the series "
               "UID, as in batch segment); auto: from the scheduler (docs/batch.md). Under torchrun every process "

@@ -53,7 +53,7 @@ ArgumentParser trainParser() {
       .choices("normalization", {"zscore", "ct"})
       .option("ct-window", "LO,HI", "CT window in HU for --normalization ct", "-1000,1000")
       .option("labels-names", "NAMES", "label names, comma separated, for labels 1..K (default: label 1, ...)")
-      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options, --init included)")
+      .option("resume", "CKPT", "continue an interrupted run from its checkpoint (same options but --epochs, --init included; others are refused)")
       .option("init", "MODEL", "start from a trained model instead of a fresh network")
       .epilog("example:\n  ima phantoms --out data --count 12 --size 64 --dims 2\n"
               "  ima train --images data/images --labels data/labels --out model.imamodel \\\n"
