@@ -87,7 +87,7 @@ public:
   // Continue from a checkpoint written by a trainer with the same model and options:
   // restores weights, optimiser, epoch counter and random state, so the run continues exactly.
   // Options that differ from the checkpoint's (but the epochs) are an Error naming each setting
-  // as `name` spells it; the trainer is then left for the caller to discard.
+  // as `name` spells it, raised before the weights are loaded.
   void resumeFrom(const std::string& checkpointPath, const SettingName& name = {});
 
   // Trains until options.epochs epochs are done. Validation cases may be empty. Progress is

@@ -213,8 +213,10 @@ std::string SegmentationTrainer::marginsJson() const { return state_->method.sta
 void SegmentationTrainer::resumeFrom(const std::string& path, const SettingName& name) {
   State& s = *state_;
   const CheckpointState state =
-      readCheckpoint(path, s.model.metadata().network, *s.model.network(), *s.optimizer, s.device);
-  checkResumeSettings(path, state.settingsJson, s.model.metadata().trainingSettingsJson, name);
+      readCheckpoint(path, s.model.metadata().network, *s.model.network(), *s.optimizer, s.device,
+                     [&](const ModelMetadata& stored) {
+                       checkResumeSettings(path, stored.trainingSettingsJson, s.model.metadata().trainingSettingsJson, name);
+                     });
   s.epoch = state.epoch;
   std::istringstream random(state.random);
   random >> s.random.engine();

@@ -1,7 +1,6 @@
 #include "internal/TrainingCheckpoint.h"
 
 #include <map>
-#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -41,7 +40,8 @@ void writeCheckpoint(const std::string& path, const ModelMetadata& metadata, Net
 }
 
 CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expected, Network& network,
-                               torch::optim::Optimizer& optimizer, torch::Device device) {
+                               torch::optim::Optimizer& optimizer, torch::Device device,
+                               const std::function<void(const ModelMetadata& stored)>& checkStored) {
   torch::serialize::InputArchive archive;
   const CheckedFile file(path, "checkpoint");
   try {
@@ -60,6 +60,7 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
     if (a.kind != b.kind || a.dims != b.dims || a.inChannels != b.inChannels || a.classes != b.classes ||
         a.baseFeatures != b.baseFeatures || a.stages != b.stages || a.norm != b.norm)
       throw Error("checkpoint '" + path + "' holds a different network than the one being trained");
+    if (checkStored) checkStored(stored);
     torch::Tensor weights;
     archive.read("weights", weights);
     const std::string bytes(static_cast<const char*>(weights.data_ptr()), static_cast<size_t>(weights.numel()));
@@ -72,7 +73,6 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
     CheckpointState state;
     state.epoch = static_cast<int>(epoch.toInt());
     state.random = rng.toStringRef();
-    state.settingsJson = stored.trainingSettingsJson;
     c10::IValue margins;
     if (archive.try_read("margins", margins)) state.methodState = margins.toStringRef();
     torch::serialize::InputArchive warm;
@@ -89,9 +89,13 @@ CheckpointState readCheckpoint(const std::string& path, const NetworkSpec& expec
 
 namespace {
 
-// The recorded settings by their keys (TrainingSettings.h), the adversarial ones lifted to the top.
-std::map<std::string, nlohmann::json> settingsByKey(const std::string& json) {
-  const auto parsed = nlohmann::json::parse(json.empty() ? "{}" : json, nullptr, false);
+// Settings a checkpoint may lack because older versions did not record them, with the value those
+// versions used. A key added to the recorded settings later belongs here.
+const std::map<std::string, nlohmann::json> kRecordedLater = {{"warm_start", false}, {"bisection_tolerance", 0.0}};
+
+// The recorded settings by their keys (TrainingSettings.h), the adversarial ones lifted to the top
+// unless `adversarial` is false.
+std::map<std::string, nlohmann::json> settingsByKey(const nlohmann::json& parsed, bool adversarial) {
   std::map<std::string, nlohmann::json> keys;
   if (!parsed.is_object()) return keys;
   for (const auto& [key, value] : parsed.items()) {
@@ -99,32 +103,40 @@ std::map<std::string, nlohmann::json> settingsByKey(const std::string& json) {
       keys[key] = value;
       continue;
     }
-    for (const auto& [inner, v] : value.items())
-      keys[inner == "norm" ? "attack_norm" : inner == "clamp" ? "attack_clamp" : inner] = v;
+    if (adversarial)
+      for (const auto& [inner, v] : value.items())
+        keys[inner == "norm" ? "attack_norm" : inner == "clamp" ? "attack_clamp" : inner] = v;
   }
   if (!keys.count("world_size")) keys["world_size"] = 1;  // one process records none
+  keys.erase("epochs");
+  keys.erase("backend");
   return keys;
+}
+
+nlohmann::json parsedSettings(const std::string& json) {
+  return nlohmann::json::parse(json.empty() ? "{}" : json, nullptr, false);
 }
 
 }  // namespace
 
 void checkResumeSettings(const std::string& path, const std::string& checkpointSettings,
                          const std::string& runSettings, const SettingName& name) {
-  auto written = settingsByKey(checkpointSettings), run = settingsByKey(runSettings);
+  const nlohmann::json writtenJson = parsedSettings(checkpointSettings), runJson = parsedSettings(runSettings);
+  const auto method = [](const nlohmann::json& j) { return j.is_object() ? j.value("method", "") : ""; };
+  const bool adversarial = !(method(writtenJson) == "standard" && method(runJson) == "standard");
+  auto written = settingsByKey(writtenJson, adversarial);
+  const auto run = settingsByKey(runJson, adversarial);
   std::string differences;
-  for (const auto& key : {"epochs", "backend"}) written.erase(key), run.erase(key);
-  const auto value = [](const std::map<std::string, nlohmann::json>& m, const std::string& key) {
-    const auto it = m.find(key);
-    return it == m.end() ? std::string("none") : it->second.dump();
-  };
-  std::set<std::string> keys;
-  for (const auto* m : {&written, &run})
-    for (const auto& entry : *m) keys.insert(entry.first);
-  for (const std::string& key : keys) {
-    const std::string a = value(written, key), b = value(run, key);
-    if (a == b) continue;
+  for (const auto& [key, value] : run) {
+    auto it = written.find(key);
+    if (it == written.end()) {
+      const auto before = kRecordedLater.find(key);
+      if (before == kRecordedLater.end()) continue;  // not recorded then: nothing to compare
+      it = written.emplace(key, before->second).first;
+    }
+    if (it->second == value) continue;
     const std::string shown = key == "world_size" ? "the number of processes" : name ? name(key) : key;
-    differences += (differences.empty() ? "" : ", ") + shown + " " + a + " (this run: " + b + ")";
+    differences += (differences.empty() ? "" : ", ") + shown + " " + it->second.dump() + " (this run: " + value.dump() + ")";
   }
   if (!differences.empty())
     throw Error("checkpoint '" + path + "' was written with other settings: " + differences +

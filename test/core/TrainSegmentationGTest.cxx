@@ -13,6 +13,7 @@
 #include "ima/PatchSize.h"
 #include "ima/Phantoms.h"
 #include "ima/TrainSegmentation.h"
+#include "internal/TrainingCheckpoint.h"
 
 namespace TrainSegmentationGTest {  // this file's names apart from the others' in a unity build
 
@@ -178,6 +179,7 @@ TEST(TrainSegmentation, ResumeRefusesOtherSettingsNamingEachAsTheHostDoes) {
   ima::SegmentationTrainingRequest first = quickRequest(training);
   first.options.checkpointPath = (dir / "run.ckpt").string();
   first.options.logPath = (dir / "run.log.jsonl").string();
+  first.options.method = ima::TrainingMethodKind::Ima;  // the PGD steps matter to it
   first.options.adversarial.pgdSteps = 20;
   ima::trainSegmentation(first);
   const auto bytes = [](const fs::path& p) {
@@ -221,6 +223,42 @@ TEST(TrainSegmentation, ResumeRefusesOtherSettingsNamingEachAsTheHostDoes) {
   ima::trainSegmentation(second);
   EXPECT_EQ(resumedAfter, 1);
   fs::remove_all(dir);
+}
+
+// The comparison itself, on recorded settings as checkpoints hold them (oracle: the rules stated
+// in TrainingCheckpoint.h, case by case).
+TEST(TrainSegmentation, ResumeSettingsCompareValuesNotSpellingsAndKnowOlderCheckpoints) {
+  const auto refusal = [](const std::string& checkpoint, const std::string& run) {
+    try {
+      ima::checkResumeSettings("c.ckpt", checkpoint, run, {});
+    } catch (const ima::Error& e) {
+      const std::string what = e.what();
+      return what.substr(what.find(": ") + 2);
+    }
+    return std::string("(resumes)");
+  };
+  const std::string ima = R"({"method":"ima","batch_size":2,"adversarial":{"pgd_steps":2,"eps":0.5,"warm_start":true,"bisection_tolerance":0.05}})";
+  // Key order and number spelling are not settings; the epochs may differ.
+  EXPECT_EQ(refusal(ima, R"({"batch_size":2,"epochs":9,"adversarial":{"eps":0.50,"bisection_tolerance":5e-2,"warm_start":true,"pgd_steps":2},"method":"ima"})"),
+            "(resumes)");
+  // A checkpoint of two processes, resumed in one (which records no world_size).
+  EXPECT_EQ(refusal(R"({"method":"ima","world_size":2,"backend":"gloo"})", R"({"method":"ima"})"),
+            "the number of processes 2 (this run: 1); resume with the settings of the run that wrote it");
+  // A checkpoint from before warm starts and the bisection tolerance were recorded ran without
+  // them: it resumes only with warm starts off and tolerance 0.
+  const std::string old = R"({"method":"ima","batch_size":2,"adversarial":{"pgd_steps":20,"eps":0.5}})";
+  EXPECT_EQ(refusal(old, ima),
+            "bisection_tolerance 0.0 (this run: 0.05), pgd_steps 20 (this run: 2), warm_start false (this run: true); "
+            "resume with the settings of the run that wrote it");
+  EXPECT_EQ(refusal(old, R"({"method":"ima","batch_size":2,"adversarial":{"pgd_steps":20,"eps":0.5,"warm_start":false,"bisection_tolerance":0}})"),
+            "(resumes)");
+  // A setting recorded only by the resuming run, and not known to older versions, is not compared.
+  EXPECT_EQ(refusal(R"({"method":"ima"})", R"({"method":"ima","some_later_setting":3})"), "(resumes)");
+  // Standard training ignores the adversarial settings: they do not matter to it.
+  EXPECT_EQ(refusal(R"({"method":"standard","adversarial":{"pgd_steps":20}})", R"({"method":"standard","adversarial":{"pgd_steps":2}})"),
+            "(resumes)");
+  EXPECT_EQ(refusal(R"({"method":"standard","adversarial":{"pgd_steps":20}})", R"({"method":"ima","adversarial":{"pgd_steps":20}})"),
+            "method \"standard\" (this run: \"ima\"); resume with the settings of the run that wrote it");
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 // and IMA margins. An input without a valid trailer is resumed a second time with the trailer
 // appended, so that mutations also reach the readers behind the checksum. The trainer is the one
 // the seed checkpoints were written for (test/fuzz/make-seeds.sh: a 3D U-Net, 4 features, 2 stages,
-// 3 classes), so that seeds get past the network comparison. Any exception other than ima::Error,
-// and every sanitizer report, is a finding.
+// 3 classes) with the seeds' settings, so that seeds get past the network and settings
+// comparisons. Any exception other than ima::Error, and every sanitizer report, is a finding.
 #include <torch/torch.h>
 
 #include "FuzzFiles.h"
@@ -33,6 +33,11 @@ void resume(const std::string& bytes) {
   ima::TrainingOptions options;
   options.runtime.device = "cpu";
   options.runtime.threads = 1;
+  // The seeds' training settings (make-seeds.sh), so that seeds also pass the settings comparison.
+  options.epochs = 1;
+  options.iterationsPerEpoch = 1;
+  options.batchSize = 1;
+  options.patchSize = {16, 16, 16};
   try {
     ima::SegmentationTrainer trainer(ima::Model::create(seedNetwork(), 1), options);
     trainer.resumeFrom(path);
