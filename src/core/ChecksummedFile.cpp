@@ -39,10 +39,12 @@ CheckedFile::CheckedFile(const std::string& path, const std::string& what) : pat
     const uint64_t fileSize = static_cast<uint64_t>(info.st_size);
     const size_t trailer = kTrailerMagic.size() + kDigits;
     std::string tail(trailer, '\0');
-    if (fileSize < trailer || (size_ = fileSize - trailer, readAt(size_, tail.data(), trailer)) != trailer ||
-        tail.compare(0, kTrailerMagic.size(), kTrailerMagic) != 0)
+    const bool hasTrailer = fileSize >= trailer && readAt(fileSize - trailer, tail.data(), trailer) == trailer &&
+                            tail.compare(0, kTrailerMagic.size(), kTrailerMagic) == 0;
+    if (!hasTrailer)
       throw Error(what + " '" + path + "' has no checksum trailer: it is truncated, damaged, not a " + what +
                   " of this program, or written by a version before checksums; it is not used");
+    size_ = fileSize - trailer;
     Sha256 hash;
     std::vector<char> block(1 << 20);
     for (uint64_t done = 0; done < size_;) {
