@@ -14,13 +14,11 @@ Usage: /usr/bin/python3 bench/bf16_pytorch.py [--dims 2|3] [--repeats R] [--thre
 """
 import argparse
 import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "wrapping", "python"))
-from imaseg.unet import UNet  # noqa: E402
+from unet_case import unet_case
 
 
 def step_seconds(net, x, y, optimizer, bf16):
@@ -41,13 +39,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    batch, size, stages = (16, 64, 4) if args.dims == 2 else (2, 48, 3)
-    torch.manual_seed(0)
-    x = torch.randn((batch, 1) + (size,) * args.dims)
-    y = torch.randint(0, 3, (batch,) + (size,) * args.dims)
-    torch.manual_seed(1)
-    net = UNet(dims=args.dims, classes=3, base_features=16, stages=stages, norm="instance")
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x, y, net, optimizer = unet_case(args.dims)
     for bf16 in (False, True):  # warm-up: oneDNN primitive creation
         step_seconds(net, x, y, optimizer, bf16)
     times = {False: [], True: []}

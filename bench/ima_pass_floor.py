@@ -14,15 +14,12 @@ Usage: /usr/bin/python3 bench/ima_pass_floor.py [--dims 2|3] [--repeats R] [--th
 (2D: 16 slices of 64^2, 16 features, 4 stages; 3D: 2 patches of 48^3, 16 features, 3 stages.)
 """
 import argparse
-import os
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "wrapping", "python"))
-from imaseg.unet import UNet  # noqa: E402
+from unet_case import unet_case
 
 
 def dice_ce(logits, target, per_sample=False):
@@ -52,13 +49,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    batch, size, stages = (16, 64, 4) if args.dims == 2 else (2, 48, 3)
-    torch.manual_seed(0)
-    x = torch.randn((batch, 1) + (size,) * args.dims)
-    y = torch.randint(0, 3, (batch,) + (size,) * args.dims)
-    torch.manual_seed(1)
-    net = UNet(dims=args.dims, classes=3, base_features=16, stages=stages, norm="instance")
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    x, y, net, optimizer = unet_case(args.dims)
     step = 0.5  # L2 step of each PGD iteration; its value does not change the passes' cost
 
     def standard():
@@ -92,7 +83,7 @@ def main():
             times.append(time.perf_counter() - start)
         return sorted(times)[len(times) // 2]
 
-    print(f"{args.dims}D, batch {batch} of {size}^{args.dims}, torch {torch.__version__}, {args.threads} thread(s), "
+    print(f"{args.dims}D, batch {x.size(0)} of {x.size(-1)}^{args.dims}, torch {torch.__version__}, {args.threads} thread(s), "
           f"medians of {args.repeats}")
     for round_ in range(1, args.rounds + 1):
         s = median_seconds(standard)
