@@ -19,6 +19,7 @@
 namespace ima {
 
 class Communicator;
+class WarmStarts;
 
 struct TrainingOptions {
   // Standard, PGD (fixed-eps adversarial training), TRADES or IMA (see TrainingMethod.h)
@@ -98,6 +99,7 @@ public:
   int completedEpochs() const;
   const Model& model() const;
   std::string marginsJson() const;  // IMA: the margin table (MarginState::toJson); "" otherwise
+  const WarmStarts& warmStarts() const;  // IMA: this process's warm starts; empty otherwise
 
 private:
   struct State;

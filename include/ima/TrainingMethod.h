@@ -39,6 +39,9 @@ struct BatchPartition {
   Communicator* communicator = nullptr;  // null: one process
   int globalBatch = 0;
   int firstSlot = 0;
+  // Cases sharded across the processes: a process only ever draws its own samples, so it keeps
+  // only their warm starts (rank 0 gathers them all for a checkpoint).
+  bool sharded = false;
 };
 
 class TrainingMethod {
@@ -76,12 +79,14 @@ public:
   MarginState& margins() { return margins_; }  // distributed training combines the epoch's visits
   // IMA's warm starts (kept in checkpoints; checked against the sample count by setSampleCount).
   const WarmStarts& warmStarts() const { return warm_; }
+  WarmStarts& warmStarts() { return warm_; }  // sharded data parallel keeps its own samples' only
   void restoreWarmStarts(WarmStarts warm) { warm_ = std::move(warm); }
 
 private:
   torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
                         uint64_t seed, const std::vector<PatchPlacement>& placements);
-  // Keeps this minibatch's adversarial perturbations; data parallel: the whole global batch's.
+  // Keeps this minibatch's adversarial perturbations; data parallel over shared cases: the whole
+  // global batch's.
   void keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
                       const torch::Tensor& delta);
   torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);

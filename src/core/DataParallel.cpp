@@ -61,6 +61,52 @@ std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCoun
   return {counts[1].narrow(0, 0, world.rank).sum().item<int64_t>(), counts[1].sum().item<int64_t>()};
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own) {
+  const std::vector<std::pair<std::string, torch::Tensor>> mine = own.tensors();  // ids, placements, deltas
+  // Every rank's count and per-sample shape [C, D, H, W], so that all can size the transfers.
+  torch::Tensor sizes = torch::zeros({world.size, 5}, torch::kLong);
+  if (!mine.empty()) {
+    const torch::Tensor& deltas = mine[2].second;
+    sizes[world.rank][0] = deltas.size(0);
+    for (int64_t a = 1; a < 5; ++a) sizes[world.rank][a] = deltas.size(a);
+  }
+  world.communicator->allReduce({sizes});
+  const int64_t total = sizes.select(1, 0).sum().item<int64_t>();
+  if (total == 0) return {};
+  std::vector<int64_t> shape;
+  for (int r = 0; r < world.size && shape.empty(); ++r)
+    if (sizes[r][0].item<int64_t>() > 0) shape = {sizes[r][1].item<int64_t>(), sizes[r][2].item<int64_t>(),
+                                                  sizes[r][3].item<int64_t>(), sizes[r][4].item<int64_t>()};
+  const auto rows = [&](int64_t n) {
+    std::vector<int64_t> s{n};
+    s.insert(s.end(), shape.begin(), shape.end());
+    return std::vector<torch::Tensor>{torch::zeros({n}, torch::kLong), torch::zeros({n, 6}, torch::kLong),
+                                      torch::zeros(s, torch::kFloat)};
+  };
+  std::vector<torch::Tensor> all;  // rank 0: the whole table
+  if (world.rank == 0) all = rows(total);
+  int64_t offset = 0;
+  for (int r = 0; r < world.size; ++r) {
+    const int64_t n = sizes[r][0].item<int64_t>();
+    if (n == 0) continue;
+    std::vector<torch::Tensor> part;
+    if (world.rank == 0) {
+      for (const torch::Tensor& t : all) part.push_back(t.narrow(0, offset, n));
+    } else {
+      part = world.rank == r ? std::vector<torch::Tensor>{mine[0].second, mine[1].second, mine[2].second} : rows(n);
+    }
+    if (r == 0) {
+      if (world.rank == 0)
+        for (size_t i = 0; i < part.size(); ++i) part[i].copy_(mine[i].second);
+    } else {
+      world.communicator->broadcast(part, r);
+    }
+    offset += n;
+  }
+  if (world.rank != 0) return {};
+  return {{"ids", all[0]}, {"placements", all[1]}, {"deltas", all[2]}};
+}
+
 void sumOverRanks(const World& world, torch::Tensor& values) {
   if (world.communicator) world.communicator->allReduce({values});
 }

@@ -209,6 +209,7 @@ SegmentationTrainer::~SegmentationTrainer() = default;
 int SegmentationTrainer::completedEpochs() const { return state_->epoch; }
 const Model& SegmentationTrainer::model() const { return state_->model; }
 std::string SegmentationTrainer::marginsJson() const { return state_->method.stateJson(); }
+const WarmStarts& SegmentationTrainer::warmStarts() const { return state_->method.warmStarts(); }
 
 void SegmentationTrainer::resumeFrom(const std::string& path, const SettingName& name) {
   State& s = *state_;
@@ -250,10 +251,13 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
   const auto [idOffset, sampleCount] = sharded ? shardedSampleIds(world, cases.size(), sampler.sampleCount())
                                                : std::pair<int64_t, int64_t>{0, sampler.sampleCount()};
   s.method.setSampleCount(sampleCount);
+  // Sharded cases: this rank never draws another rank's samples, so it keeps only its own warm
+  // starts (after a resume the checkpoint's table holds every rank's).
+  if (sharded) s.method.warmStarts().keepOnly(idOffset, idOffset + sampler.sampleCount());
   // Data parallel: every rank draws the whole global batch from the shared stream and keeps its
   // slots, so N processes see the patches one process would (sharded cases: its own slots only).
   const auto [firstSlot, endSlot] = batchSlots(o.batchSize, world.rank, world.size);
-  if (world.communicator) s.method.setBatchPartition({world.communicator, o.batchSize, firstSlot});
+  if (world.communicator) s.method.setBatchPartition({world.communicator, o.batchSize, firstSlot, sharded});
   const int localBatch = endSlot - firstSlot;
   const double share = static_cast<double>(localBatch) / o.batchSize;
   broadcastWeights(world, net);
@@ -333,9 +337,13 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     if (!o.logPath.empty() && world.writes()) appendLogLine(o.logPath, report);
-    if (!o.checkpointPath.empty() && world.writes())
-      writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, 
-                      {s.epoch, rngState(s.random), s.method.stateJson(), s.method.warmStarts().tensors()});
+    if (!o.checkpointPath.empty()) {
+      // Sharded cases: every rank holds its own samples' warm starts; rank 0 writes them all.
+      auto warm = sharded ? gatherWarmStarts(world, s.method.warmStarts())
+                          : world.writes() ? s.method.warmStarts().tensors() : std::vector<std::pair<std::string, torch::Tensor>>{};
+      if (world.writes())
+        writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, {s.epoch, rngState(s.random), s.method.stateJson(), std::move(warm)});
+    }
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }
   net.setTraining(false);

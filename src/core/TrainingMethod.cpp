@@ -152,7 +152,7 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
 
 void TrainingMethod::keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
                                     const torch::Tensor& delta) {
-  if (!partition_.communicator) return warm_.store(ids, placements, delta);
+  if (!partition_.communicator || partition_.sharded) return warm_.store(ids, placements, delta);
   // Every rank keeps the whole global batch's perturbations, so that a sample drawn by another rank
   // at its next visit starts warm as in one process, and rank 0's checkpoint holds them all. The
   // ranks' slots are disjoint: a sum gathers them.

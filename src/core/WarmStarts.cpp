@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "ima/Error.h"
 
@@ -81,6 +82,11 @@ WarmStarts::Recalled WarmStarts::recall(const std::vector<int64_t>& ids, const s
   }
   const torch::Tensor foundMask = torch::tensor(std::vector<int64_t>(found.begin(), found.end())).to(torch::kBool);
   return {delta.to(like.device(), like.scalar_type()), foundMask.to(like.device())};
+}
+
+void WarmStarts::keepOnly(int64_t first, int64_t end) {
+  for (auto it = kept_.begin(); it != kept_.end();) it = it->first < first || it->first >= end ? kept_.erase(it) : std::next(it);
+  for (auto& [id, kept] : kept_) kept.delta = kept.delta.clone();
 }
 
 void WarmStarts::checkIds(int64_t samples) const {

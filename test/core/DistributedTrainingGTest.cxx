@@ -26,6 +26,7 @@
 #include "ima/Network.h"
 #include "ima/Phantoms.h"
 #include "ima/Training.h"
+#include "ima/WarmStarts.h"
 #include "internal/Losses.h"
 
 namespace DistributedTrainingGTest {  // this file's names apart from the others' in a unity build
@@ -91,23 +92,43 @@ ima::TrainingOptions options(const std::string& method) {
   return o;
 }
 
-// What a run leaves for comparison: the weights and, for IMA, the margins.
+// IMA's warm starts as WarmStarts::tensors() gives them: ids, placements, deltas (empty: none).
+using WarmTable = std::vector<torch::Tensor>;
+
+WarmTable warmTable(const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  WarmTable t;
+  for (const auto& [name, tensor] : named) t.push_back(tensor);
+  return t;
+}
+
+// What a run leaves for comparison: the weights and, for IMA, the margins and this process's warm
+// starts at the end of its last epoch and right after its resume (the checkpoint's).
 struct RunResult {
   std::vector<torch::Tensor> weights;
   std::vector<double> margins;
   std::vector<ima::EpochReport> reports;
+  WarmTable warm, resumedWarm;
 };
 
 void writeResult(const RunResult& r, const std::string& path) {
   torch::save(r.weights, path + ".pt");
   std::ofstream(path + ".json") << nlohmann::json(r.margins).dump();
+  for (const auto& [table, name] : {std::pair{&r.warm, ".warm.pt"}, std::pair{&r.resumedWarm, ".resumed-warm.pt"}})
+    if (!table->empty()) torch::save(*table, path + name);
 }
 
 RunResult readResult(const std::string& path) {
   RunResult r;
   torch::load(r.weights, path + ".pt");
   r.margins = nlohmann::json::parse(std::ifstream(path + ".json")).get<std::vector<double>>();
+  for (const auto& [table, name] : {std::pair{&r.warm, ".warm.pt"}, std::pair{&r.resumedWarm, ".resumed-warm.pt"}})
+    if (fs::exists(path + name)) torch::load(*table, path + name);
   return r;
+}
+
+std::vector<int64_t> warmIds(const WarmTable& t) {
+  if (t.empty()) return {};
+  return std::vector<int64_t>(t[0].data_ptr<int64_t>(), t[0].data_ptr<int64_t>() + t[0].numel());
 }
 
 class DistributedTraining : public ::testing::Test {
@@ -121,17 +142,23 @@ protected:
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Trains once, connected as `rank` of `world` (world 1: no communicator).
-  // `training`: the cases of this rank (default: the same two phantoms on every rank).
+  // `training`: the cases of this rank (default: the same two phantoms on every rank). `into`, if
+  // given, is filled as the run goes, so that a run stopped by `onEpoch` leaves what it had.
   static RunResult train(const ima::TrainingOptions& base, int rank, int world, int port,
                          const std::string& resume = "", const ima::EpochCallback& onEpoch = {},
-                         const std::vector<ima::LabelledCase>& training = phantoms(2, 16)) {
+                         const std::vector<ima::LabelledCase>& training = phantoms(2, 16), RunResult* into = nullptr) {
     ima::TrainingOptions o = base;
     if (world > 1) o.communicator = ima::Communicator::connect(loopback(rank, world, port), "cpu", 20s);
     ima::SegmentationTrainer trainer(ima::Model::create(metadata(), 5), o);
-    if (!resume.empty()) trainer.resumeFrom(resume);
-    RunResult r;
+    RunResult local;
+    RunResult& r = into ? *into : local;
+    if (!resume.empty()) {
+      trainer.resumeFrom(resume);
+      r.resumedWarm = warmTable(trainer.warmStarts().tensors());
+    }
     const auto model = trainer.run(training, phantoms(3, 16), [&](const ima::EpochReport& e) {
       r.reports.push_back(e);
+      r.warm = warmTable(trainer.warmStarts().tensors());
       return !onEpoch || onEpoch(e);
     });
     for (const auto& p : model.network()->parameters()) r.weights.push_back(p.detach().clone());
@@ -474,15 +501,17 @@ TEST_F(DistributedTraining, ShardedCasesTrainOneModelOnTheUnionOfTheShards) {
     const int child = inTwoProcesses(
         [&] {
           try {
-            rank0 = train(options, 0, 2, port, resume, stop, phantoms(2, 16, 0));
+            train(options, 0, 2, port, resume, stop, phantoms(2, 16, 0), &rank0);
           } catch (const ima::Cancelled&) {
           }
         },
         [&] {
+          RunResult rank1;
           try {
-            writeResult(train(options, 1, 2, port, resume, stop, phantoms(2, 16, 2)), path("rank1"));
+            train(options, 1, 2, port, resume, stop, phantoms(2, 16, 2), &rank1);
           } catch (const ima::Cancelled&) {
           }
+          writeResult(rank1, path("rank1"));
         });
     EXPECT_EQ(child, 0);
     return rank0;
@@ -496,13 +525,33 @@ TEST_F(DistributedTraining, ShardedCasesTrainOneModelOnTheUnionOfTheShards) {
   for (size_t id = 0; id < 64; ++id) (id < 32 ? movedLow : movedHigh) += straight.margins[id] != 0.1;
   EXPECT_GT(movedLow, 0);
   EXPECT_GT(movedHigh, 0);
+  // Warm starts: a rank only ever draws its own samples (ids 0-31 rank 0, 32-63 rank 1), so it
+  // keeps only theirs.
+  const auto allIn = [](const std::vector<int64_t>& ids, int64_t first, int64_t end) {
+    return !ids.empty() && std::all_of(ids.begin(), ids.end(), [&](int64_t id) { return id >= first && id < end; });
+  };
+  EXPECT_TRUE(allIn(warmIds(straight.warm), 0, 32));
+  EXPECT_TRUE(allIn(warmIds(rank1.warm), 32, 64));
   const RunResult again = twoRanks(o, "", {});
   EXPECT_EQ(maxDifference(straight.weights, again.weights), 0.0);
   o.checkpointPath = path("sharded.ckpt");
-  twoRanks(o, "", [](const ima::EpochReport& e) { return e.epoch < 1; });
+  const RunResult first0 = twoRanks(o, "", [](const ima::EpochReport& e) { return e.epoch < 1; });
+  const RunResult first1 = readResult(path("rank1"));
   const RunResult resumed = twoRanks(o, o.checkpointPath, {});
+  const RunResult resumed1 = readResult(path("rank1"));
   EXPECT_EQ(maxDifference(straight.weights, resumed.weights), 0.0);
   EXPECT_EQ(straight.margins, resumed.margins);
+  // The checkpoint rank 0 wrote after epoch 1 holds both ranks' tables, rank 0's rows first; both
+  // ranks read it whole, and then keep their own part again.
+  ASSERT_TRUE(allIn(warmIds(first0.warm), 0, 32));
+  ASSERT_TRUE(allIn(warmIds(first1.warm), 32, 64));
+  for (const RunResult* r : {&resumed, &resumed1}) {
+    ASSERT_EQ(r->resumedWarm.size(), 3u);
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(torch::equal(r->resumedWarm[i], torch::cat({first0.warm[i], first1.warm[i]}))) << i;
+  }
+  EXPECT_TRUE(allIn(warmIds(resumed.warm), 0, 32));
+  EXPECT_TRUE(allIn(warmIds(resumed1.warm), 32, 64));
 }
 
 // A rank whose shard holds no case: both ranks fail with the same message instead of one waiting.

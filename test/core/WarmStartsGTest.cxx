@@ -127,4 +127,21 @@ TEST(WarmStarts, ARevisitAfterAResumeOverwritesItsSlotInPlace) {
   EXPECT_THROW(ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'"), ima::Error);
 }
 
+// Sharded data parallel keeps a rank's own id range: the others are dropped, and the kept ones are
+// copied out of the checkpoint's tensor (later writes to it do not reach them, so it can be freed).
+TEST(WarmStarts, KeepOnlyDropsOtherIdsAndLetsGoOfTheCheckpointsTensor) {
+  ima::WarmStarts warm;
+  warm.store({2, 5, 3, 7}, {}, torch::cat({ramp2D(), -ramp2D(), 2 * ramp2D(), 3 * ramp2D()}));
+  auto tensors = warm.tensors();  // rows: ids 2, 3, 5, 7
+  ima::WarmStarts back = ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'");
+  back.keepOnly(3, 7);
+  EXPECT_EQ(back.size(), 2);
+  auto kept = back.tensors();
+  EXPECT_TRUE(torch::equal(kept[0].second, torch::tensor(std::vector<int64_t>{3, 5})));
+  tensors[2].second.fill_(9.0f);  // the checkpoint's tensor, which the table viewed before
+  EXPECT_TRUE(torch::equal(back.recall({3}, {}, torch::zeros({1, 1, 4, 4})).delta, 2 * ramp2D()));
+  EXPECT_TRUE(torch::equal(back.recall({5}, {}, torch::zeros({1, 1, 4, 4})).delta, -ramp2D()));
+  for (int64_t dropped : {2, 7}) EXPECT_FALSE(back.recall({dropped}, {}, torch::zeros({1, 1, 4, 4})).found.item<bool>());
+}
+
 }  // namespace WarmStartsGTest

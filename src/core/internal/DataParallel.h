@@ -4,11 +4,14 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "ima/Communicator.h"
 #include "ima/MarginState.h"
 #include "ima/Network.h"
+#include "ima/WarmStarts.h"
 
 namespace ima {
 
@@ -32,6 +35,10 @@ void combineMarginVisits(const World& world, MarginState& margins);
 // Sharded cases: the first sample id of this rank (the lower ranks' samples come first) and the
 // number of samples of all ranks. Every rank needs at least one case; all fail alike otherwise.
 std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCount, int64_t sampleCount);
+// Sharded cases: every rank's warm starts (WarmStarts::tensors()), in rank order, which is id
+// order, on rank 0, for its checkpoint; the other ranks get none. Each rank sends its own table
+// once; a rank other than 0 holds one other rank's part at a time.
+std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own);
 // A sum over ranks, in place (the epoch's loss, validation counts).
 void sumOverRanks(const World& world, torch::Tensor& values);
 
