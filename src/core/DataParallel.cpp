@@ -61,7 +61,8 @@ std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCoun
   return {counts[1].narrow(0, 0, world.rank).sum().item<int64_t>(), counts[1].sum().item<int64_t>()};
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own) {
+std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own,
+                                                                   int64_t blockBytes) {
   const std::vector<std::pair<std::string, torch::Tensor>> mine = own.tensors();  // ids, placements, deltas
   // Every rank's count and per-sample shape [C, D, H, W], so that all can size the transfers.
   torch::Tensor sizes = torch::zeros({world.size, 5}, torch::kLong);
@@ -83,28 +84,40 @@ std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World&
     return std::vector<torch::Tensor>{torch::zeros({n}, torch::kLong), torch::zeros({n, 6}, torch::kLong),
                                       torch::zeros(s, torch::kFloat)};
   };
+  const auto slice = [](const std::vector<torch::Tensor>& t, int64_t first, int64_t n) {
+    return std::vector<torch::Tensor>{t[0].narrow(0, first, n), t[1].narrow(0, first, n), t[2].narrow(0, first, n)};
+  };
+  int64_t sampleBytes = 4;
+  for (int64_t extent : shape) sampleBytes *= extent;
+  // Blocks of rows, so that no transfer (nor its copy on a GPU, for NCCL) holds a whole rank's table.
+  const int64_t block = std::max<int64_t>(1, blockBytes / sampleBytes);
   std::vector<torch::Tensor> all;  // rank 0: the whole table
   if (world.rank == 0) all = rows(total);
+  const std::vector<torch::Tensor> ownRows =
+      mine.empty() ? std::vector<torch::Tensor>{} : std::vector<torch::Tensor>{mine[0].second, mine[1].second, mine[2].second};
   int64_t offset = 0;
   for (int r = 0; r < world.size; ++r) {
     const int64_t n = sizes[r][0].item<int64_t>();
-    if (n == 0) continue;
-    std::vector<torch::Tensor> part;
-    if (world.rank == 0) {
-      for (const torch::Tensor& t : all) part.push_back(t.narrow(0, offset, n));
-    } else {
-      part = world.rank == r ? std::vector<torch::Tensor>{mine[0].second, mine[1].second, mine[2].second} : rows(n);
-    }
-    if (r == 0) {
-      if (world.rank == 0)
-        for (size_t i = 0; i < part.size(); ++i) part[i].copy_(mine[i].second);
-    } else {
-      world.communicator->broadcast(part, r);
+    if (r == 0 && world.rank == 0 && n > 0)
+      for (size_t i = 0; i < all.size(); ++i) all[i].narrow(0, 0, n).copy_(ownRows[i]);
+    for (int64_t first = 0; r > 0 && first < n; first += block) {
+      const int64_t m = std::min(block, n - first);
+      world.communicator->broadcast(world.rank == 0   ? slice(all, offset + first, m)
+                                    : world.rank == r ? slice(ownRows, first, m)
+                                                      : rows(m),
+                                    r);
     }
     offset += n;
   }
   if (world.rank != 0) return {};
   return {{"ids", all[0]}, {"placements", all[1]}, {"deltas", all[2]}};
+}
+
+bool rankZerosChoice(const World& world, bool value) {
+  if (!world.communicator) return value;
+  torch::Tensor flag = torch::tensor({static_cast<int64_t>(value)}, torch::kLong);
+  world.communicator->broadcast({flag}, 0);
+  return flag.item<int64_t>() != 0;
 }
 
 void sumOverRanks(const World& world, torch::Tensor& values) {

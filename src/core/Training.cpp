@@ -261,6 +261,8 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
   const int localBatch = endSlot - firstSlot;
   const double share = static_cast<double>(localBatch) / o.batchSize;
   broadcastWeights(world, net);
+  // The gather is collective, so every rank follows rank 0's choice (the one that writes).
+  const bool gathersWarmStarts = sharded && rankZerosChoice(world, !o.checkpointPath.empty());
 
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
@@ -337,13 +339,13 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     if (!o.logPath.empty() && world.writes()) appendLogLine(o.logPath, report);
-    if (!o.checkpointPath.empty()) {
-      // Sharded cases: every rank holds its own samples' warm starts; rank 0 writes them all.
-      auto warm = sharded ? gatherWarmStarts(world, s.method.warmStarts())
-                          : world.writes() ? s.method.warmStarts().tensors() : std::vector<std::pair<std::string, torch::Tensor>>{};
-      if (world.writes())
-        writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer, {s.epoch, rngState(s.random), s.method.stateJson(), std::move(warm)});
-    }
+    // Sharded cases: every rank holds its own samples' warm starts; rank 0 writes them all.
+    std::vector<std::pair<std::string, torch::Tensor>> gathered;
+    if (gathersWarmStarts) gathered = gatherWarmStarts(world, s.method.warmStarts());
+    if (!o.checkpointPath.empty() && world.writes())
+      writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer,
+                      {s.epoch, rngState(s.random), s.method.stateJson(),
+                       sharded ? std::move(gathered) : s.method.warmStarts().tensors()});
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }
   net.setTraining(false);

@@ -27,6 +27,7 @@
 #include "ima/Phantoms.h"
 #include "ima/Training.h"
 #include "ima/WarmStarts.h"
+#include "internal/DataParallel.h"
 #include "internal/Losses.h"
 
 namespace DistributedTrainingGTest {  // this file's names apart from the others' in a unity build
@@ -113,8 +114,10 @@ struct RunResult {
 void writeResult(const RunResult& r, const std::string& path) {
   torch::save(r.weights, path + ".pt");
   std::ofstream(path + ".json") << nlohmann::json(r.margins).dump();
-  for (const auto& [table, name] : {std::pair{&r.warm, ".warm.pt"}, std::pair{&r.resumedWarm, ".resumed-warm.pt"}})
+  for (const auto& [table, name] : {std::pair{&r.warm, ".warm.pt"}, std::pair{&r.resumedWarm, ".resumed-warm.pt"}}) {
+    fs::remove(path + name);  // an earlier run's table must not stand in for a missing one
     if (!table->empty()) torch::save(*table, path + name);
+  }
 }
 
 RunResult readResult(const std::string& path) {
@@ -552,6 +555,57 @@ TEST_F(DistributedTraining, ShardedCasesTrainOneModelOnTheUnionOfTheShards) {
   }
   EXPECT_TRUE(allIn(warmIds(resumed.warm), 0, 32));
   EXPECT_TRUE(allIn(warmIds(resumed1.warm), 32, 64));
+}
+
+// The checkpoint's gather of sharded warm starts, in three processes: rank 1 has none, the others
+// send theirs in blocks of 2 samples; rank 0 gets each rank's own table (WarmStarts::tensors()),
+// in rank order, and the other ranks get nothing.
+TEST_F(DistributedTraining, GatheredWarmStartsAreEveryRanksTableInRankOrder) {
+  const int port = freePort();
+  const auto table = [](int rank) {
+    ima::WarmStarts w;
+    if (rank == 1) return w;
+    const int64_t n = rank == 0 ? 3 : 5;
+    std::vector<int64_t> ids;
+    std::vector<ima::PatchPlacement> at(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      ids.push_back(10 * rank + i);
+      at[static_cast<size_t>(i)].start = {0, i, rank};
+      at[static_cast<size_t>(i)].flipped = {false, i % 2 == 1, false};
+    }
+    w.store(ids, at, torch::arange(n * 16, torch::kFloat).reshape({n, 1, 4, 4}) + 100 * rank);
+    return w;
+  };
+  const auto gather = [&](int rank) {
+    const auto communicator = ima::Communicator::connect(loopback(rank, 3, port), "cpu", 20s);
+    return ima::gatherWarmStarts(ima::World(communicator), table(rank), 2 * 16 * sizeof(float));
+  };
+  std::vector<pid_t> children;
+  for (int rank : {1, 2}) {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      int code = 1;
+      try {
+        code = gather(rank).empty() ? 0 : 2;
+      } catch (const std::exception& e) {
+        std::cerr << "rank " << rank << ": " << e.what() << "\n";
+      }
+      ::_exit(code);
+    }
+    children.push_back(child);
+  }
+  const auto all = gather(0);
+  for (const pid_t child : children) {
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  const auto first = table(0).tensors(), last = table(2).tensors();
+  ASSERT_EQ(all.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(all[i].first, first[i].first);
+    EXPECT_TRUE(torch::equal(all[i].second, torch::cat({first[i].second, last[i].second}))) << all[i].first;
+  }
 }
 
 // A rank whose shard holds no case: both ranks fail with the same message instead of one waiting.

@@ -36,9 +36,13 @@ void combineMarginVisits(const World& world, MarginState& margins);
 // number of samples of all ranks. Every rank needs at least one case; all fail alike otherwise.
 std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCount, int64_t sampleCount);
 // Sharded cases: every rank's warm starts (WarmStarts::tensors()), in rank order, which is id
-// order, on rank 0, for its checkpoint; the other ranks get none. Each rank sends its own table
-// once; a rank other than 0 holds one other rank's part at a time.
-std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own);
+// order, on rank 0, for its checkpoint; the other ranks get none. Each rank's table is broadcast in
+// blocks of at most `blockBytes` of perturbations, so a rank other than 0 holds its own table, its
+// stacked copy and one block.
+std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own,
+                                                                   int64_t blockBytes = Communicator::bucketBytes);
+// Rank 0's `value`, on every rank.
+bool rankZerosChoice(const World& world, bool value);
 // A sum over ranks, in place (the epoch's loss, validation counts).
 void sumOverRanks(const World& world, torch::Tensor& values);
 
