@@ -44,6 +44,10 @@ struct BatchPartition {
   bool sharded = false;
 };
 
+// Data parallel over shared cases: any rank may draw any sample, so a sample's warm start is kept
+// by one rank, its owner, which hands it to the rank that draws it.
+inline int warmStartOwner(int64_t id, int worldSize) { return static_cast<int>(id % worldSize); }
+
 class TrainingMethod {
 public:
   // Throws ima::Error for out-of-range options.
@@ -85,10 +89,15 @@ public:
 private:
   torch::Tensor imaLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, const std::vector<int64_t>& ids,
                         uint64_t seed, const std::vector<PatchPlacement>& placements);
-  // Keeps this minibatch's adversarial perturbations; data parallel over shared cases: the whole
-  // global batch's.
+  // This minibatch's warm starts; data parallel over shared cases: from the ranks that own them.
+  WarmStarts::Recalled recallWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
+                                        const torch::Tensor& x);
+  // Keeps this minibatch's adversarial perturbations; data parallel over shared cases: those of
+  // the global batch's samples this rank owns.
   void keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
                       const torch::Tensor& delta);
+  // Data parallel over shared cases: every slot's sample id and placement (slotIds_, slotPlacements_).
+  void gatherSlots(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements);
   torch::Tensor tradesLoss(Network& net, const torch::Tensor& x, const torch::Tensor& y, uint64_t seed);
   // taskLoss of this process's part of the global batch (BatchPartition).
   torch::Tensor batchTaskLoss(const torch::Tensor& logits, const torch::Tensor& target) const;
@@ -101,6 +110,8 @@ private:
   WarmStarts warm_;
   std::string pendingMargins_;  // restored before the sample count is known
   BatchPartition partition_;
+  std::vector<int64_t> slotIds_;  // this step's global batch (gatherSlots)
+  std::vector<PatchPlacement> slotPlacements_;
 };
 
 }  // namespace ima

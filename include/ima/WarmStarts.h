@@ -9,6 +9,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -42,9 +43,9 @@ public:
 
   int64_t size() const { return static_cast<int64_t>(kept_.size()); }
   void clear() { kept_.clear(); }
-  // Drops every sample outside ids [first, end) and copies the others out of any tensor they share
+  // Drops every sample whose id `keep` rejects and copies the others out of any tensor they share
   // (a checkpoint's), so that the memory of the dropped ones is freed.
-  void keepOnly(int64_t first, int64_t end);
+  void keepOnly(const std::function<bool(int64_t)>& keep);
   // Ids at or above `samples` are an ima::Error (a checkpoint of other training data).
   void checkIds(int64_t samples) const;
 

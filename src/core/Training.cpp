@@ -251,9 +251,15 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
   const auto [idOffset, sampleCount] = sharded ? shardedSampleIds(world, cases.size(), sampler.sampleCount())
                                                : std::pair<int64_t, int64_t>{0, sampler.sampleCount()};
   s.method.setSampleCount(sampleCount);
-  // Sharded cases: this rank never draws another rank's samples, so it keeps only its own warm
-  // starts (after a resume the checkpoint's table holds every rank's).
-  if (sharded) s.method.warmStarts().keepOnly(idOffset, idOffset + sampler.sampleCount());
+  // Data parallel: a rank keeps only the warm starts it owns (after a resume the checkpoint's table
+  // holds every rank's): with sharded cases its own samples, which no other rank draws; with
+  // shared cases one sample in N (warmStartOwner).
+  if (sharded) {
+    const int64_t first = idOffset, end = idOffset + sampler.sampleCount();
+    s.method.warmStarts().keepOnly([&](int64_t id) { return id >= first && id < end; });
+  } else if (world.communicator) {
+    s.method.warmStarts().keepOnly([&](int64_t id) { return warmStartOwner(id, world.size) == world.rank; });
+  }
   // Data parallel: every rank draws the whole global batch from the shared stream and keeps its
   // slots, so N processes see the patches one process would (sharded cases: its own slots only).
   const auto [firstSlot, endSlot] = batchSlots(o.batchSize, world.rank, world.size);
@@ -262,7 +268,7 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
   const double share = static_cast<double>(localBatch) / o.batchSize;
   broadcastWeights(world, net);
   // The gather is collective, so every rank follows rank 0's choice (the one that writes).
-  const bool gathersWarmStarts = sharded && rankZerosChoice(world, !o.checkpointPath.empty());
+  const bool gathersWarmStarts = world.communicator && rankZerosChoice(world, !o.checkpointPath.empty());
 
   for (; s.epoch < o.epochs;) {
     const auto started = std::chrono::steady_clock::now();
@@ -339,13 +345,13 @@ Model SegmentationTrainer::run(const std::vector<LabelledCase>& training, const 
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     if (!o.logPath.empty() && world.writes()) appendLogLine(o.logPath, report);
-    // Sharded cases: every rank holds its own samples' warm starts; rank 0 writes them all.
+    // Data parallel: every rank holds the warm starts it owns; rank 0 writes them all.
     std::vector<std::pair<std::string, torch::Tensor>> gathered;
     if (gathersWarmStarts) gathered = gatherWarmStarts(world, s.method.warmStarts());
     if (!o.checkpointPath.empty() && world.writes())
       writeCheckpoint(o.checkpointPath, meta, net, *s.optimizer,
                       {s.epoch, rngState(s.random), s.method.stateJson(),
-                       sharded ? std::move(gathered) : s.method.warmStarts().tensors()});
+                       world.communicator ? std::move(gathered) : s.method.warmStarts().tensors()});
     if (onEpoch && !onEpoch(report)) throw Cancelled();
   }
   net.setTraining(false);

@@ -131,7 +131,7 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   imaStep_.attackMisclassified = all;
   imaStep_.reuseFinalForward = all && net.modeIndependent();
   WarmStarts::Recalled start;
-  if (options_.warmStart) start = warm_.recall(ids, placements, x);
+  if (options_.warmStart) start = recallWarmStarts(ids, placements, x);
   const ImaStepResult r = imaAdversarialStep(net, x, y, eps, imaStep_, logits.detach(), start.delta, start.found);
   if (options_.warmStart) keepWarmStarts(ids, placements, r.adversarial - x.detach());
   const torch::Tensor clean = batchTaskLoss(logits, y);
@@ -150,38 +150,68 @@ torch::Tensor TrainingMethod::imaLoss(Network& net, const torch::Tensor& x, cons
   return (1 - options_.beta) * clean + options_.beta * adversarial;
 }
 
+void TrainingMethod::gatherSlots(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements) {
+  // Each rank fills its own slots' rows of zeros: the sum is every slot's id, start and flips.
+  const int global = partition_.globalBatch, first = partition_.firstSlot;
+  torch::Tensor where = torch::zeros({global, 7}, torch::kDouble);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const PatchPlacement p = placements.empty() ? PatchPlacement{} : placements[i];
+    const int64_t row = first + static_cast<int64_t>(i);
+    where[row][0] = static_cast<double>(ids[i]);
+    for (size_t a = 0; a < 3; ++a) {
+      where[row][1 + static_cast<int64_t>(a)] = static_cast<double>(p.start[a]);
+      where[row][4 + static_cast<int64_t>(a)] = p.flipped[a] ? 1.0 : 0.0;
+    }
+  }
+  partition_.communicator->allReduce({where});
+  slotIds_.assign(static_cast<size_t>(global), 0);
+  slotPlacements_.assign(static_cast<size_t>(global), PatchPlacement{});
+  const auto* w = where.data_ptr<double>();
+  for (size_t i = 0; i < slotIds_.size(); ++i) {
+    slotIds_[i] = static_cast<int64_t>(w[i * 7]);
+    for (size_t a = 0; a < 3; ++a) {
+      slotPlacements_[i].start[a] = static_cast<int64_t>(w[i * 7 + 1 + a]);
+      slotPlacements_[i].flipped[a] = w[i * 7 + 4 + a] != 0;
+    }
+  }
+}
+
+WarmStarts::Recalled TrainingMethod::recallWarmStarts(const std::vector<int64_t>& ids,
+                                                      const std::vector<PatchPlacement>& placements,
+                                                      const torch::Tensor& x) {
+  if (!partition_.communicator || partition_.sharded) return warm_.recall(ids, placements, x);
+  // Shared cases: each slot's start comes from the rank that owns its sample; the others add zeros.
+  gatherSlots(ids, placements);
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape[0] = partition_.globalBatch;
+  const WarmStarts::Recalled owned = warm_.recall(slotIds_, slotPlacements_, torch::empty(shape, torch::kFloat));
+  torch::Tensor found = owned.found.to(torch::kLong);
+  partition_.communicator->allReduce({owned.delta, found});
+  const int64_t first = partition_.firstSlot, n = x.size(0);
+  return {owned.delta.narrow(0, first, n).to(x.device(), x.scalar_type()),
+          found.narrow(0, first, n).to(torch::kBool).to(x.device())};
+}
+
 void TrainingMethod::keepWarmStarts(const std::vector<int64_t>& ids, const std::vector<PatchPlacement>& placements,
                                     const torch::Tensor& delta) {
   if (!partition_.communicator || partition_.sharded) return warm_.store(ids, placements, delta);
-  // Every rank keeps the whole global batch's perturbations, so that a sample drawn by another rank
-  // at its next visit starts warm as in one process, and rank 0's checkpoint holds them all. The
-  // ranks' slots are disjoint: a sum gathers them.
+  // Shared cases: the global batch's perturbations (the ranks' slots are disjoint: a sum gathers
+  // them), of which each rank keeps the samples it owns; recallWarmStarts gathered the slots.
   std::vector<int64_t> shape = delta.sizes().vec();
   shape[0] = partition_.globalBatch;
   torch::Tensor all = torch::zeros(shape, torch::kFloat);
-  torch::Tensor where = torch::zeros({partition_.globalBatch, 7}, torch::kDouble);  // id, start, flipped
-  const int64_t n = delta.size(0), first = partition_.firstSlot;
-  all.narrow(0, first, n).copy_(delta.detach().to(torch::kCPU, torch::kFloat));
-  for (int64_t i = 0; i < n; ++i) {
-    const PatchPlacement p = placements.empty() ? PatchPlacement{} : placements[static_cast<size_t>(i)];
-    where[first + i][0] = static_cast<double>(ids[static_cast<size_t>(i)]);
-    for (int a = 0; a < 3; ++a) {
-      where[first + i][1 + a] = static_cast<double>(p.start[static_cast<size_t>(a)]);
-      where[first + i][4 + a] = p.flipped[static_cast<size_t>(a)] ? 1.0 : 0.0;
+  all.narrow(0, partition_.firstSlot, delta.size(0)).copy_(delta.detach().to(torch::kCPU, torch::kFloat));
+  partition_.communicator->allReduce({all});
+  const Communicator& c = *partition_.communicator;
+  std::vector<int64_t> ownIds, rows;
+  std::vector<PatchPlacement> ownPlacements;
+  for (size_t i = 0; i < slotIds_.size(); ++i)
+    if (warmStartOwner(slotIds_[i], c.worldSize()) == c.rank()) {
+      ownIds.push_back(slotIds_[i]);
+      ownPlacements.push_back(slotPlacements_[i]);
+      rows.push_back(static_cast<int64_t>(i));
     }
-  }
-  partition_.communicator->allReduce({all, where});
-  std::vector<int64_t> allIds(static_cast<size_t>(partition_.globalBatch));
-  std::vector<PatchPlacement> allPlacements(allIds.size());
-  const auto* w = where.data_ptr<double>();
-  for (size_t i = 0; i < allIds.size(); ++i) {
-    allIds[i] = static_cast<int64_t>(w[i * 7]);
-    for (size_t a = 0; a < 3; ++a) {
-      allPlacements[i].start[a] = static_cast<int64_t>(w[i * 7 + 1 + a]);
-      allPlacements[i].flipped[a] = w[i * 7 + 4 + a] != 0;
-    }
-  }
-  warm_.store(allIds, allPlacements, all);
+  if (!rows.empty()) warm_.store(ownIds, ownPlacements, all.index_select(0, torch::tensor(rows)));
 }
 
 std::optional<MarginStatistics> TrainingMethod::endEpoch() {

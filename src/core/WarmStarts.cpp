@@ -84,8 +84,8 @@ WarmStarts::Recalled WarmStarts::recall(const std::vector<int64_t>& ids, const s
   return {delta.to(like.device(), like.scalar_type()), foundMask.to(like.device())};
 }
 
-void WarmStarts::keepOnly(int64_t first, int64_t end) {
-  for (auto it = kept_.begin(); it != kept_.end();) it = it->first < first || it->first >= end ? kept_.erase(it) : std::next(it);
+void WarmStarts::keepOnly(const std::function<bool(int64_t)>& keep) {
+  for (auto it = kept_.begin(); it != kept_.end();) it = keep(it->first) ? std::next(it) : kept_.erase(it);
   for (auto& [id, kept] : kept_) kept.delta = kept.delta.clone();
 }
 

@@ -376,6 +376,21 @@ TEST_F(DistributedTraining, TwoProcessesMatchOneProcessWithTheSameGlobalBatch) {
     // Only rank 0 writes.
     EXPECT_TRUE(fs::exists(o.logPath) && fs::exists(o.checkpointPath));
     EXPECT_FALSE(fs::exists(o1.logPath) || fs::exists(o1.checkpointPath));
+    if (method != "ima") continue;
+    // IMA's warm starts: each rank keeps the samples it owns (even ids rank 0, odd ids rank 1), and
+    // together they are one process's table.
+    const std::vector<int64_t> ids0 = warmIds(rank0.warm), ids1 = warmIds(rank1.warm), idsOne = warmIds(one.warm);
+    ASSERT_FALSE(ids0.empty());
+    ASSERT_FALSE(ids1.empty());
+    EXPECT_TRUE(std::all_of(ids0.begin(), ids0.end(), [](int64_t id) { return id % 2 == 0; }));
+    EXPECT_TRUE(std::all_of(ids1.begin(), ids1.end(), [](int64_t id) { return id % 2 == 1; }));
+    const torch::Tensor ids = torch::cat({rank0.warm[0], rank1.warm[0]});
+    const torch::Tensor order = std::get<1>(ids.sort());
+    EXPECT_TRUE(torch::equal(ids.index_select(0, order), one.warm[0]));
+    EXPECT_TRUE(torch::equal(torch::cat({rank0.warm[1], rank1.warm[1]}).index_select(0, order), one.warm[1]));
+    const torch::Tensor deltas = torch::cat({rank0.warm[2], rank1.warm[2]}).index_select(0, order);
+    ASSERT_EQ(deltas.sizes(), one.warm[2].sizes());
+    EXPECT_LT((deltas - one.warm[2]).abs().max().item<double>(), 1e-4);
   }
 }
 
@@ -606,6 +621,39 @@ TEST_F(DistributedTraining, GatheredWarmStartsAreEveryRanksTableInRankOrder) {
     EXPECT_EQ(all[i].first, first[i].first);
     EXPECT_TRUE(torch::equal(all[i].second, torch::cat({first[i].second, last[i].second}))) << all[i].first;
   }
+}
+
+// Only rank 0 writes the checkpoint, so a library caller may give the path to rank 0 alone: the
+// other rank still takes part in the gather of the sharded warm starts (no rank waits for another
+// in a different collective), and the checkpoint holds both ranks' tables.
+TEST_F(DistributedTraining, ShardedCheckpointPathOnRankZeroAloneStillGathersEveryRank) {
+  auto o = options("ima");
+  o.casesShardedAcrossProcesses = true;
+  o.epochs = 1;
+  auto withPath = o;
+  withPath.checkpointPath = path("rank0-only.ckpt");
+  RunResult rank0;
+  int port = freePort();
+  ASSERT_EQ(inTwoProcesses([&] { train(withPath, 0, 2, port, "", {}, phantoms(2, 16, 0), &rank0); },
+                           [&] {
+                             RunResult rank1;
+                             train(o, 1, 2, port, "", {}, phantoms(2, 16, 2), &rank1);
+                             writeResult(rank1, path("rank1"));
+                           }),
+            0);
+  const RunResult rank1 = readResult(path("rank1"));
+  ASSERT_FALSE(rank0.warm.empty());
+  ASSERT_FALSE(rank1.warm.empty());
+  // What the checkpoint holds, as a resume on rank 0 reads it (rank 1 resumes from the same file).
+  withPath.epochs = 2;
+  RunResult resumed;
+  port = freePort();
+  ASSERT_EQ(inTwoProcesses([&] { train(withPath, 0, 2, port, withPath.checkpointPath, {}, phantoms(2, 16, 0), &resumed); },
+                           [&] { train(withPath, 1, 2, port, withPath.checkpointPath, {}, phantoms(2, 16, 2)); }),
+            0);
+  ASSERT_EQ(resumed.resumedWarm.size(), 3u);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(torch::equal(resumed.resumedWarm[i], torch::cat({rank0.warm[i], rank1.warm[i]}))) << i;
 }
 
 // A rank whose shard holds no case: both ranks fail with the same message instead of one waiting.

@@ -134,7 +134,7 @@ TEST(WarmStarts, KeepOnlyDropsOtherIdsAndLetsGoOfTheCheckpointsTensor) {
   warm.store({2, 5, 3, 7}, {}, torch::cat({ramp2D(), -ramp2D(), 2 * ramp2D(), 3 * ramp2D()}));
   auto tensors = warm.tensors();  // rows: ids 2, 3, 5, 7
   ima::WarmStarts back = ima::WarmStarts::fromTensors(tensors, "checkpoint 'c'");
-  back.keepOnly(3, 7);
+  back.keepOnly([](int64_t id) { return id >= 3 && id < 7; });
   EXPECT_EQ(back.size(), 2);
   auto kept = back.tensors();
   EXPECT_TRUE(torch::equal(kept[0].second, torch::tensor(std::vector<int64_t>{3, 5})));
