@@ -83,7 +83,7 @@ public:
   MarginState& margins() { return margins_; }  // distributed training combines the epoch's visits
   // IMA's warm starts (kept in checkpoints; checked against the sample count by setSampleCount).
   const WarmStarts& warmStarts() const { return warm_; }
-  WarmStarts& warmStarts() { return warm_; }  // sharded data parallel keeps its own samples' only
+  WarmStarts& warmStarts() { return warm_; }  // data parallel: trimmed to what this rank owns
   void restoreWarmStarts(WarmStarts warm) { warm_ = std::move(warm); }
 
 private:

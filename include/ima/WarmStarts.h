@@ -52,6 +52,7 @@ public:
   // Checkpoints: every kept perturbation as tensors (ids [M], placements [M, 6] as start then
   // flipped, deltas [M, C, D, H, W]), in ascending id order, and back. Empty when none is kept.
   std::vector<std::pair<std::string, torch::Tensor>> tensors() const;
+  // Any row order is read (a data-parallel checkpoint holds its ranks' tables one after the other).
   // Throws ima::Error naming `source` when the tensors are inconsistent.
   static WarmStarts fromTensors(const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                                 const std::string& source);

@@ -1,5 +1,7 @@
 #include "ima/TrainingMethod.h"
 
+#include <algorithm>
+
 #include "ima/Attacks.h"
 #include "ima/Communicator.h"
 #include "ima/Error.h"
@@ -197,6 +199,9 @@ void TrainingMethod::keepWarmStarts(const std::vector<int64_t>& ids, const std::
   if (!partition_.communicator || partition_.sharded) return warm_.store(ids, placements, delta);
   // Shared cases: the global batch's perturbations (the ranks' slots are disjoint: a sum gathers
   // them), of which each rank keeps the samples it owns; recallWarmStarts gathered the slots.
+  if (slotIds_.size() != static_cast<size_t>(partition_.globalBatch) ||
+      !std::equal(ids.begin(), ids.end(), slotIds_.begin() + partition_.firstSlot))
+    throw Error("warm starts: this minibatch's slots were not gathered before its perturbations are kept");
   std::vector<int64_t> shape = delta.sizes().vec();
   shape[0] = partition_.globalBatch;
   torch::Tensor all = torch::zeros(shape, torch::kFloat);

@@ -430,20 +430,40 @@ TEST_F(DistributedTraining, TwoProcessCheckpointResumesInTwoProcesses) {
   o.checkpointPath = path("run.ckpt");
   auto stopAfterOne = [](const ima::EpochReport& e) { return e.epoch < 1; };
   port = freePort();
-  ASSERT_EQ(inTwoProcesses([&] { EXPECT_THROW(train(o, 0, 2, port, "", stopAfterOne), ima::Cancelled); },
+  RunResult first0;
+  ASSERT_EQ(inTwoProcesses([&] { EXPECT_THROW(train(o, 0, 2, port, "", stopAfterOne, phantoms(2, 16), &first0), ima::Cancelled); },
                            [&] {
+                             RunResult first1;
                              try {
-                               train(o, 1, 2, port, "", stopAfterOne);
+                               train(o, 1, 2, port, "", stopAfterOne, phantoms(2, 16), &first1);
                              } catch (const ima::Cancelled&) {
                              }
+                             writeResult(first1, path("first1"));
                            }),
             0);
+  const RunResult first1 = readResult(path("first1"));
   port = freePort();
   ASSERT_EQ(inTwoProcesses([&] { resumed = train(o, 0, 2, port, o.checkpointPath); },
-                           [&] { train(o, 1, 2, port, o.checkpointPath); }),
+                           [&] { writeResult(train(o, 1, 2, port, o.checkpointPath), path("resumed1")); }),
             0);
+  const RunResult resumed1 = readResult(path("resumed1"));
   for (size_t i = 0; i < straight.weights.size(); ++i) EXPECT_TRUE(torch::equal(straight.weights[i], resumed.weights[i])) << i;
   EXPECT_EQ(straight.margins, resumed.margins);
+  // The checkpoint holds both ranks' warm starts as each owned them after epoch 1; each rank reads
+  // them all (its table lists them in id order) and then keeps its own (even ids rank 0, odd rank 1).
+  ASSERT_FALSE(first0.warm.empty());
+  ASSERT_FALSE(first1.warm.empty());
+  const torch::Tensor order = std::get<1>(torch::cat({first0.warm[0], first1.warm[0]}).sort());
+  for (const RunResult* r : std::vector<const RunResult*>{&resumed, &resumed1}) {
+    ASSERT_EQ(r->resumedWarm.size(), 3u);
+    for (size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(torch::equal(r->resumedWarm[i], torch::cat({first0.warm[i], first1.warm[i]}).index_select(0, order))) << i;
+  }
+  const auto owned = [](const RunResult& r, int rank) {
+    const std::vector<int64_t> ids = warmIds(r.warm);
+    return !ids.empty() && std::all_of(ids.begin(), ids.end(), [&](int64_t id) { return id % 2 == rank; });
+  };
+  EXPECT_TRUE(owned(first0, 0) && owned(first1, 1) && owned(resumed, 0) && owned(resumed1, 1));
 }
 
 // A rank that dies (killed) or hangs (stopped) makes the other fail with a message, within the

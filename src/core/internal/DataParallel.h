@@ -35,8 +35,9 @@ void combineMarginVisits(const World& world, MarginState& margins);
 // Sharded cases: the first sample id of this rank (the lower ranks' samples come first) and the
 // number of samples of all ranks. Every rank needs at least one case; all fail alike otherwise.
 std::pair<int64_t, int64_t> shardedSampleIds(const World& world, size_t caseCount, int64_t sampleCount);
-// Every rank's warm starts (WarmStarts::tensors()) on rank 0, for its checkpoint, in rank order
-// (id order when the cases are sharded; interleaved when they are shared); the other ranks get none. Each rank's table is broadcast in
+// Every rank's warm starts (WarmStarts::tensors()) on rank 0, for its checkpoint, rank after rank
+// (in id order when the cases are sharded; with shared cases, rank 0's ids, which are 0 mod N, then
+// rank 1's, ...); the other ranks get none. Each rank's table is broadcast in
 // blocks of at most `blockBytes` of perturbations, so a rank other than 0 holds its own table, its
 // stacked copy and one block.
 std::vector<std::pair<std::string, torch::Tensor>> gatherWarmStarts(const World& world, const WarmStarts& own,
